@@ -1,0 +1,25 @@
+//! tern-core: the `no_std` engine of tern.
+//!
+//! Runs quantized encoder-decoder translation models straight from the bytes of a GGUF file
+//! (memory-mapped on a host, in flash on a microcontroller), zero-copy, in a caller-owned
+//! workspace whose size is known before anything runs.
+//!
+//! - [`gguf`]: validating zero-copy reader (and, with `alloc`, a writer).
+//! - [`tokenizer`]: SentencePiece unigram encode/decode with the model's id mapping.
+//! - [`kernels`]: the kernel table (portable scalar kernels; SIMD ones overlay them).
+//! - [`model`]: model architectures, one file each (`marian`).
+//! - [`plan`]: the memory plan and workspace carving.
+//! - [`decode`]: greedy and beam search in fixed-capacity structures.
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+#![allow(missing_docs)] // TODO(tern): document every public item, then drop this.
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod error;
+pub mod gguf;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

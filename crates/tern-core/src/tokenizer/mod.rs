@@ -1,0 +1,1 @@
+//! SentencePiece unigram tokenizer (being written).

@@ -1,0 +1,1 @@
+//! tern on a host: open a GGUF model (memory-mapped) and translate.
