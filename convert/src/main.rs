@@ -1,1 +1,72 @@
-fn main() {}
+//! `convert`: turns a translation checkpoint into one self-contained tern GGUF file (weights,
+//! hyperparameters, generation defaults, tokenizer), then prints what `tern inspect` prints.
+//!
+//!     convert --int8 <hf-checkpoint-dir> -o model.gguf
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use tern_convert::{build, write_atomically, Precision};
+
+#[derive(Parser)]
+#[command(name = "convert", version, about = "Convert a Hugging Face MarianMT checkpoint to a tern GGUF file")]
+struct Args {
+    /// Checkpoint directory (config.json, model.safetensors, source.spm, target.spm, vocab.json).
+    checkpoint: PathBuf,
+    /// Output file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Store matrices as int8 with per-row scales.
+    #[arg(long, conflicts_with = "fp16")]
+    int8: bool,
+    /// Store matrices as f16.
+    #[arg(long)]
+    fp16: bool,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    force: bool,
+    /// For the memory summary: most source tokens.
+    #[arg(long, default_value_t = tern::DEFAULT_MAX_LEN)]
+    max_src_len: usize,
+    /// For the memory summary: most target tokens.
+    #[arg(long, default_value_t = tern::DEFAULT_MAX_LEN)]
+    max_tgt_len: usize,
+    /// For the memory summary: beam size (default: the model's).
+    #[arg(long)]
+    beam: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("convert: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    if args.output.exists() && !args.force {
+        bail!("{} exists; pass --force to overwrite it", args.output.display());
+    }
+    let precision = if args.int8 {
+        Precision::Int8
+    } else if args.fp16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let bytes = build(&args.checkpoint, precision, args.quiet)?;
+    write_atomically(&args.output, &bytes)?;
+    let t = tern::Translator::open(&args.output).context("reading back the written file")?.with_settings(tern::Settings {
+        beam: args.beam,
+        max_len: Some(args.max_tgt_len),
+        max_src_len: Some(args.max_src_len),
+        truncate: true,
+    });
+    println!("wrote {}", args.output.display());
+    print!("{}", tern::inspect::report(t.engine(), &t.plan().0));
+    Ok(())
+}
+

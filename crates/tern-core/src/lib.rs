@@ -23,3 +23,8 @@ pub mod gguf;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
+pub mod decode;
+pub mod kernels;
+pub mod model;
+pub mod plan;
+pub mod engine;

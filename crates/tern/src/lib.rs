@@ -1,1 +1,244 @@
-//! tern on a host: open a GGUF model (memory-mapped) and translate.
+//! tern on a host: open a GGUF model (memory-mapped, zero-copy) and translate.
+//!
+//! ```no_run
+//! let translator = tern::Translator::open("model.gguf")?;
+//! println!("{}", translator.translate("Hello world.")?);
+//! let out = translator.translate_batch(&["One.", "Two."], 2);
+//! # Ok::<(), tern::Error>(())
+//! ```
+//!
+//! A [`Translator`] is shared between threads; each thread translates through its own
+//! [`Session`], which owns one workspace sized by the memory plan and reuses it for every
+//! sentence (nothing is allocated while decoding).
+
+pub mod inspect;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tern_core::decode::Options;
+use tern_core::engine::Engine;
+use tern_core::kernels::Kernels;
+use tern_core::plan::Limits;
+
+pub use tern_core;
+
+/// Errors of the host API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Model(#[from] tern_core::Error),
+    #[error("input has {tokens} tokens, more than the limit of {max} (raise --max-src-len or allow truncation)")]
+    TooLong { tokens: usize, max: usize },
+}
+
+/// The model file's bytes: a read-only memory map, or an aligned copy.
+enum Bytes {
+    Mmap(memmap2::Mmap),
+    Owned(Vec<u64>),
+    OwnedLen(Vec<u64>, usize),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Mmap(m) => m,
+            Bytes::Owned(v) => bytemuck_bytes(v),
+            Bytes::OwnedLen(v, n) => &bytemuck_bytes(v)[..*n],
+        }
+    }
+}
+
+fn bytemuck_bytes(v: &[u64]) -> &[u8] {
+    tern_core::plan::as_bytes(v)
+}
+
+self_cell::self_cell!(
+    struct Loaded {
+        owner: Bytes,
+        #[covariant]
+        dependent: Engine,
+    }
+);
+
+/// Limits and search settings; `None` takes the model file's default.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Beam size (default: the model's `num_beams`).
+    pub beam: Option<usize>,
+    /// Most target tokens, EOS included (default: 256, capped by the model).
+    pub max_len: Option<usize>,
+    /// Most source tokens, EOS included (default: 256, capped by the model).
+    pub max_src_len: Option<usize>,
+    /// Cut over-long inputs to `max_src_len` tokens instead of failing.
+    pub truncate: bool,
+}
+
+/// Default token limits when the caller gives none.
+pub const DEFAULT_MAX_LEN: usize = 256;
+
+/// A loaded model, shareable between threads.
+pub struct Translator {
+    loaded: Loaded,
+    settings: Settings,
+}
+
+/// One translated line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub text: String,
+    /// The input was cut to the source limit.
+    pub truncated: bool,
+}
+
+impl Translator {
+    /// Memory-maps and validates a model file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only; tern-core validates every byte it uses, so a file that
+        // changes underneath can give wrong output but not undefined behaviour in safe code
+        // reading `&[u8]`. (Truncating a mapped file can still raise SIGBUS, as for any mmap.)
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::from_owner(Bytes::Mmap(mmap))
+    }
+
+    /// Loads a model from bytes in memory (copied into an aligned buffer).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let mut v = vec![0u64; bytes.len().div_ceil(8)];
+        tern_core::plan::as_bytes_mut(&mut v)[..bytes.len()].copy_from_slice(bytes);
+        if bytes.len() % 8 == 0 {
+            Self::from_owner(Bytes::Owned(v))
+        } else {
+            Self::from_owner(Bytes::OwnedLen(v, bytes.len()))
+        }
+    }
+
+    fn from_owner(bytes: Bytes) -> Result<Self, Error> {
+        let loaded = Loaded::try_new(bytes, |b| Engine::load(b.as_slice(), Kernels::best()))?;
+        Ok(Translator { loaded, settings: Settings::default() })
+    }
+
+    /// Replaces the settings (limits, beam) used by new sessions.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The loaded engine (model, tokenizer, defaults).
+    pub fn engine(&self) -> &Engine<'_> {
+        self.loaded.borrow_dependent()
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.loaded.borrow_owner().as_slice()
+    }
+
+    /// Limits and search options these settings resolve to.
+    pub fn plan(&self) -> (Limits, Options) {
+        let e = self.engine();
+        let max_pos = e.model.hp.max_positions;
+        let s = &self.settings;
+        let beam = s.beam.unwrap_or(e.defaults.num_beams).max(1);
+        let default_len = DEFAULT_MAX_LEN.min(e.defaults.max_length.saturating_sub(1).max(1));
+        let max_tgt = s.max_len.unwrap_or(default_len).clamp(1, max_pos);
+        let max_src = s.max_src_len.unwrap_or(DEFAULT_MAX_LEN).clamp(1, max_pos);
+        let limits = Limits { max_src, max_tgt, beam };
+        let opts = Options { beam, max_len: max_tgt, length_penalty: e.defaults.length_penalty, early_stopping: e.defaults.early_stopping };
+        (limits, opts)
+    }
+
+    /// A session: one workspace for translating sentence after sentence.
+    pub fn session(&self) -> Session<'_> {
+        let (limits, opts) = self.plan();
+        Session { t: self, limits, opts, ws: Vec::new(), ids: Vec::new(), out: Vec::new() }
+    }
+
+    /// Translates one sentence.
+    pub fn translate(&self, text: &str) -> Result<String, Error> {
+        Ok(self.session().translate(text)?.text)
+    }
+
+    /// Translates many sentences on `threads` threads, each with its own session; results keep
+    /// the input order.
+    pub fn translate_batch<S: AsRef<str> + Sync>(&self, lines: &[S], threads: usize) -> Vec<Result<Output, Error>> {
+        let next = AtomicUsize::new(0);
+        let threads = threads.clamp(1, lines.len().max(1));
+        let mut parts: Vec<Vec<(usize, Result<Output, Error>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut session = self.session();
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(line) = lines.get(i) else { break };
+                            done.push((i, session.translate(line.as_ref())));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let mut out: Vec<Option<Result<Output, Error>>> = (0..lines.len()).map(|_| None).collect();
+        for (i, r) in parts.iter_mut().flat_map(std::mem::take) {
+            out[i] = Some(r);
+        }
+        out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Model(tern_core::Error::BadLimit("worker thread failed"))))).collect()
+    }
+}
+
+/// Translates sentence after sentence in one reusable workspace.
+pub struct Session<'t> {
+    t: &'t Translator,
+    limits: Limits,
+    opts: Options,
+    ws: Vec<u8>,
+    ids: Vec<u32>,
+    out: Vec<u8>,
+}
+
+impl Session<'_> {
+    /// Limits of this session.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Translates one sentence. Empty or blank input gives empty output.
+    pub fn translate(&mut self, text: &str) -> Result<Output, Error> {
+        if text.trim().is_empty() {
+            return Ok(Output { text: String::new(), truncated: false });
+        }
+        let e = self.t.engine();
+        let need = e.workspace_bytes(&self.limits, text.len());
+        if self.ws.len() < need {
+            self.ws.resize(need, 0);
+        }
+        // Tokenize with room for the whole text, so over-long input can be reported or cut.
+        let scratch_len = tern_core::tokenizer::Tokenizer::encode_scratch_bytes(text.len());
+        let max_ids = text.len() + 2;
+        self.ids.resize(max_ids + self.limits.max_tgt, 0);
+        let (src, tgt) = self.ids.split_at_mut(max_ids);
+        let mut n = e.tokenizer.encode(text, &mut self.ws[..scratch_len], src)?;
+        let mut truncated = false;
+        if n > self.limits.max_src {
+            if !self.t.settings.truncate {
+                return Err(Error::TooLong { tokens: n, max: self.limits.max_src });
+            }
+            src[self.limits.max_src - 1] = e.special.eos;
+            n = self.limits.max_src;
+            truncated = true;
+        }
+        let hyp = e.generate(&mut self.ws, &self.limits, &self.opts, &src[..n], tgt)?;
+        let ids = &tgt[..hyp.len];
+        let cap = ids.iter().map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4).sum::<usize>() + 16;
+        self.out.resize(cap, 0);
+        let len = e.tokenizer.decode(ids, &mut self.out)?;
+        let text = String::from_utf8_lossy(&self.out[..len]).into_owned();
+        Ok(Output { text, truncated })
+    }
+}

@@ -1,1 +1,133 @@
-fn main() {}
+//! The `tern` command: translate lines, inspect model files.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
+use tern::{inspect, Settings, Translator};
+
+#[derive(Parser)]
+#[command(name = "tern", version, about = "Quantized encoder-decoder translation on edge devices")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Translate one sentence per line (stdin or --input) to one line each (stdout or --output).
+    Translate {
+        /// Model file (GGUF, from `convert`).
+        #[arg(short, long)]
+        model: PathBuf,
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Sentences are spread over this many threads (order is kept).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Show a model's architecture, hyperparameters, tensors and memory plan.
+    Inspect {
+        model: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Beam size (default: the model's).
+    #[arg(long)]
+    beam: Option<usize>,
+    /// Most target tokens per sentence, EOS included.
+    #[arg(long, alias = "max-tgt-len")]
+    max_len: Option<usize>,
+    /// Most source tokens per sentence, EOS included; longer lines are cut (with a warning).
+    #[arg(long)]
+    max_src_len: Option<usize>,
+}
+
+impl LimitArgs {
+    fn settings(&self) -> Settings {
+        Settings { beam: self.beam, max_len: self.max_len, max_src_len: self.max_src_len, truncate: true }
+    }
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("tern: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Inspect { model, limits } => {
+            let t = Translator::open(&model).with_context(|| format!("loading {}", model.display()))?.with_settings(limits.settings());
+            print!("{}", inspect::report(t.engine(), &t.plan().0));
+            Ok(())
+        }
+        Cmd::Translate { model, input, output, limits, threads } => {
+            let t = Translator::open(&model).with_context(|| format!("loading {}", model.display()))?.with_settings(limits.settings());
+            let mut raw = Vec::new();
+            match &input {
+                Some(p) => raw = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                None => {
+                    std::io::stdin().lock().read_to_end(&mut raw).context("reading stdin")?;
+                }
+            }
+            let lines = split_lines(&raw);
+            let out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut out = BufWriter::new(out);
+            // Chunks keep memory bounded on long inputs while every thread has work.
+            let chunk = 64 * threads.max(1);
+            for (c, lines) in lines.chunks(chunk).enumerate() {
+                for (i, r) in t.translate_batch(lines, threads).into_iter().enumerate() {
+                    let n = c * chunk + i + 1;
+                    let text = match r {
+                        Ok(o) => {
+                            if o.truncated {
+                                eprintln!("tern: line {n}: longer than --max-src-len tokens; translated its beginning only");
+                            }
+                            o.text
+                        }
+                        Err(e) => {
+                            eprintln!("tern: line {n}: {e}; wrote an empty line");
+                            String::new()
+                        }
+                    };
+                    // One output line per input line, whatever the text holds.
+                    writeln!(out, "{}", text.replace(['\n', '\r'], " "))?;
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Lines of the input: `\n`-separated, `\r\n` accepted; invalid UTF-8 is replaced (with a warning).
+fn split_lines(raw: &[u8]) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match std::str::from_utf8(line) {
+            Ok(s) => v.push(s.to_owned()),
+            Err(_) => {
+                eprintln!("tern: line {}: invalid UTF-8, replaced with U+FFFD", i + 1);
+                v.push(String::from_utf8_lossy(line).into_owned());
+            }
+        }
+    }
+    if raw.is_empty() || raw.ends_with(b"\n") {
+        v.pop();
+    }
+    v
+}

@@ -1,0 +1,59 @@
+//! The converter as a library: checkpoint directory in, tern GGUF bytes out. The `convert`
+//! binary wraps it; tests call it directly.
+
+pub mod checkpoint;
+pub mod marian;
+pub mod quant;
+pub mod tokenizer;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+pub use quant::Precision;
+use std::io::Write;
+use std::path::Path;
+use tern_core::gguf::write::{GgufWriter, MetaValue};
+
+/// Converts a checkpoint directory into GGUF bytes.
+pub fn build(dir: &Path, precision: Precision, quiet: bool) -> Result<Vec<u8>> {
+    let ck = checkpoint::Checkpoint::open(dir)?;
+    let shapes = marian::shapes(&ck.config)?;
+    let mut w = GgufWriter::new();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    w.meta("general.name", MetaValue::Str(name));
+    w.meta("general.source", MetaValue::Str("huggingface-marian".into()));
+    w.meta("tern.precision", MetaValue::Str(format!("{precision:?}").to_lowercase()));
+    marian::write_metadata(&mut w, &ck, &shapes)?;
+    let jobs = marian::jobs(&shapes);
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(jobs.len() as u64 + 1) };
+    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    bar.set_message("tokenizer");
+    tokenizer::write(&mut w, &ck, shapes.vocab)?;
+    bar.inc(1);
+    for job in &jobs {
+        bar.set_message(match job {
+            marian::Job::Embeddings => "embeddings".to_string(),
+            marian::Job::Layer { decoder, index } => format!("{} {index}", if *decoder { "decoder" } else { "encoder" }),
+        });
+        marian::convert(&mut w, &ck, &shapes, job, precision)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(w.to_bytes())
+}
+
+/// Writes to a temporary file next to `path`, syncs it, then renames it over `path`: a crash
+/// leaves either the old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

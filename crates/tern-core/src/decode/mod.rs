@@ -1,0 +1,149 @@
+//! Decoding loops over any [`Seq2Seq`] model: greedy and beam search, in fixed-capacity buffers
+//! carved from the caller's workspace. Logits processing follows Hugging Face `generate`: the
+//! pad token is never produced (`bad_words_ids`), and the last allowed step forces EOS
+//! (`forced_eos_token_id`).
+
+pub mod beam;
+pub mod greedy;
+
+use crate::error::{Error, Result};
+use crate::model::Seq2Seq;
+use crate::plan::{Carver, Limits, Sizer};
+
+/// Token ids the search needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Special {
+    /// First decoder input (Marian: the pad id).
+    pub decoder_start: u32,
+    /// End of sentence.
+    pub eos: u32,
+    /// A token never to generate (Marian: pad), if any.
+    pub suppress: Option<u32>,
+    /// Force EOS at the last allowed step (HF `forced_eos_token_id`).
+    pub forced_eos: bool,
+}
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Beam size; 1 is greedy.
+    pub beam: usize,
+    /// Most tokens to generate, EOS included (HF `max_new_tokens`); at most `Limits::max_tgt`.
+    pub max_len: usize,
+    /// Beam hypotheses are ranked by `sum_logprobs / len^length_penalty`.
+    pub length_penalty: f32,
+    /// Stop as soon as `beam` hypotheses are finished (HF `early_stopping=True`).
+    pub early_stopping: bool,
+}
+
+impl Options {
+    /// Greedy search up to `max_len` tokens.
+    pub fn greedy(max_len: usize) -> Self {
+        Options { beam: 1, max_len, length_penalty: 1.0, early_stopping: false }
+    }
+}
+
+/// Applies HF's logits processors for step `pos` (0-based index of the token being chosen).
+pub(crate) fn process_logits(logits: &mut [f32], special: &Special, pos: usize, max_len: usize) {
+    if let Some(s) = special.suppress {
+        if let Some(v) = logits.get_mut(s as usize) {
+            *v = f32::NEG_INFINITY;
+        }
+    }
+    if special.forced_eos && pos + 1 == max_len {
+        logits.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
+        if let Some(v) = logits.get_mut(special.eos as usize) {
+            *v = 0.0;
+        }
+    }
+}
+
+/// Bytes of search buffers (beyond the model state) for these limits.
+pub fn search_bytes(limits: &Limits, vocab: usize) -> usize {
+    let (b, t) = (limits.beam, limits.max_tgt);
+    let mut s = Sizer::default();
+    s.add::<f32>(b * vocab); // logits
+    s.add::<u32>(b * t).add::<u32>(b * t); // ancestry, and its next version
+    s.add::<u32>(b * t).add::<u32>(b * t); // token histories, and their next version
+    s.add::<u32>(b).add::<f32>(b); // current tokens, beam scores
+    s.add::<u32>(2 * b).add::<f32>(2 * b); // candidates: flat index, score
+    s.add::<u32>(b * t).add::<u32>(b).add::<f32>(b); // finished hypotheses: tokens, lengths, scores
+    s.bytes()
+}
+
+/// Total workspace for a model and limits: model state plus search buffers.
+pub fn workspace_bytes<M: Seq2Seq + ?Sized>(model: &M, limits: &Limits) -> usize {
+    model.state_bytes(limits) + search_bytes(limits, model.vocab_size())
+}
+
+/// Search buffers, carved.
+pub(crate) struct SearchBuffers<'w> {
+    pub logits: &'w mut [f32],
+    pub anc: &'w mut [u32],
+    pub anc_next: &'w mut [u32],
+    pub hist: &'w mut [u32],
+    pub hist_next: &'w mut [u32],
+    pub tokens: &'w mut [u32],
+    pub scores: &'w mut [f32],
+    pub cand_idx: &'w mut [u32],
+    pub cand_score: &'w mut [f32],
+    pub done_tokens: &'w mut [u32],
+    pub done_len: &'w mut [u32],
+    pub done_score: &'w mut [f32],
+}
+
+/// Splits the workspace into model state and search buffers.
+pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(model: &M, limits: &Limits, ws: &'w mut [u8]) -> Result<(&'w mut [u8], SearchBuffers<'w>)> {
+    let need = workspace_bytes(model, limits);
+    if ws.len() < need {
+        return Err(Error::WorkspaceTooSmall { needed: need, given: ws.len() });
+    }
+    let (state, rest) = ws.split_at_mut(model.state_bytes(limits));
+    let (b, t, v) = (limits.beam, limits.max_tgt, model.vocab_size());
+    let mut c = Carver::new(rest);
+    let sb = SearchBuffers {
+        logits: c.take(b * v)?,
+        anc: c.take(b * t)?,
+        anc_next: c.take(b * t)?,
+        hist: c.take(b * t)?,
+        hist_next: c.take(b * t)?,
+        tokens: c.take(b)?,
+        scores: c.take(b)?,
+        cand_idx: c.take(2 * b)?,
+        cand_score: c.take(2 * b)?,
+        done_tokens: c.take(b * t)?,
+        done_len: c.take(b)?,
+        done_score: c.take(b)?,
+    };
+    Ok((state, sb))
+}
+
+/// Checks options against limits.
+pub(crate) fn check(limits: &Limits, opts: &Options, max_positions: usize) -> Result<()> {
+    limits.check(max_positions)?;
+    if opts.beam == 0 || opts.beam > limits.beam {
+        return Err(Error::BadLimit("beam larger than planned"));
+    }
+    if opts.max_len == 0 || opts.max_len > limits.max_tgt {
+        return Err(Error::BadLimit("max_len must be 1..=max_tgt"));
+    }
+    Ok(())
+}
+
+/// One translation result written by a search: `len` tokens (EOS included when produced).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hypothesis {
+    pub len: usize,
+    /// Beam score (`sum_logprobs / len^length_penalty`); for greedy, the sum of log-probs is not
+    /// computed and this is 0.
+    pub score: f32,
+}
+
+/// Runs greedy or beam search as `opts.beam` says, writing the best hypothesis into `out`.
+pub fn generate<M: Seq2Seq + ?Sized>(model: &M, ws: &mut [u8], limits: &Limits, src: &[u32], special: &Special, opts: &Options, out: &mut [u32]) -> Result<Hypothesis> {
+    if opts.beam == 1 {
+        greedy::generate(model, ws, limits, src, special, opts, out)
+    } else {
+        beam::generate(model, ws, limits, src, special, opts, out)
+    }
+}

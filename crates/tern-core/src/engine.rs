@@ -1,0 +1,130 @@
+//! One loaded model file: the validated GGUF, the model's weights, its tokenizer and its
+//! generation defaults, all borrowing the file's bytes. This is what firmware and hosts use.
+
+use crate::decode::{self, Hypothesis, Options, Special};
+use crate::error::{Error, Result};
+use crate::gguf::{Gguf, Value};
+use crate::kernels::Kernels;
+use crate::model::marian::Marian;
+use crate::model::Seq2Seq;
+use crate::plan::{Carver, Limits, Sizer};
+use crate::tokenizer::Tokenizer;
+
+/// Most suppressed token ids a file may list.
+pub const MAX_SUPPRESS: usize = 8;
+
+/// Generation defaults stored in the file (from the checkpoint's generation config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub num_beams: usize,
+    pub max_length: usize,
+    pub length_penalty: f32,
+    pub early_stopping: bool,
+}
+
+/// A loaded model, ready to translate.
+pub struct Engine<'a> {
+    pub gguf: Gguf<'a>,
+    pub model: Marian<'a>,
+    pub tokenizer: Tokenizer<'a>,
+    pub special: Special,
+    pub defaults: Defaults,
+}
+
+/// Result of [`Engine::translate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Translation {
+    /// Bytes of UTF-8 text written.
+    pub text_len: usize,
+    /// Source tokens (EOS included).
+    pub src_tokens: usize,
+    /// The best hypothesis.
+    pub hyp: Hypothesis,
+}
+
+impl<'a> Engine<'a> {
+    /// Validates the file and resolves everything the forward pass needs.
+    pub fn load(bytes: &'a [u8], kernels: Kernels) -> Result<Self> {
+        let gguf = Gguf::parse(bytes)?;
+        let model = Marian::from_gguf(&gguf, kernels)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        let vocab = model.vocab_size();
+        if tokenizer.vocab_size() != vocab {
+            return Err(Error::BadTokenizer("tokenizer and model vocabulary sizes differ"));
+        }
+        let id = |k: &'static str| -> Result<u32> {
+            let v = gguf.u32(k)?;
+            if v as usize >= vocab {
+                return Err(Error::BadHyperparameter(k));
+            }
+            Ok(v)
+        };
+        let mut suppress = None;
+        if let Some(Value::Array(a)) = gguf.get("generation.suppress_token_ids") {
+            if a.len() > 1 {
+                return Err(Error::BadHyperparameter("generation.suppress_token_ids"));
+            }
+            if let Some(v) = a.iter().next().and_then(|v| v.as_u64()) {
+                if v as usize >= vocab {
+                    return Err(Error::BadHyperparameter("generation.suppress_token_ids"));
+                }
+                suppress = Some(v as u32);
+            }
+        }
+        let special = Special {
+            decoder_start: id("generation.decoder_start_token_id")?,
+            eos: id("generation.eos_token_id")?,
+            suppress,
+            forced_eos: gguf.bool_or("generation.forced_eos", false)?,
+        };
+        let defaults = Defaults {
+            num_beams: gguf.u32_or("generation.num_beams", 1)?.max(1) as usize,
+            max_length: gguf.u32_or("generation.max_length", 512)? as usize,
+            length_penalty: gguf.f32_or("generation.length_penalty", 1.0)?,
+            early_stopping: gguf.bool_or("generation.early_stopping", false)?,
+        };
+        Ok(Engine { gguf, model, tokenizer, special, defaults })
+    }
+
+    /// Workspace bytes for [`translate`](Self::translate) with these limits and inputs of at most
+    /// `max_text_bytes` bytes of UTF-8.
+    pub fn workspace_bytes(&self, limits: &Limits, max_text_bytes: usize) -> usize {
+        let mut s = Sizer::default();
+        s.add::<u32>(limits.max_src).add::<u32>(limits.max_tgt);
+        s.add::<u8>(Tokenizer::encode_scratch_bytes(max_text_bytes));
+        decode::workspace_bytes(&self.model, limits) + s.bytes()
+    }
+
+    /// Search options from the file's defaults, capped by the limits.
+    pub fn options(&self, limits: &Limits) -> Options {
+        Options {
+            beam: self.defaults.num_beams.min(limits.beam),
+            max_len: self.defaults.max_length.saturating_sub(1).clamp(1, limits.max_tgt),
+            length_penalty: self.defaults.length_penalty,
+            early_stopping: self.defaults.early_stopping,
+        }
+    }
+
+    /// Generates target ids for source ids (EOS included) into `out`.
+    pub fn generate(&self, ws: &mut [u8], limits: &Limits, opts: &Options, src: &[u32], out: &mut [u32]) -> Result<Hypothesis> {
+        decode::generate(&self.model, ws, limits, src, &self.special, opts, out)
+    }
+
+    /// Translates `text` into `out` (UTF-8). Errors with [`Error::InputTooLong`] when the text has
+    /// more tokens than `limits.max_src`.
+    pub fn translate(&self, ws: &mut [u8], limits: &Limits, opts: &Options, text: &str, out: &mut [u8]) -> Result<Translation> {
+        let need = self.workspace_bytes(limits, text.len());
+        if ws.len() < need {
+            return Err(Error::WorkspaceTooSmall { needed: need, given: ws.len() });
+        }
+        let (ws, rest) = ws.split_at_mut(decode::workspace_bytes(&self.model, limits));
+        let mut c = Carver::new(rest);
+        let src = c.take::<u32>(limits.max_src)?;
+        let tgt = c.take::<u32>(limits.max_tgt)?;
+        let scratch = c.take::<u8>(Tokenizer::encode_scratch_bytes(text.len()))?;
+        let n = self.tokenizer.encode(text, scratch, src)?;
+        let hyp = self.generate(ws, limits, opts, &src[..n], tgt)?;
+        let text_len = self.tokenizer.decode(&tgt[..hyp.len], out)?;
+        Ok(Translation { text_len, src_tokens: n, hyp })
+    }
+}

@@ -1,0 +1,115 @@
+//! The kernel table: every numeric routine the models call, as plain function pointers.
+//!
+//! [`scalar::KERNELS`] is complete and portable; SIMD tables (AVX2, NEON, Helium) overlay it
+//! field by field, so a target only replaces what it does better. Model code calls
+//! [`Kernels::linear`] and friends and never sees a target.
+
+pub mod scalar;
+
+use half::f16;
+
+/// A weight matrix of `rows` x `cols`, row-major, borrowed from the model file. Each row is one
+/// output feature, so a matrix-vector product streams rows in file order.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: MatrixData<'a>,
+}
+
+/// The element type of a [`Matrix`].
+#[derive(Debug, Clone, Copy)]
+pub enum MatrixData<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    /// Symmetric int8, one f32 scale per row: `w[r][c] = q[r][c] * scales[r]`.
+    I8 { q: &'a [i8], scales: &'a [f32] },
+}
+
+impl Matrix<'_> {
+    /// Dequantizes row `r` into `out` (`cols` floats). Used for embedding lookups.
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let c = self.cols;
+        let span = r * c..(r + 1) * c;
+        match self.data {
+            MatrixData::F32(w) => out.copy_from_slice(&w[span]),
+            MatrixData::F16(w) => out.iter_mut().zip(&w[span]).for_each(|(o, v)| *o = v.to_f32()),
+            MatrixData::I8 { q, scales } => {
+                let s = scales[r];
+                out.iter_mut().zip(&q[span]).for_each(|(o, v)| *o = f32::from(*v) * s)
+            }
+        }
+    }
+
+    /// Bytes of weights this matrix occupies (what a matrix-vector product streams).
+    pub fn bytes(&self) -> usize {
+        match self.data {
+            MatrixData::F32(w) => w.len() * 4,
+            MatrixData::F16(w) => w.len() * 2,
+            MatrixData::I8 { q, scales } => q.len() + scales.len() * 4,
+        }
+    }
+}
+
+/// Scratch for quantizing activations before an int8 product: `m * k` bytes and `m` scales.
+pub struct QuantScratch<'w> {
+    pub q: &'w mut [i8],
+    pub scales: &'w mut [f32],
+}
+
+/// `y[i][j] = sum_k x[i][k] * w[j][k]` for `x`: m x k, `w`: n x k, `y`: m x n.
+pub type MatmulF32 = fn(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize);
+/// As [`MatmulF32`] with f16 weights (converted on the fly, accumulated in f32).
+pub type MatmulF16 = fn(x: &[f32], w: &[f16], y: &mut [f32], m: usize, k: usize, n: usize);
+/// `y[i][j] = xs[i] * ws[j] * sum_k xq[i][k] * wq[j][k]`, the sum in exact integer arithmetic.
+pub type MatmulI8 =
+    fn(xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], y: &mut [f32], m: usize, k: usize, n: usize);
+/// Per-row symmetric quantization of `x` (m x k) to int8 with scale `max|x| / 127`.
+pub type QuantizeRows = fn(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usize);
+/// Dot product.
+pub type Dot = fn(a: &[f32], b: &[f32]) -> f32;
+/// `y += a * x`.
+pub type Axpy = fn(a: f32, x: &[f32], y: &mut [f32]);
+
+/// The table. Copy it around freely: it is a handful of pointers.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub name: &'static str,
+    pub matmul_f32: MatmulF32,
+    pub matmul_f16: MatmulF16,
+    pub matmul_i8: MatmulI8,
+    pub quantize_rows: QuantizeRows,
+    pub dot: Dot,
+    pub axpy: Axpy,
+}
+
+impl core::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl Kernels {
+    /// The best kernels for this machine.
+    pub fn best() -> Kernels {
+        scalar::KERNELS
+    }
+
+    /// `y = x * w^T + bias` for `m` rows of `x`. `q` is only touched for int8 weights.
+    pub fn linear(&self, x: &[f32], m: usize, w: &Matrix, bias: Option<&[f32]>, y: &mut [f32], q: &mut QuantScratch) {
+        let (k, n) = (w.cols, w.rows);
+        let (x, y) = (&x[..m * k], &mut y[..m * n]);
+        match w.data {
+            MatrixData::F32(wd) => (self.matmul_f32)(x, wd, y, m, k, n),
+            MatrixData::F16(wd) => (self.matmul_f16)(x, wd, y, m, k, n),
+            MatrixData::I8 { q: wq, scales } => {
+                let (xq, xs) = (&mut q.q[..m * k], &mut q.scales[..m]);
+                (self.quantize_rows)(x, xq, xs, m, k);
+                (self.matmul_i8)(xq, xs, wq, scales, y, m, k, n);
+            }
+        }
+        if let Some(b) = bias {
+            y.chunks_exact_mut(n).for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! MarianMT (OPUS-MT) as Hugging Face's `modeling_marian` defines it: scaled token embeddings
+//! plus sinusoidal positions, post-norm Transformer layers (attention, residual, LayerNorm; FFN,
+//! residual, LayerNorm), no final stack norm, `final_logits_bias`, and an output projection tied
+//! to the embeddings unless the file has its own.
+//!
+//! Weights ([`Marian`]) borrow the file; everything that changes per sentence lives in the
+//! caller's workspace, carved by [`Buffers`]: cross-attention keys/values (computed once per
+//! sentence), the decoder's self-attention cache (one slot per beam and position), and scratch.
+
+use super::names::*;
+use super::{add_sinusoidal_position, softmax, Activation, LayerNorm, Linear, Loader, Seq2Seq, MAX_LAYERS};
+use crate::error::{Error, Result};
+use crate::gguf::Gguf;
+use crate::kernels::{Kernels, Matrix, QuantScratch};
+use crate::plan::{Carver, Limits, Sizer};
+
+/// `general.architecture` of these files.
+pub const ARCH: &str = "marian";
+
+/// Hyperparameters, from the `marian.*` metadata keys (see `docs/gguf-format.md`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hparams {
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_heads: usize,
+    pub decoder_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    pub max_positions: usize,
+    pub activation: Activation,
+    pub scale_embedding: bool,
+    pub layer_norm_eps: f32,
+}
+
+impl Hparams {
+    /// Reads and checks the hyperparameters.
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let arch = g.str("general.architecture")?;
+        if arch != ARCH {
+            return Err(Error::UnknownArchitecture);
+        }
+        let u = |k: &'static str| g.u32(k).map(|v| v as usize);
+        let hp = Hparams {
+            vocab_size: u("marian.vocab_size")?,
+            d_model: u("marian.d_model")?,
+            encoder_layers: u("marian.encoder_layers")?,
+            decoder_layers: u("marian.decoder_layers")?,
+            encoder_heads: u("marian.encoder_attention_heads")?,
+            decoder_heads: u("marian.decoder_attention_heads")?,
+            encoder_ffn_dim: u("marian.encoder_ffn_dim")?,
+            decoder_ffn_dim: u("marian.decoder_ffn_dim")?,
+            max_positions: u("marian.max_position_embeddings")?,
+            activation: Activation::from_name(g.str("marian.activation_function")?)?,
+            scale_embedding: g.bool_or("marian.scale_embedding", true)?,
+            layer_norm_eps: g.f32_or("marian.layer_norm_eps", 1e-5)?,
+        };
+        hp.check()?;
+        Ok(hp)
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = Error::BadHyperparameter;
+        let sane = |v: usize, max: usize| v > 0 && v <= max;
+        if !sane(self.vocab_size, 1 << 24) {
+            return Err(bad("marian.vocab_size"));
+        }
+        if !sane(self.d_model, 1 << 16) {
+            return Err(bad("marian.d_model"));
+        }
+        if !sane(self.encoder_layers, MAX_LAYERS) {
+            return Err(bad("marian.encoder_layers"));
+        }
+        if !sane(self.decoder_layers, MAX_LAYERS) {
+            return Err(bad("marian.decoder_layers"));
+        }
+        if !sane(self.encoder_heads, 256) || self.d_model % self.encoder_heads != 0 {
+            return Err(bad("marian.encoder_attention_heads"));
+        }
+        if !sane(self.decoder_heads, 256) || self.d_model % self.decoder_heads != 0 {
+            return Err(bad("marian.decoder_attention_heads"));
+        }
+        if !sane(self.encoder_ffn_dim, 1 << 18) {
+            return Err(bad("marian.encoder_ffn_dim"));
+        }
+        if !sane(self.decoder_ffn_dim, 1 << 18) {
+            return Err(bad("marian.decoder_ffn_dim"));
+        }
+        if !sane(self.max_positions, 1 << 16) {
+            return Err(bad("marian.max_position_embeddings"));
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            return Err(bad("marian.layer_norm_eps"));
+        }
+        Ok(())
+    }
+
+    fn embed_scale(&self) -> f32 {
+        if self.scale_embedding {
+            libm::sqrtf(self.d_model as f32)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Multi-head attention projections.
+#[derive(Debug, Clone, Copy)]
+pub struct Attention<'a> {
+    pub q: Linear<'a>,
+    pub k: Linear<'a>,
+    pub v: Linear<'a>,
+    pub o: Linear<'a>,
+}
+
+/// One encoder layer.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderLayer<'a> {
+    pub attn: Attention<'a>,
+    pub attn_norm: LayerNorm<'a>,
+    pub ffn_up: Linear<'a>,
+    pub ffn_down: Linear<'a>,
+    pub ffn_norm: LayerNorm<'a>,
+}
+
+/// One decoder layer.
+#[derive(Debug, Clone, Copy)]
+pub struct DecoderLayer<'a> {
+    pub attn: Attention<'a>,
+    pub attn_norm: LayerNorm<'a>,
+    pub cross: Attention<'a>,
+    pub cross_norm: LayerNorm<'a>,
+    pub ffn_up: Linear<'a>,
+    pub ffn_down: Linear<'a>,
+    pub ffn_norm: LayerNorm<'a>,
+}
+
+/// The weights of a Marian model, borrowed from the file.
+#[derive(Debug, Clone)]
+pub struct Marian<'a> {
+    pub hp: Hparams,
+    /// Encoder token embedding, vocab x d.
+    pub enc_embed: Matrix<'a>,
+    /// Decoder token embedding, vocab x d (the same as `enc_embed` when shared).
+    pub dec_embed: Matrix<'a>,
+    /// Output projection, vocab x d (the decoder embedding when tied).
+    pub output: Matrix<'a>,
+    /// `final_logits_bias`.
+    pub output_bias: Option<&'a [f32]>,
+    pub encoder: heapless::Vec<EncoderLayer<'a>, MAX_LAYERS>,
+    pub decoder: heapless::Vec<DecoderLayer<'a>, MAX_LAYERS>,
+    pub kernels: Kernels,
+}
+
+impl<'a> Marian<'a> {
+    /// Resolves and checks every tensor of the model.
+    pub fn from_gguf(g: &Gguf<'a>, kernels: Kernels) -> Result<Self> {
+        let hp = Hparams::from_gguf(g)?;
+        let l = Loader { g };
+        let (d, v) = (hp.d_model, hp.vocab_size);
+        let eps = hp.layer_norm_eps;
+        let attn = |q, k, vv, o, i: u32| -> Result<Attention<'a>> {
+            Ok(Attention { q: l.linear(q, i, d, d)?, k: l.linear(k, i, d, d)?, v: l.linear(vv, i, d, d)?, o: l.linear(o, i, d, d)? })
+        };
+        let mut encoder = heapless::Vec::new();
+        for i in 0..hp.encoder_layers as u32 {
+            let layer = EncoderLayer {
+                attn: attn(ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O, i)?,
+                attn_norm: l.norm(ENC_ATTN_NORM, i, d, eps)?,
+                ffn_up: l.linear(ENC_FFN_UP, i, hp.encoder_ffn_dim, d)?,
+                ffn_down: l.linear(ENC_FFN_DOWN, i, d, hp.encoder_ffn_dim)?,
+                ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
+            };
+            encoder.push(layer).map_err(|_| Error::BadHyperparameter("marian.encoder_layers"))?;
+        }
+        let mut decoder = heapless::Vec::new();
+        for i in 0..hp.decoder_layers as u32 {
+            let layer = DecoderLayer {
+                attn: attn(DEC_ATTN_Q, DEC_ATTN_K, DEC_ATTN_V, DEC_ATTN_O, i)?,
+                attn_norm: l.norm(DEC_ATTN_NORM, i, d, eps)?,
+                cross: attn(DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O, i)?,
+                cross_norm: l.norm(DEC_CROSS_NORM, i, d, eps)?,
+                ffn_up: l.linear(DEC_FFN_UP, i, hp.decoder_ffn_dim, d)?,
+                ffn_down: l.linear(DEC_FFN_DOWN, i, d, hp.decoder_ffn_dim)?,
+                ffn_norm: l.norm(DEC_FFN_NORM, i, d, eps)?,
+            };
+            decoder.push(layer).map_err(|_| Error::BadHyperparameter("marian.decoder_layers"))?;
+        }
+        let enc_embed = l.matrix(TOKEN_EMBD, 0, v, d)?;
+        let dec_embed = if g.tensor("dec.token_embd.weight").is_some() { l.matrix(DEC_TOKEN_EMBD, 0, v, d)? } else { enc_embed };
+        let output = if g.tensor("output.weight").is_some() { l.matrix(OUTPUT, 0, v, d)? } else { dec_embed };
+        let output_bias = l.opt_vector(OUTPUT_BIAS, 0, "", v)?;
+        Ok(Marian { hp, enc_embed, dec_embed, output, output_bias, encoder, decoder, kernels })
+    }
+
+    /// Bytes of weights read for one generated token at batch 1 (decoder layers' self-attention,
+    /// cross-attention queries/outputs and FFN, plus the output projection): what bounds speed.
+    pub fn bytes_per_token(&self) -> usize {
+        let lin = |l: &Linear| l.w.bytes() + l.b.map_or(0, |b| b.len() * 4);
+        let dec: usize = self
+            .decoder
+            .iter()
+            .map(|l| lin(&l.attn.q) + lin(&l.attn.k) + lin(&l.attn.v) + lin(&l.attn.o) + lin(&l.cross.q) + lin(&l.cross.o) + lin(&l.ffn_up) + lin(&l.ffn_down))
+            .sum();
+        dec + self.output.bytes()
+    }
+}
+
+/// The workspace, carved. `rows` is the most rows processed at once: the source length in the
+/// encoder, the beam in the decoder.
+struct Buffers<'w> {
+    /// Actual source length of the current sentence.
+    src_len: &'w mut [u32],
+    /// Cross-attention keys and values per decoder layer: layers x max_src x d.
+    cross_k: &'w mut [f32],
+    cross_v: &'w mut [f32],
+    /// Self-attention cache per decoder layer: layers x beam x max_tgt x d.
+    self_k: &'w mut [f32],
+    self_v: &'w mut [f32],
+    x: &'w mut [f32],
+    q: &'w mut [f32],
+    k: &'w mut [f32],
+    v: &'w mut [f32],
+    ctx: &'w mut [f32],
+    tmp: &'w mut [f32],
+    ffn: &'w mut [f32],
+    scores: &'w mut [f32],
+    quant: &'w mut [i8],
+    quant_scales: &'w mut [f32],
+}
+
+/// Sizes of every buffer for a model and limits: the single source of the plan.
+struct Dims {
+    d: usize,
+    ffn: usize,
+    layers: usize,
+    rows: usize,
+    max_src: usize,
+    max_tgt: usize,
+    beam: usize,
+}
+
+impl Dims {
+    fn new(hp: &Hparams, limits: &Limits) -> Self {
+        Dims {
+            d: hp.d_model,
+            ffn: hp.encoder_ffn_dim.max(hp.decoder_ffn_dim),
+            layers: hp.decoder_layers,
+            rows: limits.max_src.max(limits.beam),
+            max_src: limits.max_src,
+            max_tgt: limits.max_tgt,
+            beam: limits.beam,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        let mut s = Sizer::default();
+        s.add::<u32>(1);
+        s.add::<f32>(self.layers * self.max_src * self.d).add::<f32>(self.layers * self.max_src * self.d);
+        let cache = self.layers * self.beam * self.max_tgt * self.d;
+        s.add::<f32>(cache).add::<f32>(cache);
+        for _ in 0..6 {
+            s.add::<f32>(self.rows * self.d);
+        }
+        s.add::<f32>(self.rows * self.ffn);
+        s.add::<f32>(self.max_src.max(self.max_tgt));
+        s.add::<i8>(self.rows * self.d.max(self.ffn)).add::<f32>(self.rows);
+        s.bytes()
+    }
+
+    fn carve<'w>(&self, state: &'w mut [u8]) -> Result<Buffers<'w>> {
+        let mut c = Carver::new(state);
+        let cross = self.layers * self.max_src * self.d;
+        let cache = self.layers * self.beam * self.max_tgt * self.d;
+        let rd = self.rows * self.d;
+        Ok(Buffers {
+            src_len: c.take(1)?,
+            cross_k: c.take(cross)?,
+            cross_v: c.take(cross)?,
+            self_k: c.take(cache)?,
+            self_v: c.take(cache)?,
+            x: c.take(rd)?,
+            q: c.take(rd)?,
+            k: c.take(rd)?,
+            v: c.take(rd)?,
+            ctx: c.take(rd)?,
+            tmp: c.take(rd)?,
+            ffn: c.take(self.rows * self.ffn)?,
+            scores: c.take(self.max_src.max(self.max_tgt))?,
+            quant: c.take(self.rows * self.d.max(self.ffn))?,
+            quant_scales: c.take(self.rows)?,
+        })
+    }
+}
+
+/// Residual add then LayerNorm: `x = norm(x + y)`.
+fn add_norm(x: &mut [f32], y: &[f32], norm: &LayerNorm) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+    norm.forward(x);
+}
+
+/// Scaled dot-product attention of one query row against `n` key/value rows chosen by `row_of`,
+/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`.
+#[allow(clippy::too_many_arguments)]
+fn attend(k: &Kernels, q: &[f32], keys: &[f32], values: &[f32], n: usize, row_of: impl Fn(usize) -> usize, heads: usize, scores: &mut [f32], ctx: &mut [f32]) {
+    let d = q.len();
+    let hd = d / heads;
+    let scale = 1.0 / libm::sqrtf(hd as f32);
+    ctx.fill(0.0);
+    for h in 0..heads {
+        let span = h * hd..(h + 1) * hd;
+        let qh = &q[span.clone()];
+        for (s, score) in scores[..n].iter_mut().enumerate() {
+            let r = row_of(s) * d;
+            *score = (k.dot)(qh, &keys[r + span.start..r + span.end]) * scale;
+        }
+        softmax(&mut scores[..n]);
+        let out = &mut ctx[span.clone()];
+        for (s, &p) in scores[..n].iter().enumerate() {
+            let r = row_of(s) * d;
+            (k.axpy)(p, &values[r + span.start..r + span.end], out);
+        }
+    }
+}
+
+impl Seq2Seq for Marian<'_> {
+    fn vocab_size(&self) -> usize {
+        self.hp.vocab_size
+    }
+
+    fn max_positions(&self) -> usize {
+        self.hp.max_positions
+    }
+
+    fn state_bytes(&self, limits: &Limits) -> usize {
+        Dims::new(&self.hp, limits).bytes()
+    }
+
+    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
+        limits.check(self.hp.max_positions)?;
+        let n = src.len();
+        if n == 0 || n > limits.max_src {
+            return Err(Error::InputTooLong { tokens: n, max: limits.max_src });
+        }
+        let dims = Dims::new(&self.hp, limits);
+        let b = dims.carve(state)?;
+        let (d, kern) = (self.hp.d_model, &self.kernels);
+        let mut qs = QuantScratch { q: b.quant, scales: b.quant_scales };
+        b.src_len[0] = n as u32;
+        let scale = self.hp.embed_scale();
+        for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
+            if id as usize >= self.hp.vocab_size {
+                return Err(Error::BadTokenizer("token id beyond the vocabulary"));
+            }
+            self.enc_embed.row_into(id as usize, row);
+            row.iter_mut().for_each(|v| *v *= scale);
+            add_sinusoidal_position(row, t);
+        }
+        let x = &mut b.x[..n * d];
+        for layer in &self.encoder {
+            let a = &layer.attn;
+            a.q.forward(kern, x, n, b.q, &mut qs);
+            a.k.forward(kern, x, n, b.k, &mut qs);
+            a.v.forward(kern, x, n, b.v, &mut qs);
+            for t in 0..n {
+                let row = t * d..(t + 1) * d;
+                attend(kern, &b.q[row.clone()], b.k, b.v, n, |s| s, self.hp.encoder_heads, b.scores, &mut b.ctx[row]);
+            }
+            a.o.forward(kern, b.ctx, n, b.tmp, &mut qs);
+            add_norm(x, &b.tmp[..n * d], &layer.attn_norm);
+            self.ffn(layer.ffn_up, layer.ffn_down, &layer.ffn_norm, x, n, b.ffn, b.tmp, &mut qs);
+        }
+        let stride = limits.max_src * d;
+        for (l, layer) in self.decoder.iter().enumerate() {
+            layer.cross.k.forward(kern, x, n, &mut b.cross_k[l * stride..], &mut qs);
+            layer.cross.v.forward(kern, x, n, &mut b.cross_v[l * stride..], &mut qs);
+        }
+        Ok(())
+    }
+
+    fn step(&self, state: &mut [u8], limits: &Limits, tokens: &[u32], pos: usize, anc: &[u32], logits: &mut [f32]) -> Result<()> {
+        let nb = tokens.len();
+        if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
+            return Err(Error::BadLimit("step outside the planned beam or length"));
+        }
+        let (d, v, kern) = (self.hp.d_model, self.hp.vocab_size, &self.kernels);
+        if logits.len() < nb * v {
+            return Err(Error::OutputTooSmall { needed: nb * v * 4 });
+        }
+        let dims = Dims::new(&self.hp, limits);
+        let b = dims.carve(state)?;
+        let mut qs = QuantScratch { q: b.quant, scales: b.quant_scales };
+        let src_len = b.src_len[0] as usize;
+        if src_len == 0 || src_len > limits.max_src {
+            return Err(Error::BadLimit("step before encode"));
+        }
+        let scale = self.hp.embed_scale();
+        for (&id, row) in tokens.iter().zip(b.x.chunks_exact_mut(d)) {
+            if id as usize >= v {
+                return Err(Error::BadTokenizer("token id beyond the vocabulary"));
+            }
+            self.dec_embed.row_into(id as usize, row);
+            row.iter_mut().for_each(|x| *x *= scale);
+            add_sinusoidal_position(row, pos);
+        }
+        let (t_max, beam) = (limits.max_tgt, limits.beam);
+        for s in 0..pos {
+            for bi in 0..nb {
+                if anc[bi * t_max + s] as usize >= nb.max(beam) {
+                    return Err(Error::BadLimit("ancestry slot out of range"));
+                }
+            }
+        }
+        let x = &mut b.x[..nb * d];
+        let layer_cache = beam * t_max * d;
+        let cross_stride = limits.max_src * d;
+        for (l, layer) in self.decoder.iter().enumerate() {
+            // Self-attention over this beam's history, read through the ancestry table.
+            let a = &layer.attn;
+            a.q.forward(kern, x, nb, b.q, &mut qs);
+            a.k.forward(kern, x, nb, b.k, &mut qs);
+            a.v.forward(kern, x, nb, b.v, &mut qs);
+            let (ck, cv) = (&mut b.self_k[l * layer_cache..(l + 1) * layer_cache], &mut b.self_v[l * layer_cache..(l + 1) * layer_cache]);
+            for bi in 0..nb {
+                let cell = (bi * t_max + pos) * d;
+                ck[cell..cell + d].copy_from_slice(&b.k[bi * d..(bi + 1) * d]);
+                cv[cell..cell + d].copy_from_slice(&b.v[bi * d..(bi + 1) * d]);
+            }
+            for bi in 0..nb {
+                let hist = &anc[bi * t_max..(bi + 1) * t_max];
+                let row_of = |s: usize| if s == pos { bi * t_max + s } else { hist[s] as usize * t_max + s };
+                let row = bi * d..(bi + 1) * d;
+                attend(kern, &b.q[row.clone()], ck, cv, pos + 1, row_of, self.hp.decoder_heads, b.scores, &mut b.ctx[row]);
+            }
+            a.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
+            add_norm(x, &b.tmp[..nb * d], &layer.attn_norm);
+            // Cross-attention over the encoder output's keys and values.
+            let c = &layer.cross;
+            c.q.forward(kern, x, nb, b.q, &mut qs);
+            let (xk, xv) = (&b.cross_k[l * cross_stride..(l + 1) * cross_stride], &b.cross_v[l * cross_stride..(l + 1) * cross_stride]);
+            for bi in 0..nb {
+                let row = bi * d..(bi + 1) * d;
+                attend(kern, &b.q[row.clone()], xk, xv, src_len, |s| s, self.hp.decoder_heads, b.scores, &mut b.ctx[row]);
+            }
+            c.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
+            add_norm(x, &b.tmp[..nb * d], &layer.cross_norm);
+            self.ffn(layer.ffn_up, layer.ffn_down, &layer.ffn_norm, x, nb, b.ffn, b.tmp, &mut qs);
+        }
+        let logits = &mut logits[..nb * v];
+        kern.linear(x, nb, &self.output, self.output_bias, logits, &mut qs);
+        Ok(())
+    }
+}
+
+impl Marian<'_> {
+    /// `x = norm(x + down(act(up(x))))` for `n` rows.
+    #[allow(clippy::too_many_arguments)]
+    fn ffn(&self, up: Linear, down: Linear, norm: &LayerNorm, x: &mut [f32], n: usize, hidden: &mut [f32], tmp: &mut [f32], qs: &mut QuantScratch) {
+        let f = up.w.rows;
+        up.forward(&self.kernels, x, n, hidden, qs);
+        self.hp.activation.apply(&mut hidden[..n * f]);
+        down.forward(&self.kernels, hidden, n, tmp, qs);
+        add_norm(x, &tmp[..x.len()], norm);
+    }
+}

@@ -1,0 +1,237 @@
+//! Model architectures (one file each) and the pieces they share: linear and norm layers that
+//! borrow the file's bytes, activations, sinusoidal positions, and the [`Seq2Seq`] interface the
+//! decoding loops drive. A new family (T5, BART) adds a file here and a loader in `convert`.
+
+pub mod marian;
+pub mod names;
+
+use crate::error::{Error, Result};
+use crate::gguf::{Gguf, TensorInfo, TensorType};
+use crate::kernels::{Kernels, Matrix, MatrixData, QuantScratch};
+use crate::plan::Limits;
+
+/// Most layers per stack a model may have (capacity of the layer arrays).
+pub const MAX_LAYERS: usize = 16;
+
+/// An encoder-decoder model as the decoding loops see it.
+///
+/// The workspace is the caller's: [`state_bytes`](Seq2Seq::state_bytes) says how much for given
+/// limits; `encode` fills it with the encoder's results (cross-attention keys and values), then
+/// `step` runs one decoder position for every beam.
+pub trait Seq2Seq {
+    /// Output vocabulary size.
+    fn vocab_size(&self) -> usize;
+    /// Longest sequence the positions support.
+    fn max_positions(&self) -> usize;
+    /// Bytes of model state for these limits.
+    fn state_bytes(&self, limits: &Limits) -> usize;
+    /// Runs the encoder over `src` (ids, EOS included).
+    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()>;
+    /// One decoder step at position `pos` for `tokens.len()` beams. Beam `b` attends to its
+    /// earlier positions `s < pos` in cache slot `anc[b * limits.max_tgt + s]` and writes its own
+    /// keys and values at slot `b`. Writes `tokens.len() x vocab` logits.
+    fn step(&self, state: &mut [u8], limits: &Limits, tokens: &[u32], pos: usize, anc: &[u32], logits: &mut [f32]) -> Result<()>;
+}
+
+/// Feed-forward activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    /// Exact GELU, `x * Phi(x)` (HF `gelu`).
+    Gelu,
+    /// Tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`).
+    GeluTanh,
+    /// `x * sigmoid(x)` (HF `swish` / `silu`).
+    Silu,
+}
+
+impl Activation {
+    /// Parses HF's `activation_function` names.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "relu" => Activation::Relu,
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "swish" | "silu" => Activation::Silu,
+            _ => return Err(Error::UnknownActivation),
+        })
+    }
+
+    /// Canonical name, as written in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_new",
+            Activation::Silu => "swish",
+        }
+    }
+
+    /// Applies the activation in place.
+    pub fn apply(self, x: &mut [f32]) {
+        match self {
+            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Gelu => x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2))),
+            Activation::GeluTanh => x.iter_mut().for_each(|v| {
+                let c = 0.797_884_6_f32; // sqrt(2/pi)
+                *v = 0.5 * *v * (1.0 + libm::tanhf(c * (*v + 0.044715 * *v * *v * *v)))
+            }),
+            Activation::Silu => x.iter_mut().for_each(|v| *v /= 1.0 + libm::expf(-*v)),
+        }
+    }
+}
+
+/// A linear layer: weight (rows = outputs) and optional bias.
+#[derive(Debug, Clone, Copy)]
+pub struct Linear<'a> {
+    pub w: Matrix<'a>,
+    pub b: Option<&'a [f32]>,
+}
+
+impl Linear<'_> {
+    /// `y = x * W^T + b` for `m` rows.
+    pub fn forward(&self, k: &Kernels, x: &[f32], m: usize, y: &mut [f32], q: &mut QuantScratch) {
+        k.linear(x, m, &self.w, self.b, y, q)
+    }
+}
+
+/// Layer normalization over the last dimension.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerNorm<'a> {
+    pub weight: &'a [f32],
+    pub bias: &'a [f32],
+    pub eps: f32,
+}
+
+impl LayerNorm<'_> {
+    /// Normalizes each row of `x` (rows of `weight.len()`) in place.
+    pub fn forward(&self, x: &mut [f32]) {
+        let d = self.weight.len();
+        for row in x.chunks_exact_mut(d) {
+            let mean = row.iter().sum::<f32>() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let inv = 1.0 / libm::sqrtf(var + self.eps);
+            for ((v, g), b) in row.iter_mut().zip(self.weight).zip(self.bias) {
+                *v = (*v - mean) * inv * g + b;
+            }
+        }
+    }
+}
+
+/// Softmax of `x` in place (max-subtracted).
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = libm::expf(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Adds the sinusoidal position embedding of `pos` to `x` (HF Marian layout: the first half of
+/// the features are sines, the second half cosines, with frequencies `10000^(-2i/d)`). Computed
+/// in f64 like HF's table, so nothing has to be stored in flash.
+pub fn add_sinusoidal_position(x: &mut [f32], pos: usize) {
+    let d = x.len();
+    let half = d.div_ceil(2);
+    for i in 0..half {
+        let angle = pos as f64 / libm::pow(10000.0, (2 * i) as f64 / d as f64);
+        x[i] += libm::sin(angle) as f32;
+        if half + i < d {
+            x[half + i] += libm::cos(angle) as f32;
+        }
+    }
+}
+
+/// Resolves tensors by table name and checks their shapes and types.
+pub(crate) struct Loader<'g, 'a> {
+    pub g: &'g Gguf<'a>,
+}
+
+impl<'a> Loader<'_, 'a> {
+    fn find(&self, template: &'static str, layer: u32, suffix: &str) -> Option<TensorInfo<'a>> {
+        self.g.tensor(&names::name(template, layer, suffix))
+    }
+
+    /// A required f32 vector of `len` elements.
+    pub fn vector(&self, template: &'static str, layer: u32, suffix: &str, len: usize) -> Result<&'a [f32]> {
+        let t = self.find(template, layer, suffix).ok_or(Error::MissingTensor { name: template, layer })?;
+        let bad = Error::TensorMismatch { name: template, layer };
+        if t.ty != TensorType::F32 || t.n_elements() != len {
+            return Err(bad);
+        }
+        bytemuck::try_cast_slice(t.data).map_err(|_| bad)
+    }
+
+    /// An optional f32 vector (absent is `None`, present but wrong is an error).
+    pub fn opt_vector(&self, template: &'static str, layer: u32, suffix: &str, len: usize) -> Result<Option<&'a [f32]>> {
+        match self.find(template, layer, suffix) {
+            None => Ok(None),
+            Some(_) => self.vector(template, layer, suffix, len).map(Some),
+        }
+    }
+
+    /// A required `rows x cols` matrix (`<name>.weight`, plus `<name>.scale` for int8).
+    pub fn matrix(&self, template: &'static str, layer: u32, rows: usize, cols: usize) -> Result<Matrix<'a>> {
+        let t = self.find(template, layer, names::WEIGHT).ok_or(Error::MissingTensor { name: template, layer })?;
+        let bad = Error::TensorMismatch { name: template, layer };
+        if t.rows_cols() != (rows, cols) || t.n_elements() != rows * cols {
+            return Err(bad);
+        }
+        let data = match t.ty {
+            TensorType::F32 => MatrixData::F32(bytemuck::try_cast_slice(t.data).map_err(|_| bad)?),
+            TensorType::F16 => MatrixData::F16(bytemuck::try_cast_slice(t.data).map_err(|_| bad)?),
+            TensorType::I8 => MatrixData::I8 {
+                q: bytemuck::cast_slice(t.data),
+                scales: self.vector(template, layer, names::SCALE, rows)?,
+            },
+            TensorType::I32 => return Err(bad),
+        };
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// A linear layer `rows x cols` with an optional bias.
+    pub fn linear(&self, template: &'static str, layer: u32, rows: usize, cols: usize) -> Result<Linear<'a>> {
+        Ok(Linear { w: self.matrix(template, layer, rows, cols)?, b: self.opt_vector(template, layer, names::BIAS, rows)? })
+    }
+
+    /// A layer norm over `d` features.
+    pub fn norm(&self, template: &'static str, layer: u32, d: usize, eps: f32) -> Result<LayerNorm<'a>> {
+        Ok(LayerNorm {
+            weight: self.vector(template, layer, names::WEIGHT, d)?,
+            bias: self.vector(template, layer, names::BIAS, d)?,
+            eps,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_match_hf_layout() {
+        // HF: out[p, i] = sin(p / 10000^(2i/d)) for i < d/2, cos(...) after.
+        let mut x = [0f32; 6];
+        add_sinusoidal_position(&mut x, 3);
+        let d = 6.0f64;
+        for i in 0..3 {
+            let a = 3.0 / 10000f64.powf(2.0 * i as f64 / d);
+            assert_eq!(x[i], a.sin() as f32);
+            assert_eq!(x[3 + i], a.cos() as f32);
+        }
+    }
+
+    #[test]
+    fn activations() {
+        let mut x = [-1.0f32, 0.0, 2.0];
+        Activation::Silu.apply(&mut x);
+        assert!((x[0] - (-0.268_941_4)).abs() < 1e-6 && x[1] == 0.0 && (x[2] - 1.761_594_2).abs() < 1e-6);
+        let mut x = [1.0f32];
+        Activation::Gelu.apply(&mut x);
+        assert!((x[0] - 0.841_344_7).abs() < 1e-6);
+        assert_eq!(Activation::from_name("tanh"), Err(Error::UnknownActivation));
+    }
+}
