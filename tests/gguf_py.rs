@@ -16,10 +16,7 @@ for t in r.tensors:
 
 #[test]
 fn gguf_py_reads_converted_files() {
-    let Ok(python) = std::env::var("TERN_PYTHON") else {
-        eprintln!("skipped: TERN_PYTHON is not set (cargo xtask test sets it to a venv with gguf-py)");
-        return;
-    };
+    let python = tern_e2e::python();
     let fixture = &tern_e2e::marian_fixtures()[0];
     for precision in [Precision::F32, Precision::F16, Precision::Int8] {
         let bytes = tern_e2e::convert(fixture, precision);

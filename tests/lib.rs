@@ -47,3 +47,42 @@ pub fn bin(name: &str) -> PathBuf {
     });
     root().join("target/release").join(name)
 }
+
+/// The Python with the reference libraries (sentencepiece, gguf-py): `$TERN_PYTHON`, else the
+/// venv `cargo xtask py-env` makes under `target/py`. Panics with the fix when neither exists:
+/// these comparisons are the point of the tests, so they never silently pass without it.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TERN_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = root().join("target/py/bin/python");
+    assert!(venv.exists(), "no reference Python: run `cargo xtask test` (or `cargo xtask py-env`, or set TERN_PYTHON)");
+    venv
+}
+
+/// Runs a script from `models/` with [`python`], feeding `input` on stdin; returns stdout.
+pub fn run_python(script: &str, args: &[&std::ffi::OsStr], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(python())
+        .arg(root().join("models").join(script))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("python output");
+    writer.join().expect("writer thread").expect("write to python");
+    assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// FLORES-200 devtest lines from the shared test sets, if this machine has them
+/// (`../shared/testsets/flores200-devtest/<lang>.devtest` next to the repo).
+pub fn flores(lang: &str) -> Option<Vec<String>> {
+    let p = root().join("../shared/testsets/flores200-devtest").join(format!("{lang}.devtest"));
+    std::fs::read_to_string(p).ok().map(|s| s.lines().map(str::to_string).collect())
+}

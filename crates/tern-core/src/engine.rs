@@ -91,7 +91,7 @@ impl<'a> Engine<'a> {
     pub fn workspace_bytes(&self, limits: &Limits, max_text_bytes: usize) -> usize {
         let mut s = Sizer::default();
         s.add::<u32>(limits.max_src).add::<u32>(limits.max_tgt);
-        s.add::<u8>(Tokenizer::encode_scratch_bytes(max_text_bytes));
+        s.add::<u8>(self.tokenizer.encode_scratch_bytes(max_text_bytes));
         decode::workspace_bytes(&self.model, limits) + s.bytes()
     }
 
@@ -121,8 +121,11 @@ impl<'a> Engine<'a> {
         let mut c = Carver::new(rest);
         let src = c.take::<u32>(limits.max_src)?;
         let tgt = c.take::<u32>(limits.max_tgt)?;
-        let scratch = c.take::<u8>(Tokenizer::encode_scratch_bytes(text.len()))?;
+        let scratch = c.take::<u8>(self.tokenizer.encode_scratch_bytes(text.len()))?;
         let n = self.tokenizer.encode(text, scratch, src)?;
+        if n > limits.max_src {
+            return Err(Error::InputTooLong { tokens: n, max: limits.max_src });
+        }
         let hyp = self.generate(ws, limits, opts, &src[..n], tgt)?;
         let text_len = self.tokenizer.decode(&tgt[..hyp.len], out)?;
         Ok(Translation { text_len, src_tokens: n, hyp })

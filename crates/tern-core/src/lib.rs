@@ -15,6 +15,8 @@
 #![warn(missing_docs)]
 #![allow(missing_docs)] // TODO(tern): document every public item, then drop this.
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 

@@ -219,10 +219,11 @@ impl Session<'_> {
             self.ws.resize(need, 0);
         }
         // Tokenize with room for the whole text, so over-long input can be reported or cut.
-        let scratch_len = tern_core::tokenizer::Tokenizer::encode_scratch_bytes(text.len());
-        let max_ids = text.len() + 2;
-        self.ids.resize(max_ids + self.limits.max_tgt, 0);
-        let (src, tgt) = self.ids.split_at_mut(max_ids);
+        let scratch_len = e.tokenizer.encode_scratch_bytes(text.len());
+        let max_src = self.limits.max_src;
+        self.ids.resize(max_src + self.limits.max_tgt, 0);
+        // `encode` stores the first `max_src` ids and counts them all.
+        let (src, tgt) = self.ids.split_at_mut(max_src);
         let mut n = e.tokenizer.encode(text, &mut self.ws[..scratch_len], src)?;
         let mut truncated = false;
         if n > self.limits.max_src {

@@ -1,7 +1,6 @@
 //! GGUF v3 writer (needs `alloc`): collects metadata and tensors, then lays them out with aligned
 //! tensor data. Used by the converter, by firmware build scripts and by tests.
 
-extern crate alloc;
 use super::{TensorType, ValueType, DEFAULT_ALIGNMENT, MAGIC, VERSION};
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -1,30 +1,432 @@
-//! SentencePiece unigram tokenizer (placeholder signatures until the real one lands).
+//! SentencePiece unigram tokenizer, read zero-copy from the model file.
+//!
+//! Encoding follows the `sentencepiece` library exactly (normalizer with the precompiled
+//! charsmap, optimized Viterbi, runs of unknown characters merged into one `<unk>` piece), then
+//! maps pieces to model ids through the model's vocabulary by their text, as Hugging Face's
+//! `MarianTokenizer` does with `vocab.json` (so an unknown character that happens to be a
+//! target-side piece keeps that piece's id). Decoding is sentencepiece's `DecodePieces`, followed
+//! for Hugging Face models by `str.strip()` and, if the model asks, HF's space clean-up.
+//! The layout in the file is described in `docs/tokenizer-format.md`.
+
+#[cfg(feature = "alloc")]
+pub mod build;
+mod normalizer;
+mod table;
+mod unigram;
+
 use crate::error::{Error, Result};
-use crate::gguf::Gguf;
+use crate::gguf::{Gguf, TensorType, Value};
+use crate::plan::{Carver, Sizer};
+use normalizer::{Normalizer, SPACE};
+use table::{blob, F32s, I32s, Sorted, Strings};
+use unigram::{kind, Lattice, Unigram};
 
+/// How a vocabulary entry decodes (`tokenizer.vocab.kind`).
+pub mod decode_kind {
+    /// Piece text, `▁` read as a space.
+    pub const TEXT: u8 = 0;
+    /// Removed before decoding (Hugging Face special tokens: EOS, pad, unk).
+    pub const SKIP: u8 = 1;
+    /// A byte piece `<0xHH>`; runs of them decode as UTF-8.
+    pub const BYTE: u8 = 2;
+    /// The unknown piece: decodes as `tokenizer.unk_surface`.
+    pub const UNK: u8 = 3;
+    /// A control piece: invisible.
+    pub const CONTROL: u8 = 4;
+}
+
+/// The tokenizer of one model.
 pub struct Tokenizer<'a> {
-    _g: core::marker::PhantomData<&'a ()>,
+    vocab: Strings<'a>,
+    vocab_sorted: Sorted<'a>,
+    vocab_kind: &'a [u8],
+    src: Unigram<'a>,
+    to_vocab: Option<I32s<'a>>,
+    norm: Normalizer<'a>,
+    expansion: usize,
+    eos: u32,
+    unk: u32,
+    pad: Option<u32>,
+    unk_surface: &'a str,
+    hf_marian: bool,
+    clean_up_spaces: bool,
+    dec_bos_ws: bool,
+    dec_rew: bool,
+}
+
+fn flag(g: &Gguf<'_>, key: &'static str, default: bool) -> Result<bool> {
+    g.bool_or(key, default)
 }
 
 impl<'a> Tokenizer<'a> {
-    pub fn from_gguf(_g: &Gguf<'a>) -> Result<Self> {
-        Err(Error::BadTokenizer("not implemented"))
+    /// Reads and validates the tokenizer stored in `g`.
+    pub fn from_gguf(g: &Gguf<'a>) -> Result<Self> {
+        if g.str("tokenizer.model")? != "sentencepiece-unigram" {
+            return Err(Error::BadTokenizer("tokenizer.model is not sentencepiece-unigram"));
+        }
+        let vocab = Strings::load(g, "tokenizer.vocab.offsets", "tokenizer.vocab.text")?;
+        let n = vocab.len();
+        let vocab_sorted = Sorted::load(g, "tokenizer.vocab.sorted", vocab)?;
+        if vocab_sorted.len() != n {
+            return Err(Error::BadTokenizer("tokenizer.vocab.sorted must list every piece"));
+        }
+        let vocab_kind = blob(g, "tokenizer.vocab.kind", TensorType::I8)?;
+        if vocab_kind.len() != n {
+            return Err(Error::BadTokenizer("tokenizer.vocab.kind has the wrong length"));
+        }
+        for (i, &k) in vocab_kind.iter().enumerate() {
+            let ok = match k {
+                decode_kind::TEXT | decode_kind::SKIP | decode_kind::UNK | decode_kind::CONTROL => true,
+                decode_kind::BYTE => byte_value(vocab.bytes(i)).is_some(),
+                _ => false,
+            };
+            if !ok {
+                return Err(Error::BadTokenizer("tokenizer.vocab.kind holds an invalid entry"));
+            }
+        }
+        let id = |key: &'static str| -> Result<u32> {
+            let v = g.u32(key)?;
+            if v as usize >= n {
+                return Err(Error::BadHyperparameter(key));
+            }
+            Ok(v)
+        };
+        let (eos, unk) = (id("tokenizer.eos_id")?, id("tokenizer.unk_id")?);
+        let pad = match g.get("tokenizer.pad_id") {
+            Some(_) => Some(id("tokenizer.pad_id")?),
+            None => None,
+        };
+
+        let pieces = Strings::load(g, "tokenizer.src.offsets", "tokenizer.src.text")?;
+        let m = pieces.len();
+        let scores = F32s::load(g, "tokenizer.src.scores")?;
+        let kinds = blob(g, "tokenizer.src.kind", TensorType::I8)?;
+        if scores.len() != m || kinds.len() != m {
+            return Err(Error::BadTokenizer("tokenizer.src tables differ in length"));
+        }
+        let sorted = Sorted::load(g, "tokenizer.src.sorted", pieces)?;
+        let src_unk = g.u32("tokenizer.src.unk_id")? as usize;
+        if kinds.get(src_unk).map(|&k| k as i8) != Some(kind::UNKNOWN) {
+            return Err(Error::BadTokenizer("tokenizer.src.unk_id is not the unknown piece"));
+        }
+        let (min_score, max_score) = Unigram::score_range(scores, kinds);
+        let src = Unigram { sorted, scores, kinds, unk: src_unk, min_score, max_score };
+        let to_vocab = match g.tensor("tokenizer.src.to_vocab") {
+            Some(_) => {
+                let t = I32s::load(g, "tokenizer.src.to_vocab")?;
+                if t.len() != m || (0..m).any(|i| t.get(i).is_some_and(|v| v >= n as i32 || v < -1)) {
+                    return Err(Error::BadTokenizer("tokenizer.src.to_vocab is malformed"));
+                }
+                Some(t)
+            }
+            None if m == n => None,
+            None => return Err(Error::BadTokenizer("source pieces differ from the vocabulary but no tokenizer.src.to_vocab")),
+        };
+        let charsmap = match g.tensor("tokenizer.src.charsmap") {
+            Some(_) => blob(g, "tokenizer.src.charsmap", TensorType::I8)?,
+            None => &[],
+        };
+        let mut norm = Normalizer::new(charsmap)?;
+        norm.add_dummy_prefix = flag(g, "tokenizer.src.add_dummy_prefix", true)?;
+        norm.remove_extra_whitespaces = flag(g, "tokenizer.src.remove_extra_whitespaces", true)?;
+        norm.escape_whitespaces = flag(g, "tokenizer.src.escape_whitespaces", true)?;
+        if g.tensor("tokenizer.src.user_defined").is_some() {
+            let u = I32s::load(g, "tokenizer.src.user_defined")?;
+            if (0..u.len()).any(|i| u.index(i, m).is_none()) {
+                return Err(Error::BadTokenizer("tokenizer.src.user_defined holds an id out of range"));
+            }
+            norm.user_defined = u;
+            norm.pieces = Some(pieces);
+        }
+        let expansion = g.u32("tokenizer.src.expansion")? as usize;
+        if !(1..=1024).contains(&expansion) {
+            return Err(Error::BadHyperparameter("tokenizer.src.expansion"));
+        }
+        let unk_surface = match g.get("tokenizer.unk_surface") {
+            Some(Value::Str(s)) => s,
+            Some(_) => return Err(Error::WrongKeyType("tokenizer.unk_surface")),
+            None => " \u{2047} ",
+        };
+        let dec_rew = flag(g, "tokenizer.decode.remove_extra_whitespaces", true)?;
+        Ok(Tokenizer {
+            vocab,
+            vocab_sorted,
+            vocab_kind,
+            src,
+            to_vocab,
+            norm,
+            expansion,
+            eos,
+            unk,
+            pad,
+            unk_surface,
+            hf_marian: flag(g, "tokenizer.hf_marian", false)?,
+            clean_up_spaces: flag(g, "tokenizer.clean_up_spaces", false)?,
+            dec_bos_ws: flag(g, "tokenizer.decode.add_dummy_prefix", true)? || dec_rew,
+            dec_rew,
+        })
     }
+
+    /// Number of model ids.
     pub fn vocab_size(&self) -> usize {
-        0
+        self.vocab.len()
     }
-    pub const fn encode_scratch_bytes(max_text_bytes: usize) -> usize {
-        max_text_bytes
+    /// End-of-sentence id (appended by [`encode`](Self::encode)).
+    pub fn eos_id(&self) -> u32 {
+        self.eos
     }
-    pub fn encode(&self, _text: &str, _scratch: &mut [u8], _out: &mut [u32]) -> Result<usize> {
-        Err(Error::BadTokenizer("not implemented"))
+    /// Unknown-piece id.
+    pub fn unk_id(&self) -> u32 {
+        self.unk
     }
-    pub fn decode(&self, _ids: &[u32], _out: &mut [u8]) -> Result<usize> {
-        Err(Error::BadTokenizer("not implemented"))
+    /// Padding id, if the model has one.
+    pub fn pad_id(&self) -> Option<u32> {
+        self.pad
+    }
+    /// The text of model id `id`.
+    pub fn piece(&self, id: u32) -> Option<&'a str> {
+        self.vocab.str(id as usize)
+    }
+    /// The model id whose piece is exactly `piece`.
+    pub fn id_of(&self, piece: &str) -> Option<u32> {
+        self.vocab_sorted.find(piece.as_bytes()).map(|i| i as u32)
+    }
+
+    fn normalized_capacity(&self, max_text_bytes: usize) -> usize {
+        SPACE.len() + self.expansion * max_text_bytes
+    }
+    /// Scratch bytes [`encode`](Self::encode) needs for texts of at most `max_text_bytes`.
+    pub fn encode_scratch_bytes(&self, max_text_bytes: usize) -> usize {
+        let cap = self.normalized_capacity(max_text_bytes);
+        let mut s = Sizer::default();
+        s.add::<u8>(cap).add::<f32>(cap + 1).add::<u32>(cap + 1).add::<u32>(cap + 1);
+        s.bytes()
+    }
+    /// Most ids [`encode`](Self::encode) can produce for texts of at most `max_text_bytes`.
+    pub fn max_tokens(&self, max_text_bytes: usize) -> usize {
+        self.normalized_capacity(max_text_bytes) + 2
+    }
+
+    /// Encodes `text` into model ids followed by EOS. Writes the first `out.len()` ids and
+    /// returns how many there are in all (like `snprintf`): a result above `out.len()` means the
+    /// text did not fit. `scratch` must hold [`encode_scratch_bytes`](Self::encode_scratch_bytes).
+    pub fn encode(&self, text: &str, scratch: &mut [u8], out: &mut [u32]) -> Result<usize> {
+        let mut ids = Ids { out, n: 0 };
+        let mut text = text;
+        if self.hf_marian && text.starts_with(">>") {
+            // HF MarianTokenizer.remove_language_code: a leading `>>xx<<` is one token.
+            if let Some(end) = text.find("<<") {
+                let code = &text[..end + 2];
+                ids.push(self.id_of(code).unwrap_or(self.unk));
+                text = &text[end + 2..];
+            }
+        }
+        let cap = self.normalized_capacity(text.len());
+        let mut c = Carver::new(scratch);
+        let buf = c.take::<u8>(cap)?;
+        let mut lat = Lattice { score: c.take::<f32>(cap + 1)?, id: c.take::<u32>(cap + 1)?, start: c.take::<u32>(cap + 1)? };
+        let n = self.norm.normalize(text.as_bytes(), buf)?;
+        let norm = &buf[..n];
+        let count = self.src.segment(norm, &mut lat);
+        let mut unk_run: Option<(usize, usize)> = None;
+        for (s, e, id) in lat.path(n, count) {
+            if id == self.src.unk {
+                unk_run = Some((unk_run.map_or(s, |r| r.0), e));
+                continue;
+            }
+            if let Some((a, b)) = unk_run.take() {
+                ids.push(self.unknown_id(&norm[a..b]));
+            }
+            ids.push(self.piece_id(id));
+        }
+        if let Some((a, b)) = unk_run {
+            ids.push(self.unknown_id(&norm[a..b]));
+        }
+        ids.push(self.eos);
+        Ok(ids.n)
+    }
+
+    fn piece_id(&self, src_id: usize) -> u32 {
+        match self.to_vocab {
+            None => src_id as u32,
+            Some(t) => t.get(src_id).and_then(|v| u32::try_from(v).ok()).unwrap_or(self.unk),
+        }
+    }
+
+    /// A run of characters no source piece covers: HF looks its text up in the vocabulary.
+    fn unknown_id(&self, text: &[u8]) -> u32 {
+        match self.to_vocab {
+            None => self.unk,
+            Some(_) => self.vocab_sorted.find(text).map_or(self.unk, |i| i as u32),
+        }
+    }
+
+    /// Decodes model ids into UTF-8 text in `out`, returning the bytes written.
+    pub fn decode(&self, ids: &[u32], out: &mut [u8]) -> Result<usize> {
+        let mut w = Out { buf: out, len: 0 };
+        let (mut is_bos_ws, mut bos_ws_seen) = (true, false);
+        let mut i = 0;
+        while i < ids.len() {
+            let id = ids[i] as usize;
+            let k = *self.vocab_kind.get(id).ok_or(Error::BadTokenizer("token id beyond the vocabulary"))?;
+            if k == decode_kind::BYTE {
+                let mut j = i;
+                while j < ids.len() && self.vocab_kind.get(ids[j] as usize) == Some(&decode_kind::BYTE) {
+                    j += 1;
+                }
+                self.decode_bytes(&ids[i..j], &mut w)?;
+                i = j;
+                continue;
+            }
+            i += 1;
+            if k == decode_kind::SKIP {
+                continue;
+            }
+            if bos_ws_seen || w.len > 0 {
+                is_bos_ws = false;
+            }
+            bos_ws_seen = false;
+            match k {
+                decode_kind::UNK => w.push(self.unk_surface.as_bytes())?,
+                decode_kind::TEXT => {
+                    let mut p = self.vocab.bytes(id);
+                    if is_bos_ws && self.dec_bos_ws && p.starts_with(SPACE) {
+                        p = &p[SPACE.len()..];
+                        bos_ws_seen = !self.dec_rew;
+                    }
+                    let mut rest = p;
+                    while let Some(at) = find(rest, SPACE) {
+                        w.push(&rest[..at])?;
+                        w.push(b" ")?;
+                        rest = &rest[at + SPACE.len()..];
+                    }
+                    w.push(rest)?;
+                }
+                _ => {}
+            }
+        }
+        let mut len = w.len;
+        if self.hf_marian {
+            len = strip_py(out, len)?;
+            if self.clean_up_spaces {
+                len = clean_up(out, len);
+            }
+        }
+        Ok(len)
+    }
+
+    /// A run of byte pieces: valid UTF-8 sequences as they are, each other byte as U+FFFD.
+    fn decode_bytes(&self, ids: &[u32], w: &mut Out<'_>) -> Result<()> {
+        let byte = |k: usize| byte_value(self.vocab.bytes(ids[k] as usize)).unwrap_or(0);
+        let mut k = 0;
+        while k < ids.len() {
+            let lead = byte(k);
+            let len = normalizer::char_len(&[lead]).max(1);
+            let mut ch = [0u8; 4];
+            let ok = k + len <= ids.len() && {
+                for (j, c) in ch[..len].iter_mut().enumerate() {
+                    *c = byte(k + j);
+                }
+                core::str::from_utf8(&ch[..len]).is_ok()
+            };
+            if ok {
+                w.push(&ch[..len])?;
+                k += len;
+            } else {
+                w.push("\u{FFFD}".as_bytes())?;
+                k += 1;
+            }
+        }
+        Ok(())
     }
 }
-impl<'a> Tokenizer<'a> {
-    pub fn piece(&self, _id: u32) -> Option<&'a str> {
-        None
+
+/// Writes ids like `snprintf`: counts them all, stores those that fit.
+struct Ids<'o> {
+    out: &'o mut [u32],
+    n: usize,
+}
+
+impl Ids<'_> {
+    fn push(&mut self, id: u32) {
+        if let Some(slot) = self.out.get_mut(self.n) {
+            *slot = id;
+        }
+        self.n += 1;
     }
 }
+
+struct Out<'o> {
+    buf: &'o mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    fn push(&mut self, b: &[u8]) -> Result<()> {
+        let end = self.len + b.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(Error::OutputTooSmall { needed: end })?;
+        dst.copy_from_slice(b);
+        self.len = end;
+        Ok(())
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The byte of a `<0xHH>` piece.
+fn byte_value(p: &[u8]) -> Option<u8> {
+    let hex = p.strip_prefix(b"<0x")?.strip_suffix(b">")?;
+    let s = core::str::from_utf8(hex).ok().filter(|s| s.len() == 2)?;
+    u8::from_str_radix(s, 16).ok()
+}
+
+/// Python's `str.isspace` (what `str.strip()` removes).
+fn is_py_space(c: char) -> bool {
+    matches!(c, '\t'..='\r' | '\x1c'..='\x20' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+}
+
+/// Python's `str.strip()` in place.
+fn strip_py(out: &mut [u8], len: usize) -> Result<usize> {
+    let s = core::str::from_utf8(&out[..len]).map_err(|_| Error::BadTokenizer("decoded text is not UTF-8"))?;
+    let t = s.trim_matches(is_py_space);
+    let (a, n) = (t.as_ptr() as usize - s.as_ptr() as usize, t.len());
+    out.copy_within(a..a + n, 0);
+    Ok(n)
+}
+
+/// Hugging Face's `clean_up_tokenization`: the same replacements, in the same order.
+fn clean_up(out: &mut [u8], mut len: usize) -> usize {
+    const RULES: [(&[u8], &[u8]); 10] = [
+        (b" .", b"."),
+        (b" ?", b"?"),
+        (b" !", b"!"),
+        (b" ,", b","),
+        (b" ' ", b"'"),
+        (b" n't", b"n't"),
+        (b" 'm", b"'m"),
+        (b" 's", b"'s"),
+        (b" 've", b"'ve"),
+        (b" 're", b"'re"),
+    ];
+    for (from, to) in RULES {
+        let (mut r, mut w) = (0, 0);
+        while r < len {
+            if out[r..len].starts_with(from) {
+                out[w..w + to.len()].copy_from_slice(to);
+                r += from.len();
+                w += to.len();
+            } else {
+                out[w] = out[r];
+                r += 1;
+                w += 1;
+            }
+        }
+        len = w;
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests;

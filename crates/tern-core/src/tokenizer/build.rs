@@ -1,0 +1,359 @@
+//! Building the tokenizer section of a model file (needs `alloc`; used by the converter):
+//! reads SentencePiece `.spm` files (protobuf `ModelProto`) and writes the tables that
+//! [`Tokenizer`](super::Tokenizer) reads zero-copy.
+
+use super::decode_kind;
+use super::normalizer::{rules, Normalizer};
+use super::unigram::kind;
+use crate::error::{Error, Result};
+use crate::gguf::write::{GgufWriter, MetaValue};
+use crate::gguf::TensorType;
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+/// One piece of a SentencePiece model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    pub text: String,
+    pub score: f32,
+    /// sentencepiece type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+    pub kind: i8,
+}
+
+/// A `NormalizerSpec`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizerSpec {
+    pub name: String,
+    pub charsmap: Vec<u8>,
+    pub add_dummy_prefix: bool,
+    pub remove_extra_whitespaces: bool,
+    pub escape_whitespaces: bool,
+}
+
+impl Default for NormalizerSpec {
+    fn default() -> Self {
+        NormalizerSpec { name: String::new(), charsmap: Vec::new(), add_dummy_prefix: true, remove_extra_whitespaces: true, escape_whitespaces: true }
+    }
+}
+
+/// The parts of a SentencePiece `ModelProto` the tokenizer needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpmModel {
+    pub pieces: Vec<Piece>,
+    /// 1 unigram, 2 BPE, 3 word, 4 char.
+    pub model_type: u64,
+    pub byte_fallback: bool,
+    pub treat_whitespace_as_suffix: bool,
+    pub unk_surface: Option<String>,
+    pub normalizer: NormalizerSpec,
+    pub denormalizer: Option<NormalizerSpec>,
+}
+
+impl SpmModel {
+    /// Parses a serialized `ModelProto` (the bytes of a `.spm` / `.model` file).
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let mut m = SpmModel {
+            pieces: Vec::new(),
+            model_type: 1,
+            byte_fallback: false,
+            treat_whitespace_as_suffix: false,
+            unk_surface: None,
+            normalizer: NormalizerSpec::default(),
+            denormalizer: None,
+        };
+        let mut pb = Pb { buf: bytes, pos: 0 };
+        while let Some((field, v)) = pb.field()? {
+            match (field, v) {
+                (1, Wire::Bytes(b)) => m.pieces.push(parse_piece(b)?),
+                (2, Wire::Bytes(b)) => {
+                    let mut t = Pb { buf: b, pos: 0 };
+                    while let Some((f, v)) = t.field()? {
+                        match (f, v) {
+                            (3, Wire::Varint(x)) => m.model_type = x,
+                            (24, Wire::Varint(x)) => m.treat_whitespace_as_suffix = x != 0,
+                            (35, Wire::Varint(x)) => m.byte_fallback = x != 0,
+                            (44, Wire::Bytes(s)) => m.unk_surface = Some(utf8(s)?),
+                            _ => {}
+                        }
+                    }
+                }
+                (3, Wire::Bytes(b)) => m.normalizer = parse_normalizer(b)?,
+                (5, Wire::Bytes(b)) => m.denormalizer = Some(parse_normalizer(b)?),
+                (1 | 2 | 3 | 5, _) => return Err(Error::BadTokenizer("SentencePiece model field has the wrong wire type")),
+                _ => {}
+            }
+        }
+        if m.pieces.is_empty() {
+            return Err(Error::BadTokenizer("SentencePiece model has no pieces (is this an .spm file?)"));
+        }
+        Ok(m)
+    }
+
+    /// Checks that tern can run this model exactly as sentencepiece does.
+    pub fn check(&self) -> Result<()> {
+        if self.model_type != 1 {
+            return Err(Error::BadTokenizer("only unigram SentencePiece models are supported (this one is BPE, word or char)"));
+        }
+        if self.treat_whitespace_as_suffix {
+            return Err(Error::BadTokenizer("treat_whitespace_as_suffix is not supported"));
+        }
+        if self.byte_fallback {
+            return Err(Error::BadTokenizer("byte-fallback SentencePiece models are not supported yet"));
+        }
+        if self.denormalizer.as_ref().is_some_and(|d| !d.charsmap.is_empty()) {
+            return Err(Error::BadTokenizer("SentencePiece denormalization rules are not supported"));
+        }
+        if self.pieces.iter().filter(|p| p.kind == kind::UNKNOWN).count() != 1 {
+            return Err(Error::BadTokenizer("a SentencePiece model needs exactly one unknown piece"));
+        }
+        let mut seen = BTreeMap::new();
+        for p in &self.pieces {
+            if p.text.is_empty() || !(1..=6).contains(&p.kind) || !p.score.is_finite() {
+                return Err(Error::BadTokenizer("SentencePiece piece is empty or has a bad type or score"));
+            }
+            if seen.insert(p.text.as_str(), ()).is_some() {
+                return Err(Error::BadTokenizer("SentencePiece piece defined twice"));
+            }
+        }
+        Normalizer::new(&self.normalizer.charsmap)?;
+        Ok(())
+    }
+
+    fn unk(&self) -> usize {
+        self.pieces.iter().position(|p| p.kind == kind::UNKNOWN).unwrap_or(0)
+    }
+
+    /// Bound on normalized bytes per input byte (see `tokenizer.src.expansion`).
+    pub fn expansion(&self) -> Result<u32> {
+        let n = &self.normalizer;
+        let space = if n.escape_whitespaces { 3 } else { 1 };
+        let mut e = space;
+        for (len, rep) in rules(&Normalizer::new(&n.charsmap)?)? {
+            let out: usize = rep.iter().map(|&b| if b == b' ' { space } else { 1 }).sum();
+            e = e.max(out.div_ceil(len.max(1)));
+        }
+        u32::try_from(e).map_err(|_| Error::BadTokenizer("normalization expands too much"))
+    }
+}
+
+/// What [`write_tokenizer`] stores.
+pub struct TokenizerSpec<'s> {
+    /// Encodes source text.
+    pub source: &'s SpmModel,
+    /// Decides how target pieces decode (HF Marian decodes with the source model unless the
+    /// vocabularies are separate).
+    pub decode: &'s SpmModel,
+    /// The model's vocabulary in id order (HF `vocab.json`); `None`: the source model's pieces.
+    pub vocab: Option<&'s [String]>,
+    pub eos: u32,
+    pub unk: u32,
+    pub pad: Option<u32>,
+    /// Hugging Face MarianTokenizer behaviour: leading `>>xx<<` language codes, special tokens
+    /// skipped when decoding, `str.strip()` of the decoded text.
+    pub hf_marian: bool,
+    /// HF `clean_up_tokenization_spaces`.
+    pub clean_up_spaces: bool,
+}
+
+/// Writes the tokenizer keys and tables (layout: `docs/tokenizer-format.md`).
+pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<()> {
+    let src = spec.source;
+    src.check()?;
+    spec.decode.check()?;
+    let vocab: Vec<&str> = match spec.vocab {
+        Some(v) => v.iter().map(String::as_str).collect(),
+        None => src.pieces.iter().map(|p| p.text.as_str()).collect(),
+    };
+    let n = vocab.len();
+    for id in [Some(spec.eos), Some(spec.unk), spec.pad].into_iter().flatten() {
+        if id as usize >= n {
+            return Err(Error::BadTokenizer("special token id beyond the vocabulary"));
+        }
+    }
+    let mut vocab_index = BTreeMap::new();
+    for (i, p) in vocab.iter().enumerate() {
+        if vocab_index.insert(*p, i).is_some() {
+            return Err(Error::BadTokenizer("vocabulary lists a piece twice"));
+        }
+    }
+    let dec: BTreeMap<&str, i8> = spec.decode.pieces.iter().map(|p| (p.text.as_str(), p.kind)).collect();
+    let special = [Some(spec.eos), Some(spec.unk), spec.pad];
+    let kinds: Vec<u8> = vocab
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if spec.hf_marian && special.contains(&Some(i as u32)) {
+                return decode_kind::SKIP;
+            }
+            match dec.get(p) {
+                Some(&kind::CONTROL) => decode_kind::CONTROL,
+                Some(&kind::UNKNOWN) => decode_kind::UNK,
+                Some(&kind::BYTE) => decode_kind::BYTE,
+                _ => decode_kind::TEXT,
+            }
+        })
+        .collect();
+
+    let meta = |w: &mut GgufWriter, k: &str, v: MetaValue| w.meta(k, v);
+    meta(w, "tokenizer.model", MetaValue::Str("sentencepiece-unigram".to_string()));
+    meta(w, "tokenizer.hf_marian", MetaValue::Bool(spec.hf_marian));
+    meta(w, "tokenizer.clean_up_spaces", MetaValue::Bool(spec.clean_up_spaces));
+    meta(w, "tokenizer.eos_id", MetaValue::U32(spec.eos));
+    meta(w, "tokenizer.unk_id", MetaValue::U32(spec.unk));
+    if let Some(p) = spec.pad {
+        meta(w, "tokenizer.pad_id", MetaValue::U32(p));
+    }
+    meta(w, "tokenizer.unk_surface", MetaValue::Str(spec.decode.unk_surface.clone().unwrap_or_else(|| " \u{2047} ".to_string())));
+    let dn = &spec.decode.normalizer;
+    meta(w, "tokenizer.decode.add_dummy_prefix", MetaValue::Bool(dn.add_dummy_prefix));
+    meta(w, "tokenizer.decode.remove_extra_whitespaces", MetaValue::Bool(dn.remove_extra_whitespaces));
+    write_strings(w, "tokenizer.vocab", &vocab);
+    write_i32(w, "tokenizer.vocab.sorted", &sorted_ids(&vocab));
+    w.tensor_bytes("tokenizer.vocab.kind", &[n as u64], TensorType::I8, &kinds);
+
+    let sn = &src.normalizer;
+    meta(w, "tokenizer.src.normalizer", MetaValue::Str(sn.name.clone()));
+    meta(w, "tokenizer.src.add_dummy_prefix", MetaValue::Bool(sn.add_dummy_prefix));
+    meta(w, "tokenizer.src.remove_extra_whitespaces", MetaValue::Bool(sn.remove_extra_whitespaces));
+    meta(w, "tokenizer.src.escape_whitespaces", MetaValue::Bool(sn.escape_whitespaces));
+    meta(w, "tokenizer.src.expansion", MetaValue::U32(src.expansion()?));
+    meta(w, "tokenizer.src.unk_id", MetaValue::U32(src.unk() as u32));
+    let pieces: Vec<&str> = src.pieces.iter().map(|p| p.text.as_str()).collect();
+    write_strings(w, "tokenizer.src", &pieces);
+    let scores: Vec<f32> = src.pieces.iter().map(|p| p.score).collect();
+    w.tensor_f32("tokenizer.src.scores", &[scores.len() as u64], &scores);
+    let skinds: Vec<u8> = src.pieces.iter().map(|p| p.kind as u8).collect();
+    w.tensor_bytes("tokenizer.src.kind", &[skinds.len() as u64], TensorType::I8, &skinds);
+    let matchable = |k: i8| matches!(k, kind::NORMAL | kind::USER_DEFINED | kind::UNUSED);
+    let eligible: Vec<i32> = sorted_ids(&pieces).into_iter().filter(|&i| matchable(src.pieces[i as usize].kind)).collect();
+    write_i32(w, "tokenizer.src.sorted", &eligible);
+    if spec.vocab.is_some() {
+        let to_vocab: Vec<i32> = pieces.iter().map(|p| vocab_index.get(p).map_or(-1, |&i| i as i32)).collect();
+        write_i32(w, "tokenizer.src.to_vocab", &to_vocab);
+    }
+    let user: Vec<i32> = (0..src.pieces.len()).filter(|&i| src.pieces[i].kind == kind::USER_DEFINED).map(|i| i as i32).collect();
+    if !user.is_empty() {
+        write_i32(w, "tokenizer.src.user_defined", &user);
+    }
+    if !sn.charsmap.is_empty() {
+        w.tensor_bytes("tokenizer.src.charsmap", &[sn.charsmap.len() as u64], TensorType::I8, &sn.charsmap);
+    }
+    Ok(())
+}
+
+fn sorted_ids(pieces: &[&str]) -> Vec<i32> {
+    let mut ids: Vec<i32> = (0..pieces.len() as i32).collect();
+    ids.sort_by(|&a, &b| pieces[a as usize].as_bytes().cmp(pieces[b as usize].as_bytes()));
+    ids
+}
+
+fn write_strings(w: &mut GgufWriter, prefix: &str, pieces: &[&str]) {
+    let mut offsets = Vec::with_capacity(pieces.len() + 1);
+    let mut text = Vec::new();
+    offsets.push(0i32);
+    for p in pieces {
+        text.extend_from_slice(p.as_bytes());
+        offsets.push(text.len() as i32);
+    }
+    write_i32(w, &alloc::format!("{prefix}.offsets"), &offsets);
+    w.tensor_bytes(&alloc::format!("{prefix}.text"), &[text.len() as u64], TensorType::I8, &text);
+}
+
+fn write_i32(w: &mut GgufWriter, name: &str, v: &[i32]) {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    w.tensor_bytes(name, &[v.len() as u64], TensorType::I32, &bytes);
+}
+
+fn utf8(b: &[u8]) -> Result<String> {
+    core::str::from_utf8(b).map(ToString::to_string).map_err(|_| Error::BadTokenizer("SentencePiece string is not UTF-8"))
+}
+
+fn parse_piece(b: &[u8]) -> Result<Piece> {
+    let mut p = Piece { text: String::new(), score: 0.0, kind: kind::NORMAL };
+    let mut pb = Pb { buf: b, pos: 0 };
+    while let Some((f, v)) = pb.field()? {
+        match (f, v) {
+            (1, Wire::Bytes(s)) => p.text = utf8(s)?,
+            (2, Wire::Fixed32(x)) => p.score = f32::from_bits(x),
+            (3, Wire::Varint(x)) => p.kind = i8::try_from(x).map_err(|_| Error::BadTokenizer("SentencePiece piece type out of range"))?,
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+fn parse_normalizer(b: &[u8]) -> Result<NormalizerSpec> {
+    let mut n = NormalizerSpec::default();
+    let mut pb = Pb { buf: b, pos: 0 };
+    while let Some((f, v)) = pb.field()? {
+        match (f, v) {
+            (1, Wire::Bytes(s)) => n.name = utf8(s)?,
+            (2, Wire::Bytes(s)) => n.charsmap = s.to_vec(),
+            (3, Wire::Varint(x)) => n.add_dummy_prefix = x != 0,
+            (4, Wire::Varint(x)) => n.remove_extra_whitespaces = x != 0,
+            (5, Wire::Varint(x)) => n.escape_whitespaces = x != 0,
+            _ => {}
+        }
+    }
+    Ok(n)
+}
+
+/// A protobuf wire value.
+enum Wire<'a> {
+    Varint(u64),
+    Fixed64,
+    Bytes(&'a [u8]),
+    Fixed32(u32),
+}
+
+/// Minimal protobuf reader: fields of one message.
+struct Pb<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Pb<'a> {
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.buf.get(self.pos).ok_or(Error::BadTokenizer("SentencePiece model is truncated"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::BadTokenizer("SentencePiece model has an over-long varint"))
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(Error::BadTokenizer("SentencePiece model is truncated"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn field(&mut self) -> Result<Option<(u64, Wire<'a>)>> {
+        if self.pos >= self.buf.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let v = match key & 7 {
+            0 => Wire::Varint(self.varint()?),
+            1 => {
+                self.take(8)?;
+                Wire::Fixed64
+            }
+            2 => {
+                let n = usize::try_from(self.varint()?).map_err(|_| Error::BadTokenizer("SentencePiece model is truncated"))?;
+                Wire::Bytes(self.take(n)?)
+            }
+            5 => Wire::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or([0; 4]))),
+            _ => return Err(Error::BadTokenizer("SentencePiece model uses an unsupported protobuf wire type")),
+        };
+        Ok(Some((key >> 3, v)))
+    }
+}
