@@ -19,6 +19,7 @@ use crate::gguf::{Gguf, TensorType, Value};
 use crate::plan::{Carver, Sizer};
 use normalizer::{Normalizer, SPACE};
 use table::{blob, F32s, I32s, Sorted, Strings};
+pub use unigram::kind as piece_kind;
 use unigram::{kind, Lattice, Unigram};
 
 /// How a vocabulary entry decodes (`tokenizer.vocab.kind`).
@@ -321,7 +322,7 @@ impl<'a> Tokenizer<'a> {
         let mut k = 0;
         while k < ids.len() {
             let lead = byte(k);
-            let len = normalizer::char_len(&[lead]).max(1);
+            let len = normalizer::char_len(&[lead, 0, 0, 0]);
             let mut ch = [0u8; 4];
             let ok = k + len <= ids.len() && {
                 for (j, c) in ch[..len].iter_mut().enumerate() {
@@ -428,5 +429,5 @@ fn clean_up(out: &mut [u8], mut len: usize) -> usize {
     len
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests;

@@ -1,2 +1,149 @@
-//! Unit tests on a hand-built vocabulary; the comparison with the `sentencepiece` library on
-//! real models and text lives in `tests/tokenizer.rs`.
+//! Unit tests on hand-built models; the comparison with the `sentencepiece` library on real
+//! models and text lives in `tests/tokenizer.rs`, with Hugging Face in `tests/conformance.rs`.
+
+extern crate alloc;
+use super::build::{write_tokenizer, NormalizerSpec, Piece, SpmModel, TokenizerSpec};
+use super::*;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+fn model(pieces: &[(&str, f32, i8)]) -> SpmModel {
+    SpmModel {
+        pieces: pieces.iter().map(|&(t, s, k)| Piece { text: t.to_string(), score: s, kind: k }).collect(),
+        model_type: 1,
+        byte_fallback: false,
+        treat_whitespace_as_suffix: false,
+        unk_surface: None,
+        normalizer: NormalizerSpec::default(),
+        denormalizer: None,
+    }
+}
+
+fn toy() -> SpmModel {
+    model(&[
+        ("<unk>", 0.0, kind::UNKNOWN),
+        ("</s>", 0.0, kind::CONTROL),
+        ("\u{2581}", -2.0, kind::NORMAL),
+        ("\u{2581}a", -1.0, kind::NORMAL),
+        ("\u{2581}ab", -1.5, kind::NORMAL),
+        ("a", -2.0, kind::NORMAL),
+        ("b", -2.0, kind::NORMAL),
+        ("c", -3.0, kind::NORMAL),
+        ("<sep>", 0.0, kind::USER_DEFINED),
+        ("zz", -0.1, kind::UNUSED),
+        ("z", -4.0, kind::NORMAL),
+    ])
+}
+
+fn file(spm: &SpmModel, vocab: Option<&[String]>, hf: bool) -> Vec<u8> {
+    let mut w = GgufWriter::new();
+    let spec = TokenizerSpec { source: spm, decode: spm, vocab, eos: 1, unk: 0, pad: None, hf_marian: hf, clean_up_spaces: hf };
+    write_tokenizer(&mut w, &spec).unwrap();
+    w.to_bytes()
+}
+
+fn encode(t: &Tokenizer<'_>, text: &str) -> Vec<u32> {
+    let mut scratch = vec![0u8; t.encode_scratch_bytes(text.len())];
+    let mut ids = vec![0u32; t.max_tokens(text.len())];
+    let n = t.encode(text, &mut scratch, &mut ids).unwrap();
+    ids.truncate(n);
+    ids
+}
+
+fn decode(t: &Tokenizer<'_>, ids: &[u32]) -> String {
+    let mut out = vec![0u8; 256];
+    let n = t.decode(ids, &mut out).unwrap();
+    String::from_utf8(out[..n].to_vec()).unwrap()
+}
+
+use crate::gguf::write::GgufWriter;
+
+#[test]
+fn viterbi_unknown_runs_user_defined_and_unused() {
+    let bytes = file(&toy(), None, false);
+    let g = Gguf::parse(&bytes).unwrap();
+    let t = Tokenizer::from_gguf(&g).unwrap();
+    // "▁ab" (-1.5) beats "▁a"+"b" (-3.0).
+    assert_eq!(encode(&t, "ab"), [4, 1]);
+    // Unknown characters in a row are one <unk>; spaces collapse and trim.
+    assert_eq!(encode(&t, "  a  xyq c "), [3, 2, 0, 2, 7, 1]);
+    // A user-defined piece is never normalized or split.
+    assert_eq!(encode(&t, "a<sep>b"), [3, 8, 6, 1]);
+    // An unused piece never matches: "zz" is two "z".
+    assert_eq!(encode(&t, "zz"), [2, 10, 10, 1]);
+    assert_eq!(encode(&t, ""), [1]);
+    assert_eq!(decode(&t, &[3, 2, 0, 2, 7, 1]), "a  \u{2047}  c");
+}
+
+#[test]
+fn hf_mapping_language_codes_strip_and_clean_up() {
+    let spm = toy();
+    // The model vocabulary orders pieces differently and also holds a code and a target piece.
+    let vocab: Vec<String> = ["</s>", "<unk>", "\u{2581}a", "b", ">>pt<<", "xy", "\u{2581}", "c", "<pad>", ".", "\u{2581}."].iter().map(|s| s.to_string()).collect();
+    let mut w = GgufWriter::new();
+    let spec = TokenizerSpec { source: &spm, decode: &spm, vocab: Some(&vocab), eos: 0, unk: 1, pad: Some(8), hf_marian: true, clean_up_spaces: true };
+    write_tokenizer(&mut w, &spec).unwrap();
+    let bytes = w.to_bytes();
+    let g = Gguf::parse(&bytes).unwrap();
+    let t = Tokenizer::from_gguf(&g).unwrap();
+    // ">>pt<<" is one token; "▁ab" is not in the vocabulary: <unk>; the unknown run "xy" is.
+    assert_eq!(encode(&t, ">>pt<< ab xy"), [4, 1, 6, 5, 0]);
+    // Specials are skipped, the text is stripped, " ." cleaned up.
+    assert_eq!(decode(&t, &[8, 2, 3, 10, 1, 0]), "ab.");
+}
+
+#[test]
+fn byte_pieces_decode_as_utf8_or_replacement() {
+    let mut spm = toy();
+    for b in [0xC3u8, 0xA9, 0x41] {
+        spm.pieces.push(Piece { text: alloc::format!("<0x{b:02X}>"), score: 0.0, kind: kind::BYTE });
+    }
+    let bytes = file(&spm, None, false);
+    let g = Gguf::parse(&bytes).unwrap();
+    let t = Tokenizer::from_gguf(&g).unwrap();
+    let (c3, a9, x41) = (11, 12, 13);
+    assert_eq!(decode(&t, &[c3, a9, x41]), "\u{e9}A");
+    assert_eq!(decode(&t, &[a9, c3, x41]), "\u{fffd}\u{fffd}A");
+}
+
+#[test]
+fn corrupt_tables_are_typed_errors() {
+    let good = file(&toy(), None, false);
+    let g = Gguf::parse(&good).unwrap();
+    let sorted = g.tensor("tokenizer.src.sorted").unwrap();
+    let offsets = g.tensor("tokenizer.src.offsets").unwrap();
+    let base = good.as_ptr() as usize;
+    for (at, what) in [(sorted.data.as_ptr() as usize - base, "sorted"), (offsets.data.as_ptr() as usize - base + 8, "offsets")] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x05;
+        let g = Gguf::parse(&bad).unwrap();
+        assert!(matches!(Tokenizer::from_gguf(&g), Err(Error::BadTokenizer(_))), "{what}");
+    }
+    // Every single-byte flip anywhere either loads or fails with an error, never panics.
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0x41;
+        if let Ok(g) = Gguf::parse(&bad) {
+            if let Ok(t) = Tokenizer::from_gguf(&g) {
+                let mut scratch = vec![0u8; t.encode_scratch_bytes(16)];
+                let mut ids = [0u32; 8];
+                let _ = t.encode("ab cab <sep>", &mut scratch, &mut ids);
+                let mut out = [0u8; 64];
+                let _ = t.decode(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], &mut out);
+            }
+        }
+    }
+}
+
+#[test]
+fn python_whitespace_and_clean_up() {
+    let mut b = *b"\xe3\x80\x80 a . b \x1f";
+    let len = b.len();
+    let n = strip_py(&mut b, len).unwrap();
+    assert_eq!(&b[..n], b"a . b");
+    let mut c = *b"it 's a test . ok ' s";
+    let len = c.len();
+    let n = clean_up(&mut c, len);
+    assert_eq!(&c[..n], b"it's a test. ok's");
+}

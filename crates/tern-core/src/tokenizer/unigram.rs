@@ -5,8 +5,8 @@
 use super::normalizer::char_len;
 use super::table::{F32s, Sorted};
 
-/// sentencepiece piece types.
-pub(crate) mod kind {
+/// sentencepiece piece types (`ModelProto.SentencePiece.Type`).
+pub mod kind {
     pub const NORMAL: i8 = 1;
     pub const UNKNOWN: i8 = 2;
     pub const CONTROL: i8 = 3;
