@@ -147,3 +147,29 @@ pub fn generate<M: Seq2Seq + ?Sized>(model: &M, ws: &mut [u8], limits: &Limits, 
         beam::generate(model, ws, limits, src, special, opts, out)
     }
 }
+
+/// Runs the decoder over given inputs (teacher forcing), beam 1: `inputs[0]` is the decoder
+/// start token and `on_step(pos, logits)` sees the raw logits after input `pos`. Used to score
+/// fixed outputs and by the conformance tests; same workspace as [`generate`].
+pub fn teacher_force<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    inputs: &[u32],
+    mut on_step: impl FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<()> {
+    limits.check(model.max_positions())?;
+    if inputs.len() > limits.max_tgt {
+        return Err(Error::BadLimit("more decoder inputs than max_tgt"));
+    }
+    let (state, sb) = split(model, limits, ws)?;
+    model.encode(state, limits, src)?;
+    let v = model.vocab_size();
+    for (pos, &tok) in inputs.iter().enumerate() {
+        sb.anc[pos] = 0;
+        model.step(state, limits, &[tok], pos, sb.anc, &mut sb.logits[..v])?;
+        on_step(pos, &sb.logits[..v])?;
+    }
+    Ok(())
+}

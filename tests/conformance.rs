@@ -1,0 +1,243 @@
+//! Conformance with Hugging Face transformers on the fixture checkpoints that
+//! `models/make_marian_fixture.py` made and recorded (`expected.json`, `logits.safetensors`):
+//! tokenization, f32 logits, greedy and beam-4 ids, text, scores and n-best; fp16 and int8
+//! within the tolerances in `docs/gguf-format.md`, with top-1 agreement under teacher forcing.
+
+use serde_json::Value;
+use std::path::Path;
+use tern_convert::Precision;
+use tern_core::decode::{self, beam, Options};
+use tern_core::engine::Engine;
+use tern_core::model::Seq2Seq;
+use tern_core::plan::Limits;
+
+struct Fixture {
+    name: String,
+    expected: Value,
+    logits: Vec<u8>,
+}
+
+impl Fixture {
+    fn load(dir: &Path) -> Fixture {
+        Fixture {
+            name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+            expected: serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap(),
+            logits: std::fs::read(dir.join("logits.safetensors")).unwrap(),
+        }
+    }
+    fn sentences(&self) -> &Vec<Value> {
+        self.expected["sentences"].as_array().unwrap()
+    }
+    fn gen(&self, key: &str) -> &Value {
+        &self.expected["generation"][key]
+    }
+    /// Tensor `name` of logits.safetensors as f32 or i64 values.
+    fn tensor(&self, name: &str) -> Option<(Vec<usize>, Vec<f64>)> {
+        let st = safetensors::SafeTensors::deserialize(&self.logits).unwrap();
+        let t = st.tensor(name).ok()?;
+        let d = t.data();
+        let v: Vec<f64> = match t.dtype() {
+            safetensors::Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            other => panic!("{name}: unexpected dtype {other:?}"),
+        };
+        Some((t.shape().to_vec(), v))
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn fixtures() -> Vec<Fixture> {
+    tern_e2e::marian_fixtures().iter().map(|d| Fixture::load(d)).collect()
+}
+
+/// The fixture converted at `precision`, loaded into an aligned buffer.
+fn model(dir_name: &str, precision: Precision) -> tern::Translator {
+    let dir = tern_e2e::root().join("models/fixtures").join(dir_name);
+    tern::Translator::from_bytes(&tern_e2e::convert(&dir, precision)).unwrap()
+}
+
+fn limits(e: &Engine<'_>, beam: usize) -> Limits {
+    Limits { max_src: 512.min(e.model.max_positions()), max_tgt: 128.min(e.model.max_positions()), beam }
+}
+
+fn encode(e: &Engine<'_>, text: &str) -> Vec<u32> {
+    let mut scratch = vec![0; e.tokenizer.encode_scratch_bytes(text.len())];
+    let mut ids = vec![0; e.tokenizer.max_tokens(text.len())];
+    let n = e.tokenizer.encode(text, &mut scratch, &mut ids).unwrap();
+    ids.truncate(n);
+    ids
+}
+
+fn decode_text(e: &Engine<'_>, ids: &[u32]) -> String {
+    let mut out = vec![0u8; ids.len() * 64 + 64];
+    let n = e.tokenizer.decode(ids, &mut out).unwrap();
+    String::from_utf8(out[..n].to_vec()).unwrap()
+}
+
+/// Raw logits for every step of teacher forcing `inputs`.
+fn forced_logits(e: &Engine<'_>, src: &[u32], inputs: &[u32]) -> Vec<Vec<f32>> {
+    let lim = limits(e, 1);
+    let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &lim)];
+    let mut rows = Vec::new();
+    decode::teacher_force(&e.model, &mut ws, &lim, src, inputs, |_, l| {
+        rows.push(l.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    rows
+}
+
+fn options(f: &Fixture, beam: usize) -> Options {
+    Options {
+        beam,
+        // HF's max_length counts the decoder start token.
+        max_len: f.gen("max_length").as_u64().unwrap() as usize - 1,
+        length_penalty: f.gen("length_penalty").as_f64().unwrap_or(1.0) as f32,
+        early_stopping: f.gen("early_stopping").as_bool().unwrap_or(false),
+    }
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
+}
+
+#[test]
+fn source_ids_equal_hf_tokenizer() {
+    for f in fixtures() {
+        let t = model(&f.name, Precision::F32);
+        let e = t.engine();
+        for s in f.sentences() {
+            let text = s["source"].as_str().unwrap();
+            assert_eq!(encode(e, text), ids(&s["source_ids"]), "{}: {text:?}", f.name);
+        }
+    }
+}
+
+#[test]
+fn f32_logits_within_1e4_of_hf() {
+    for f in fixtures() {
+        let t = model(&f.name, Precision::F32);
+        let e = t.engine();
+        let mut checked = 0;
+        for (i, s) in f.sentences().iter().enumerate() {
+            let Some((shape, want)) = f.tensor(&format!("s{i}")) else { continue };
+            let (_, inputs) = f.tensor(&format!("d{i}")).unwrap();
+            let inputs: Vec<u32> = inputs.iter().map(|&x| x as u32).collect();
+            let got = forced_logits(e, &ids(&s["source_ids"]), &inputs);
+            let v = shape[1];
+            for (step, row) in got.iter().enumerate() {
+                let want = &want[step * v..(step + 1) * v];
+                let scale = want.iter().fold(0f64, |m, x| m.max(x.abs()));
+                let err = row.iter().zip(want).fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+                assert!(err <= 1e-4 * scale, "{} sentence {i} step {step}: max |tern - hf| = {err:.3e}, scale {scale:.3}", f.name);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 5, "{}: only {checked} sentences with logits", f.name);
+    }
+}
+
+fn search(e: &Engine<'_>, f: &Fixture, src: &[u32], beam: usize) -> (Vec<u32>, f32) {
+    let opts = options(f, beam);
+    let lim = limits(e, beam);
+    let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &lim)];
+    let mut out = vec![0u32; lim.max_tgt];
+    let hyp = e.generate(&mut ws, &lim, &opts, src, &mut out).unwrap();
+    (out[..hyp.len].to_vec(), hyp.score)
+}
+
+#[test]
+fn f32_greedy_ids_and_text_equal_hf() {
+    for f in fixtures() {
+        let t = model(&f.name, Precision::F32);
+        let e = t.engine();
+        for s in f.sentences() {
+            let (got, _) = search(e, &f, &ids(&s["source_ids"]), 1);
+            assert_eq!(got, ids(&s["greedy_ids"]), "{}: greedy ids of {:?}", f.name, s["source"]);
+            assert_eq!(decode_text(e, &got), s["greedy_text"].as_str().unwrap(), "{}: greedy text", f.name);
+        }
+    }
+}
+
+#[test]
+fn f32_beam4_ids_text_and_scores_equal_hf() {
+    for f in fixtures() {
+        let t = model(&f.name, Precision::F32);
+        let e = t.engine();
+        for s in f.sentences() {
+            let src = ids(&s["source_ids"]);
+            let (got, score) = search(e, &f, &src, 4);
+            assert_eq!(got, ids(&s["beam4_ids"]), "{}: beam-4 ids of {:?}", f.name, s["source"]);
+            assert_eq!(decode_text(e, &got), s["beam4_text"].as_str().unwrap(), "{}: beam-4 text", f.name);
+            let want = s["beam4_score"].as_f64().unwrap();
+            assert!((score as f64 - want).abs() <= 1e-4 * want.abs().max(1.0), "{}: beam score {score} vs {want}", f.name);
+
+            // n-best: every finished hypothesis, best first, as HF returns them.
+            let opts = options(&f, 4);
+            let lim = limits(e, 4);
+            let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &lim)];
+            let mut nbest: Vec<(Vec<u32>, f32)> = Vec::new();
+            beam::search(&e.model, &mut ws, &lim, &src, &e.special, &opts, |toks, sc| {
+                nbest.push((toks.to_vec(), sc));
+                Ok(())
+            })
+            .unwrap();
+            nbest.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let want: Vec<&Value> = s["beam4_nbest"].as_array().unwrap().iter().collect();
+            assert_eq!(nbest.len(), want.len(), "{}: n-best size", f.name);
+            for (k, ((toks, sc), w)) in nbest.iter().zip(&want).enumerate() {
+                let ws_ = w["score"].as_f64().unwrap();
+                assert!((*sc as f64 - ws_).abs() <= 1e-4 * ws_.abs().max(1.0), "{}: n-best {k} score {sc} vs {ws_}", f.name);
+                // Equal scores may come in either order; ids must match when scores differ.
+                let tie = want.iter().filter(|o| (o["score"].as_f64().unwrap() - ws_).abs() < 1e-6).count() > 1;
+                if !tie {
+                    assert_eq!(toks, &ids(&w["ids"]), "{}: n-best {k} ids", f.name);
+                }
+            }
+        }
+    }
+}
+
+/// fp16 and int8 against HF's f32 model: logits error relative to the row's scale (the
+/// tolerances documented in docs/gguf-format.md) and top-1 agreement with HF under teacher
+/// forcing on HF's greedy path, over every step of every sentence.
+#[test]
+fn quantized_models_stay_close_to_hf() {
+    for (precision, tol) in [(Precision::F16, 2e-3), (Precision::Int8, 5e-2)] {
+        for f in fixtures() {
+            let t = model(&f.name, precision);
+            let e = t.engine();
+            let (mut agree, mut total, mut worst) = (0usize, 0usize, 0f64);
+            for (i, s) in f.sentences().iter().enumerate() {
+                let (_, top1) = f.tensor(&format!("t{i}")).unwrap();
+                let greedy = ids(&s["greedy_ids"]);
+                let mut inputs = vec![e.special.decoder_start];
+                inputs.extend(&greedy[..top1.len() - 1]);
+                let rows = forced_logits(e, &ids(&s["source_ids"]), &inputs);
+                for (row, &want) in rows.iter().zip(&top1) {
+                    agree += (argmax(row) == want as usize) as usize;
+                    total += 1;
+                }
+                if let Some((shape, want)) = f.tensor(&format!("s{i}")) {
+                    let v = shape[1];
+                    let (_, d) = f.tensor(&format!("d{i}")).unwrap();
+                    let d: Vec<u32> = d.iter().map(|&x| x as u32).collect();
+                    for (step, row) in forced_logits(e, &ids(&s["source_ids"]), &d).iter().enumerate() {
+                        let want = &want[step * v..(step + 1) * v];
+                        let scale = want.iter().fold(0f64, |m, x| m.max(x.abs()));
+                        let err = row.iter().zip(want).fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+                        worst = worst.max(err / scale);
+                    }
+                }
+            }
+            let rate = agree as f64 / total as f64;
+            eprintln!("{} {precision:?}: top-1 agreement {agree}/{total} = {:.2}%, worst logit error {:.2e} of scale", f.name, rate * 100.0, worst);
+            assert!(rate >= 0.99, "{} {precision:?}: top-1 agreement {:.2}% < 99%", f.name, rate * 100.0);
+            assert!(worst <= tol, "{} {precision:?}: logit error {worst:.2e} of scale > {tol:.0e}", f.name);
+        }
+    }
+}
