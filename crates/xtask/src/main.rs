@@ -16,8 +16,9 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("check-no-std") => check_no_std(),
         Some("py-env") => py_env().map(|p| println!("{}", p.display())),
+        Some("demo") => demo(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|demo [--checkpoint DIR] [--input FILE]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -80,4 +81,22 @@ fn test() -> Result<()> {
     check_no_std()?;
     run(cargo().args(["test", "--workspace", "--all-features"]).env("TERN_PYTHON", &python))?;
     Ok(())
+}
+
+/// The main job: converts a checkpoint to int8, shows its memory plan and translates sentences
+/// with the `tern` CLI. Default: the fixture checkpoint (random weights, so the output is not a
+/// real translation: it shows the pipeline); `--checkpoint DIR` takes any HF MarianMT directory.
+fn demo(args: &[String]) -> Result<()> {
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let checkpoint = opt("--checkpoint").unwrap_or_else(|| root().join("models/fixtures/marian-tiny-en-de"));
+    let input = opt("--input").unwrap_or_else(|| root().join("models/samples/en.txt"));
+    run(cargo().args(["build", "--quiet", "--release", "-p", "tern", "-p", "tern-convert", "--bins"]))?;
+    let bin = |name: &str| root().join("target/release").join(name);
+    let dir = root().join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    let model = dir.join("model.gguf");
+    run(Command::new(bin("convert")).arg("--int8").arg(&checkpoint).arg("-o").arg(&model).arg("--force"))?;
+    run(Command::new(bin("tern")).arg("inspect").arg(&model))?;
+    eprintln!("xtask: translating {}", input.display());
+    run(Command::new(bin("tern")).args(["translate", "--threads", "2", "-m"]).arg(&model).arg("--input").arg(&input))
 }

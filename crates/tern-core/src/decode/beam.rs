@@ -1,7 +1,12 @@
-//! Beam search as Hugging Face `generate(num_beams=B)` runs it for one sentence:
-//! log-softmax, logits processors, then the beams' running sums; the best `2B` continuations
-//! over all beams; EOS continuations ranked within the first `B` become finished hypotheses
-//! scored `sum_logprobs / generated_len^length_penalty`; the rest fill the next `B` beams.
+//! Beam search as Hugging Face transformers 5.x `generate(num_beams=B)` runs it for one
+//! sentence: log-softmax, logits processors, then the beams' running sums; the best `2B`
+//! continuations over all beams; those that end (EOS, or any token at the last allowed step)
+//! and rank within the first `B` become finished hypotheses scored
+//! `sum_logprobs / generated_len^length_penalty` (the final token counted), the best `B` of which
+//! are kept; the rest fill the next `B` beams. Search stops at the length limit, or when all `B`
+//! finished slots are full and the best running beam, divided by its length so far, cannot beat
+//! the worst of them (HF's `early_stopping=False` heuristic; `True` stops once the slots are
+//! full).
 //!
 //! Beams never copy their key/value caches: each beam keeps an ancestry row saying which cache
 //! slot holds each of its earlier positions, and only those rows (a few integers) are reordered.
@@ -47,7 +52,6 @@ pub fn search<M: Seq2Seq + ?Sized>(
     scores[..nb].fill(INACTIVE);
     scores[0] = 0.0;
     let mut done = Finished { tokens: done_tokens, lens: done_len, scores: done_score, n: 0, cap: nb, t_max };
-    let mut stopped = false;
     for pos in 0..opts.max_len {
         for b in 0..nb {
             anc[b * t_max + pos] = b as u32;
@@ -62,17 +66,22 @@ pub fn search<M: Seq2Seq + ?Sized>(
         }
         let k = 2 * nb;
         top_k(&logits[..nb * v], &mut cand_idx[..k], &mut cand_score[..k]);
-        // Best first: EOS among the first `nb` finishes a hypothesis, anything else becomes
-        // one of the next beams.
+        // Best first. A candidate that ends (EOS, or any token at the length limit) finishes a
+        // hypothesis if it ranks among the first `nb`; the others become the next beams.
+        let last = pos + 1 == opts.max_len;
         let mut next = 0;
         for r in 0..k {
             let (idx, score) = (cand_idx[r] as usize, cand_score[r]);
             let (parent, tok) = (idx / v, (idx % v) as u32);
             let (from, to) = (parent * t_max, next * t_max);
-            if tok == special.eos {
+            if tok == special.eos || last {
                 if r < nb {
-                    done.add(&hist[from..from + pos], Some(tok), score, pos, opts.length_penalty);
+                    // HF 5.x divides by the generated length, the final token included.
+                    done.add(&hist[from..from + pos], tok, score, pos + 1, opts.length_penalty);
                 }
+                continue;
+            }
+            if next == nb {
                 continue;
             }
             tokens[next] = tok;
@@ -82,9 +91,9 @@ pub fn search<M: Seq2Seq + ?Sized>(
             hist_next[to..to + pos].copy_from_slice(&hist[from..from + pos]);
             hist_next[to + pos] = tok;
             next += 1;
-            if next == nb {
-                break;
-            }
+        }
+        if last {
+            break;
         }
         if next < nb {
             return Err(Error::BadLimit("beam search ran out of candidates"));
@@ -93,15 +102,7 @@ pub fn search<M: Seq2Seq + ?Sized>(
         core::mem::swap(&mut hist, &mut hist_next);
         let best_running = scores[..nb].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         if done.is_done(best_running, pos + 1, opts) {
-            stopped = true;
             break;
-        }
-    }
-    if !stopped {
-        // Beams still running at the length limit are hypotheses too.
-        let len = opts.max_len;
-        for b in 0..nb {
-            done.add(&hist[b * t_max..b * t_max + len], None, scores[b], len, opts.length_penalty);
         }
     }
     for i in 0..done.n {
@@ -111,7 +112,7 @@ pub fn search<M: Seq2Seq + ?Sized>(
     Ok(())
 }
 
-/// The finished hypotheses (HF `BeamHypotheses`): at most `cap`; when full, a better one
+/// The finished hypotheses: at most `cap`; when full, a better one
 /// replaces the worst.
 struct Finished<'w> {
     tokens: &'w mut [u32],
@@ -133,8 +134,8 @@ impl Finished<'_> {
         w
     }
 
-    /// Adds `prefix` (+ `last`) whose log-probs sum to `sum`; `gen_len` is what HF divides by.
-    fn add(&mut self, prefix: &[u32], last: Option<u32>, sum: f32, gen_len: usize, lp: f32) {
+    /// Adds `prefix` + `last` whose log-probs sum to `sum`; `gen_len` is what HF divides by.
+    fn add(&mut self, prefix: &[u32], last: u32, sum: f32, gen_len: usize, lp: f32) {
         let score = sum / libm::powf(gen_len.max(1) as f32, lp);
         let slot = if self.n < self.cap {
             self.n += 1;
@@ -148,16 +149,12 @@ impl Finished<'_> {
         };
         let row = &mut self.tokens[slot * self.t_max..(slot + 1) * self.t_max];
         row[..prefix.len()].copy_from_slice(prefix);
-        let mut len = prefix.len();
-        if let Some(t) = last {
-            row[len] = t;
-            len += 1;
-        }
-        self.lens[slot] = len as u32;
+        row[prefix.len()] = last;
+        self.lens[slot] = prefix.len() as u32 + 1;
         self.scores[slot] = score;
     }
 
-    /// HF `BeamHypotheses.is_done`.
+    /// HF's `_check_early_stop_heuristic` / `_beam_search_has_unfinished_sequences`.
     fn is_done(&self, best_running: f32, cur_len: usize, opts: &Options) -> bool {
         if self.n < self.cap {
             return false;
