@@ -7,6 +7,9 @@
 //! # Ok::<(), tern::Error>(())
 //! ```
 //!
+//! A runnable version is `examples/translate.rs` (`cargo run -p tern --example translate --
+//! model.gguf "Hello world."`; `cargo xtask demo` runs it).
+//!
 //! A [`Translator`] is shared between threads; each thread translates through its own
 //! [`Session`], which owns one workspace sized by the memory plan and reuses it for every
 //! sentence (nothing is allocated while decoding).

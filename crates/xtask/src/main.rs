@@ -98,5 +98,8 @@ fn demo(args: &[String]) -> Result<()> {
     run(Command::new(bin("convert")).arg("--int8").arg(&checkpoint).arg("-o").arg(&model).arg("--force"))?;
     run(Command::new(bin("tern")).arg("inspect").arg(&model))?;
     eprintln!("xtask: translating {}", input.display());
-    run(Command::new(bin("tern")).args(["translate", "--threads", "2", "-m"]).arg(&model).arg("--input").arg(&input))
+    run(Command::new(bin("tern")).args(["translate", "--threads", "2", "-m"]).arg(&model).arg("--input").arg(&input))?;
+    eprintln!("xtask: the same through the library (crates/tern/examples/translate.rs)");
+    let first = std::fs::read_to_string(&input)?.lines().take(2).map(str::to_string).collect::<Vec<_>>();
+    run(cargo().args(["run", "--quiet", "--release", "-p", "tern", "--example", "translate", "--"]).arg(&model).args(&first))
 }
