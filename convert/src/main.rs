@@ -25,12 +25,12 @@ struct Args {
     /// Overwrite the output if it exists.
     #[arg(long)]
     force: bool,
-    /// For the memory summary: most source tokens.
-    #[arg(long, default_value_t = tern::DEFAULT_MAX_LEN)]
-    max_src_len: usize,
-    /// For the memory summary: most target tokens.
-    #[arg(long, default_value_t = tern::DEFAULT_MAX_LEN)]
-    max_tgt_len: usize,
+    /// For the memory summary: most source tokens (default as `tern`: 256, within the model's positions).
+    #[arg(long)]
+    max_src_len: Option<usize>,
+    /// For the memory summary: most target tokens (default as `tern`: the model's max_length, at most 256).
+    #[arg(long, alias = "max-len")]
+    max_tgt_len: Option<usize>,
     /// For the memory summary: beam size (default: the model's).
     #[arg(long)]
     beam: Option<usize>,
@@ -61,8 +61,8 @@ fn run(args: Args) -> Result<()> {
     write_atomically(&args.output, &bytes)?;
     let t = tern::Translator::open(&args.output).context("reading back the written file")?.with_settings(tern::Settings {
         beam: args.beam,
-        max_len: Some(args.max_tgt_len),
-        max_src_len: Some(args.max_src_len),
+        max_len: args.max_tgt_len,
+        max_src_len: args.max_src_len,
         truncate: true,
     });
     println!("wrote {}", args.output.display());

@@ -51,17 +51,22 @@ pub struct SpmModel {
 }
 
 impl SpmModel {
-    /// Parses a serialized `ModelProto` (the bytes of a `.spm` / `.model` file).
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let mut m = SpmModel {
-            pieces: Vec::new(),
+    /// A unigram model with these pieces and sentencepiece's default settings.
+    pub fn from_pieces(pieces: Vec<Piece>) -> Self {
+        SpmModel {
+            pieces,
             model_type: 1,
             byte_fallback: false,
             treat_whitespace_as_suffix: false,
             unk_surface: None,
             normalizer: NormalizerSpec::default(),
             denormalizer: None,
-        };
+        }
+    }
+
+    /// Parses a serialized `ModelProto` (the bytes of a `.spm` / `.model` file).
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let mut m = SpmModel::from_pieces(Vec::new());
         let mut pb = Pb { buf: bytes, pos: 0 };
         while let Some((field, v)) = pb.field()? {
             match (field, v) {

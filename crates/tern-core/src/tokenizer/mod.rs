@@ -17,7 +17,7 @@ mod unigram;
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorType, Value};
 use crate::plan::{Carver, Sizer};
-use normalizer::{Normalizer, SPACE};
+use normalizer::{Normalizer, Out, SPACE};
 use table::{blob, F32s, I32s, Sorted, Strings};
 pub use unigram::kind as piece_kind;
 use unigram::{kind, Lattice, Unigram};
@@ -354,21 +354,6 @@ impl Ids<'_> {
             *slot = id;
         }
         self.n += 1;
-    }
-}
-
-struct Out<'o> {
-    buf: &'o mut [u8],
-    len: usize,
-}
-
-impl Out<'_> {
-    fn push(&mut self, b: &[u8]) -> Result<()> {
-        let end = self.len + b.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(Error::OutputTooSmall { needed: end })?;
-        dst.copy_from_slice(b);
-        self.len = end;
-        Ok(())
     }
 }
 

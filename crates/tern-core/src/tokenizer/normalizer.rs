@@ -163,13 +163,14 @@ impl<'a> Normalizer<'a> {
     }
 }
 
-struct Out<'o> {
-    buf: &'o mut [u8],
-    len: usize,
+/// A byte buffer filled front to back, erroring instead of overflowing.
+pub(crate) struct Out<'o> {
+    pub buf: &'o mut [u8],
+    pub len: usize,
 }
 
 impl Out<'_> {
-    fn push(&mut self, b: &[u8]) -> Result<()> {
+    pub fn push(&mut self, b: &[u8]) -> Result<()> {
         let end = self.len + b.len();
         let dst = self.buf.get_mut(self.len..end).ok_or(Error::OutputTooSmall { needed: end })?;
         dst.copy_from_slice(b);

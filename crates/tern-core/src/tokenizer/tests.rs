@@ -2,22 +2,14 @@
 //! models and text lives in `tests/tokenizer.rs`, with Hugging Face in `tests/conformance.rs`.
 
 extern crate alloc;
-use super::build::{write_tokenizer, NormalizerSpec, Piece, SpmModel, TokenizerSpec};
+use super::build::{write_tokenizer, Piece, SpmModel, TokenizerSpec};
 use super::*;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
 fn model(pieces: &[(&str, f32, i8)]) -> SpmModel {
-    SpmModel {
-        pieces: pieces.iter().map(|&(t, s, k)| Piece { text: t.to_string(), score: s, kind: k }).collect(),
-        model_type: 1,
-        byte_fallback: false,
-        treat_whitespace_as_suffix: false,
-        unk_surface: None,
-        normalizer: NormalizerSpec::default(),
-        denormalizer: None,
-    }
+    SpmModel::from_pieces(pieces.iter().map(|&(t, s, k)| Piece { text: t.to_string(), score: s, kind: k }).collect())
 }
 
 fn toy() -> SpmModel {
