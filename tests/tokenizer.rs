@@ -96,7 +96,11 @@ fn fixture_sentences() -> Vec<String> {
 }
 
 fn check(lang: &str, flores: &str) {
-    let path = tern_e2e::root().join(format!("models/fixtures/spm/{lang}.spm"));
+    check_model(&tern_e2e::root().join(format!("models/fixtures/spm/{lang}.spm")), lang, flores);
+}
+
+fn check_model(path: &std::path::Path, lang: &str, flores: &str) {
+    let path = path.to_path_buf();
     let spm = SpmModel::parse(&std::fs::read(&path).unwrap()).unwrap();
     let file = tokenizer_file(&spm);
     let g = Gguf::parse(&file).unwrap();
@@ -160,6 +164,16 @@ fn portuguese_matches_sentencepiece() {
 #[test]
 fn german_matches_sentencepiece() {
     check("de", "deu_Latn");
+}
+
+/// The real 32k-piece vocabulary of Mozilla's en-pt model (`cargo xtask fetch-model enpt`,
+/// which `cargo xtask test` runs first), on English and Portuguese.
+#[test]
+fn bergamot_vocabulary_matches_sentencepiece() {
+    let path = tern_e2e::root().join("models/downloads/enpt/vocab.enpt.spm");
+    assert!(path.exists(), "{} is missing: run `cargo xtask fetch-model enpt` (cargo xtask test does)", path.display());
+    check_model(&path, "en", "eng_Latn");
+    check_model(&path, "pt", "por_Latn");
 }
 
 #[test]

