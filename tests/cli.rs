@@ -4,10 +4,19 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, String, String) {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -19,49 +28,106 @@ fn convert_then_translate_and_inspect() {
     let convert = tern_e2e::bin("convert");
     let tern = tern_e2e::bin("tern");
 
-    let (ok, stdout, stderr) = run(Command::new(&convert).arg("--int8").arg(fixture).arg("-o").arg(&model), b"");
+    let (ok, stdout, stderr) = run(
+        Command::new(&convert)
+            .arg("--int8")
+            .arg(fixture)
+            .arg("-o")
+            .arg(&model),
+        b"",
+    );
     assert!(ok, "convert failed: {stderr}");
-    assert!(stdout.contains("memory plan"), "convert prints the memory summary: {stdout}");
-    assert!(stdout.contains("i8"), "summary lists int8 tensors: {stdout}");
+    assert!(
+        stdout.contains("memory plan"),
+        "convert prints the memory summary: {stdout}"
+    );
+    assert!(
+        stdout.contains("i8"),
+        "summary lists int8 tensors: {stdout}"
+    );
 
     // Refuses to overwrite without --force, and leaves the file intact.
     let before = std::fs::read(&model).unwrap();
-    let (ok, _, stderr) = run(Command::new(&convert).arg("--int8").arg(fixture).arg("-o").arg(&model), b"");
+    let (ok, _, stderr) = run(
+        Command::new(&convert)
+            .arg("--int8")
+            .arg(fixture)
+            .arg("-o")
+            .arg(&model),
+        b"",
+    );
     assert!(!ok && stderr.contains("--force"), "{stderr}");
     assert_eq!(std::fs::read(&model).unwrap(), before);
-    let (ok, _, stderr) = run(Command::new(&convert).arg("--int8").arg(fixture).arg("-o").arg(&model).arg("--force"), b"");
+    let (ok, _, stderr) = run(
+        Command::new(&convert)
+            .arg("--int8")
+            .arg(fixture)
+            .arg("-o")
+            .arg(&model)
+            .arg("--force"),
+        b"",
+    );
     assert!(ok, "{stderr}");
 
     // inspect prints the same memory figures as convert.
     let (ok, inspect, stderr) = run(Command::new(&tern).arg("inspect").arg(&model), b"");
     assert!(ok, "{stderr}");
     assert!(inspect.contains("architecture: marian"), "{inspect}");
-    let plan = |s: &str| s.lines().find(|l| l.contains("workspace in all")).map(str::to_owned);
+    let plan = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("workspace in all"))
+            .map(str::to_owned)
+    };
     assert_eq!(plan(&inspect), plan(&stdout));
 
     // One output line per input line, in order, the same as the library and with any thread count.
-    let input = "Hello world.\n\nThe cat sits on the mat.\n   \nA broken line.\nLast line without newline";
+    let input =
+        "Hello world.\n\nThe cat sits on the mat.\n   \nA broken line.\nLast line without newline";
     let mut bytes = input.as_bytes().to_vec();
     let pos = bytes.iter().position(|&b| b == b'A').unwrap() + 2;
     bytes.insert(pos, 0xff); // invalid UTF-8
-    let (ok, one, stderr1) = run(Command::new(&tern).args(["translate", "--beam", "1", "-m"]).arg(&model), &bytes);
+    let (ok, one, stderr1) = run(
+        Command::new(&tern)
+            .args(["translate", "--beam", "1", "-m"])
+            .arg(&model),
+        &bytes,
+    );
     assert!(ok, "{stderr1}");
     assert!(stderr1.contains("invalid UTF-8"), "{stderr1}");
     let lines: Vec<&str> = one.lines().collect();
     assert_eq!(lines.len(), 6, "{one:?}");
     assert_eq!(lines[1], "");
     assert_eq!(lines[3], "");
-    let (ok, two, _) = run(Command::new(&tern).args(["translate", "--beam", "1", "--threads", "2", "-m"]).arg(&model), &bytes);
+    let (ok, two, _) = run(
+        Command::new(&tern)
+            .args(["translate", "--beam", "1", "--threads", "2", "-m"])
+            .arg(&model),
+        &bytes,
+    );
     assert!(ok);
     assert_eq!(one, two);
-    let t = tern::Translator::open(&model).unwrap().with_settings(tern::Settings { beam: Some(1), ..Default::default() });
+    let t = tern::Translator::open(&model)
+        .unwrap()
+        .with_settings(tern::Settings {
+            beam: Some(1),
+            ..Default::default()
+        });
     assert_eq!(lines[0], t.translate("Hello world.").unwrap());
     assert_eq!(lines[2], t.translate("The cat sits on the mat.").unwrap());
 
     // --input / --output files.
     let (inp, outp) = (dir.join("cli-in.txt"), dir.join("cli-out.txt"));
     std::fs::write(&inp, &bytes).unwrap();
-    let (ok, _, _) = run(Command::new(&tern).args(["translate", "--beam", "1", "-m"]).arg(&model).arg("--input").arg(&inp).arg("--output").arg(&outp), b"");
+    let (ok, _, _) = run(
+        Command::new(&tern)
+            .args(["translate", "--beam", "1", "-m"])
+            .arg(&model)
+            .arg("--input")
+            .arg(&inp)
+            .arg("--output")
+            .arg(&outp),
+        b"",
+    );
     assert!(ok);
     assert_eq!(std::fs::read_to_string(&outp).unwrap(), one);
 

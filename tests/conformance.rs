@@ -21,7 +21,8 @@ impl Fixture {
     fn load(dir: &Path) -> Fixture {
         Fixture {
             name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-            expected: serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap(),
+            expected: serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap())
+                .unwrap(),
             logits: std::fs::read(dir.join("logits.safetensors")).unwrap(),
         }
     }
@@ -37,9 +38,18 @@ impl Fixture {
         let t = st.tensor(name).ok()?;
         let d = t.data();
         let v: Vec<f64> = match t.dtype() {
-            safetensors::Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            safetensors::Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            safetensors::Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::F32 => d
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            safetensors::Dtype::I64 => d
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            safetensors::Dtype::I32 => d
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
             other => panic!("{name}: unexpected dtype {other:?}"),
         };
         Some((t.shape().to_vec(), v))
@@ -47,11 +57,18 @@ impl Fixture {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn fixtures() -> Vec<Fixture> {
-    tern_e2e::marian_fixtures().iter().map(|d| Fixture::load(d)).collect()
+    tern_e2e::marian_fixtures()
+        .iter()
+        .map(|d| Fixture::load(d))
+        .collect()
 }
 
 /// The fixture converted at `precision`, loaded into an aligned buffer.
@@ -61,7 +78,11 @@ fn model(dir_name: &str, precision: Precision) -> tern::Translator {
 }
 
 fn limits(e: &Engine<'_>, beam: usize) -> Limits {
-    Limits { max_src: 512.min(e.model.max_positions()), max_tgt: 128.min(e.model.max_positions()), beam }
+    Limits {
+        max_src: 512.min(e.model.max_positions()),
+        max_tgt: 128.min(e.model.max_positions()),
+        beam,
+    }
 }
 
 fn encode(e: &Engine<'_>, text: &str) -> Vec<u32> {
@@ -106,7 +127,9 @@ fn options_to(f: &Fixture, beam: usize, max_length: usize) -> Options {
 }
 
 fn argmax(row: &[f32]) -> usize {
-    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
+    row.iter()
+        .enumerate()
+        .fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
 }
 
 #[test]
@@ -116,7 +139,12 @@ fn source_ids_equal_hf_tokenizer() {
         let e = t.engine();
         for s in f.sentences() {
             let text = s["source"].as_str().unwrap();
-            assert_eq!(encode(e, text), ids(&s["source_ids"]), "{}: {text:?}", f.name);
+            assert_eq!(
+                encode(e, text),
+                ids(&s["source_ids"]),
+                "{}: {text:?}",
+                f.name
+            );
         }
     }
 }
@@ -128,7 +156,9 @@ fn f32_logits_within_1e4_of_hf() {
         let e = t.engine();
         let mut checked = 0;
         for (i, s) in f.sentences().iter().enumerate() {
-            let Some((shape, want)) = f.tensor(&format!("s{i}")) else { continue };
+            let Some((shape, want)) = f.tensor(&format!("s{i}")) else {
+                continue;
+            };
             let (_, inputs) = f.tensor(&format!("d{i}")).unwrap();
             let inputs: Vec<u32> = inputs.iter().map(|&x| x as u32).collect();
             let got = forced_logits(e, &ids(&s["source_ids"]), &inputs);
@@ -136,12 +166,23 @@ fn f32_logits_within_1e4_of_hf() {
             for (step, row) in got.iter().enumerate() {
                 let want = &want[step * v..(step + 1) * v];
                 let scale = want.iter().fold(0f64, |m, x| m.max(x.abs()));
-                let err = row.iter().zip(want).fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
-                assert!(err <= 1e-4 * scale, "{} sentence {i} step {step}: max |tern - hf| = {err:.3e}, scale {scale:.3}", f.name);
+                let err = row
+                    .iter()
+                    .zip(want)
+                    .fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+                assert!(
+                    err <= 1e-4 * scale,
+                    "{} sentence {i} step {step}: max |tern - hf| = {err:.3e}, scale {scale:.3}",
+                    f.name
+                );
             }
             checked += 1;
         }
-        assert!(checked >= 5, "{}: only {checked} sentences with logits", f.name);
+        assert!(
+            checked >= 5,
+            "{}: only {checked} sentences with logits",
+            f.name
+        );
     }
 }
 
@@ -166,8 +207,19 @@ fn f32_greedy_ids_and_text_equal_hf() {
         let e = t.engine();
         for s in f.sentences() {
             let (got, _) = search(e, &f, &ids(&s["source_ids"]), 1);
-            assert_eq!(got, ids(&s["greedy_ids"]), "{}: greedy ids of {:?}", f.name, s["source"]);
-            assert_eq!(decode_text(e, &got), s["greedy_text"].as_str().unwrap(), "{}: greedy text", f.name);
+            assert_eq!(
+                got,
+                ids(&s["greedy_ids"]),
+                "{}: greedy ids of {:?}",
+                f.name,
+                s["source"]
+            );
+            assert_eq!(
+                decode_text(e, &got),
+                s["greedy_text"].as_str().unwrap(),
+                "{}: greedy text",
+                f.name
+            );
         }
     }
 }
@@ -180,10 +232,25 @@ fn f32_beam4_ids_text_and_scores_equal_hf() {
         for s in f.sentences() {
             let src = ids(&s["source_ids"]);
             let (got, score) = search(e, &f, &src, 4);
-            assert_eq!(got, ids(&s["beam4_ids"]), "{}: beam-4 ids of {:?}", f.name, s["source"]);
-            assert_eq!(decode_text(e, &got), s["beam4_text"].as_str().unwrap(), "{}: beam-4 text", f.name);
+            assert_eq!(
+                got,
+                ids(&s["beam4_ids"]),
+                "{}: beam-4 ids of {:?}",
+                f.name,
+                s["source"]
+            );
+            assert_eq!(
+                decode_text(e, &got),
+                s["beam4_text"].as_str().unwrap(),
+                "{}: beam-4 text",
+                f.name
+            );
             let want = s["beam4_score"].as_f64().unwrap();
-            assert!((score as f64 - want).abs() <= 1e-4 * want.abs().max(1.0), "{}: beam score {score} vs {want}", f.name);
+            assert!(
+                (score as f64 - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{}: beam score {score} vs {want}",
+                f.name
+            );
 
             check_nbest(e, &f, &options(&f, 4), &src, &s["beam4_nbest"]);
         }
@@ -200,8 +267,20 @@ fn f32_outputs_cut_by_max_length_equal_hf() {
         for s in f.sentences() {
             let src = ids(&s["source_ids"]);
             let (greedy, _) = search_with(e, &options_to(&f, 1, short), &src);
-            assert_eq!(greedy, ids(&s["short_greedy_ids"]), "{}: greedy ids (max_length {short}) of {:?}", f.name, s["source"]);
-            check_nbest(e, &f, &options_to(&f, 4, short), &src, &s["short_beam4_nbest"]);
+            assert_eq!(
+                greedy,
+                ids(&s["short_greedy_ids"]),
+                "{}: greedy ids (max_length {short}) of {:?}",
+                f.name,
+                s["source"]
+            );
+            check_nbest(
+                e,
+                &f,
+                &options_to(&f, 4, short),
+                &src,
+                &s["short_beam4_nbest"],
+            );
         }
     }
 }
@@ -211,19 +290,35 @@ fn check_nbest(e: &Engine<'_>, f: &Fixture, opts: &Options, src: &[u32], want: &
     let lim = limits(e, opts.beam);
     let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &lim)];
     let mut nbest: Vec<(Vec<u32>, f32)> = Vec::new();
-    beam::search(&e.model, &mut ws, &lim, src, &e.special, opts, |toks, sc| {
-        nbest.push((toks.to_vec(), sc));
-        Ok(())
-    })
+    beam::search(
+        &e.model,
+        &mut ws,
+        &lim,
+        src,
+        &e.special,
+        opts,
+        |toks, sc| {
+            nbest.push((toks.to_vec(), sc));
+            Ok(())
+        },
+    )
     .unwrap();
     nbest.sort_by(|a, b| b.1.total_cmp(&a.1));
     let want: Vec<&Value> = want.as_array().unwrap().iter().collect();
     assert_eq!(nbest.len(), want.len(), "{}: n-best size", f.name);
     for (k, ((toks, sc), w)) in nbest.iter().zip(&want).enumerate() {
         let ws_ = w["score"].as_f64().unwrap();
-        assert!((*sc as f64 - ws_).abs() <= 1e-4 * ws_.abs().max(1.0), "{}: n-best {k} score {sc} vs {ws_}", f.name);
+        assert!(
+            (*sc as f64 - ws_).abs() <= 1e-4 * ws_.abs().max(1.0),
+            "{}: n-best {k} score {sc} vs {ws_}",
+            f.name
+        );
         // Equal scores may come in either order; ids must match when scores differ.
-        let tie = want.iter().filter(|o| (o["score"].as_f64().unwrap() - ws_).abs() < 1e-6).count() > 1;
+        let tie = want
+            .iter()
+            .filter(|o| (o["score"].as_f64().unwrap() - ws_).abs() < 1e-6)
+            .count()
+            > 1;
         if !tie {
             assert_eq!(toks, &ids(&w["ids"]), "{}: n-best {k} ids", f.name);
         }
@@ -236,7 +331,8 @@ fn check_nbest(e: &Engine<'_>, f: &Fixture, opts: &Options, src: &[u32], want: &
 #[test]
 fn quantized_models_stay_close_to_hf() {
     // int8 is asserted at 96%, below the 99% target: see docs/gguf-format.md ("Accuracy").
-    for (precision, tol, min_agree) in [(Precision::F16, 2e-3, 0.99), (Precision::Int8, 5e-2, 0.96)] {
+    for (precision, tol, min_agree) in [(Precision::F16, 2e-3, 0.99), (Precision::Int8, 5e-2, 0.96)]
+    {
         for f in fixtures() {
             let t = model(&f.name, precision);
             let e = t.engine();
@@ -255,18 +351,34 @@ fn quantized_models_stay_close_to_hf() {
                     let v = shape[1];
                     let (_, d) = f.tensor(&format!("d{i}")).unwrap();
                     let d: Vec<u32> = d.iter().map(|&x| x as u32).collect();
-                    for (step, row) in forced_logits(e, &ids(&s["source_ids"]), &d).iter().enumerate() {
+                    for (step, row) in forced_logits(e, &ids(&s["source_ids"]), &d)
+                        .iter()
+                        .enumerate()
+                    {
                         let want = &want[step * v..(step + 1) * v];
                         let scale = want.iter().fold(0f64, |m, x| m.max(x.abs()));
-                        let err = row.iter().zip(want).fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+                        let err = row
+                            .iter()
+                            .zip(want)
+                            .fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
                         worst = worst.max(err / scale);
                     }
                 }
             }
             let rate = agree as f64 / total as f64;
             eprintln!("{} {precision:?}: top-1 agreement {agree}/{total} = {:.2}%, worst logit error {:.2e} of scale", f.name, rate * 100.0, worst);
-            assert!(rate >= min_agree, "{} {precision:?}: top-1 agreement {:.2}% < {:.0}%", f.name, rate * 100.0, min_agree * 100.0);
-            assert!(worst <= tol, "{} {precision:?}: logit error {worst:.2e} of scale > {tol:.0e}", f.name);
+            assert!(
+                rate >= min_agree,
+                "{} {precision:?}: top-1 agreement {:.2}% < {:.0}%",
+                f.name,
+                rate * 100.0,
+                min_agree * 100.0
+            );
+            assert!(
+                worst <= tol,
+                "{} {precision:?}: logit error {worst:.2e} of scale > {tol:.0e}",
+                f.name
+            );
         }
     }
 }

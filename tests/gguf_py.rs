@@ -22,14 +22,25 @@ fn gguf_py_reads_converted_files() {
         let bytes = tern_e2e::convert(fixture, precision);
         let path = tern_e2e::scratch().join(format!("gguf-py-{precision:?}.gguf"));
         std::fs::write(&path, &bytes).unwrap();
-        let out = Command::new(&python).args(["-c", LIST]).arg(&path).output().expect("run python");
-        assert!(out.status.success(), "gguf-py failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&python)
+            .args(["-c", LIST])
+            .arg(&path)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "gguf-py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let listing = String::from_utf8(out.stdout).unwrap();
 
         let t = tern::Translator::from_bytes(&bytes).unwrap();
         let g = &t.engine().gguf;
         for (k, _) in g.metadata() {
-            assert!(listing.lines().any(|l| l == format!("KV {k}")), "gguf-py does not list key {k}");
+            assert!(
+                listing.lines().any(|l| l == format!("KV {k}")),
+                "gguf-py does not list key {k}"
+            );
         }
         let tensors: Vec<&str> = listing.lines().filter(|l| l.starts_with("T ")).collect();
         assert_eq!(tensors.len(), g.n_tensors());
@@ -44,9 +55,17 @@ fn gguf_py_reads_converted_files() {
                 other => other,
             };
             assert_eq!(f[2], want_type, "type of {}", ours.name);
-            let dims: Vec<String> = ours.dims[..ours.n_dims].iter().map(|d| d.to_string()).collect();
+            let dims: Vec<String> = ours.dims[..ours.n_dims]
+                .iter()
+                .map(|d| d.to_string())
+                .collect();
             assert_eq!(f[3], dims.join(","), "shape of {}", ours.name);
-            assert_eq!(f[4].parse::<usize>().unwrap(), ours.data.len(), "bytes of {}", ours.name);
+            assert_eq!(
+                f[4].parse::<usize>().unwrap(),
+                ours.data.len(),
+                "bytes of {}",
+                ours.name
+            );
         }
     }
 }

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repo")
+        .to_path_buf()
 }
 
 /// Fixture checkpoints made by `models/make_marian_fixture.py` (directories with expected.json).
@@ -31,7 +34,8 @@ pub fn scratch() -> PathBuf {
 
 /// Converts a fixture checkpoint (in process, through the converter library).
 pub fn convert(dir: &Path, precision: tern_convert::Precision) -> Vec<u8> {
-    tern_convert::build(dir, precision, true).unwrap_or_else(|e| panic!("converting {}: {e:#}", dir.display()))
+    tern_convert::build(dir, Some(precision), true)
+        .unwrap_or_else(|e| panic!("converting {}: {e:#}", dir.display()))
 }
 
 /// Path of a workspace binary (`tern`, `convert`), built once per test run.
@@ -40,7 +44,16 @@ pub fn bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root())
-            .args(["build", "--quiet", "--release", "-p", "tern", "-p", "tern-convert", "--bins"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "tern",
+                "-p",
+                "tern-convert",
+                "--bins",
+            ])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the CLI binaries failed");
@@ -56,7 +69,10 @@ pub fn python() -> PathBuf {
         return PathBuf::from(p);
     }
     let venv = root().join("target/py/bin/python");
-    assert!(venv.exists(), "no reference Python: run `cargo xtask test` (or `cargo xtask py-env`, or set TERN_PYTHON)");
+    assert!(
+        venv.exists(),
+        "no reference Python: run `cargo xtask test` (or `cargo xtask py-env`, or set TERN_PYTHON)"
+    );
     venv
 }
 
@@ -75,14 +91,25 @@ pub fn run_python(script: &str, args: &[&std::ffi::OsStr], input: &[u8]) -> Vec<
     let input = input.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().expect("python output");
-    writer.join().expect("writer thread").expect("write to python");
-    assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("write to python");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 /// FLORES-200 devtest lines from the shared test sets, if this machine has them
 /// (`../shared/testsets/flores200-devtest/<lang>.devtest` next to the repo).
 pub fn flores(lang: &str) -> Option<Vec<String>> {
-    let p = root().join("../shared/testsets/flores200-devtest").join(format!("{lang}.devtest"));
-    std::fs::read_to_string(p).ok().map(|s| s.lines().map(str::to_string).collect())
+    let p = root()
+        .join("../shared/testsets/flores200-devtest")
+        .join(format!("{lang}.devtest"));
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.lines().map(str::to_string).collect())
 }

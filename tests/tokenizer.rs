@@ -36,7 +36,16 @@ fn tokenizer_file(spm: &SpmModel) -> Vec<u8> {
     let mut w = GgufWriter::new();
     let unk = spm.pieces.iter().position(|p| p.kind == 2).unwrap() as u32;
     let eos = spm.pieces.iter().position(|p| p.text == "</s>").unwrap() as u32;
-    let spec = TokenizerSpec { source: spm, decode: spm, vocab: None, eos, unk, pad: None, hf_marian: false, clean_up_spaces: false };
+    let spec = TokenizerSpec {
+        source: spm,
+        decode: spm,
+        vocab: None,
+        eos,
+        unk,
+        pad: None,
+        hf_marian: false,
+        clean_up_spaces: false,
+    };
     write_tokenizer(&mut w, &spec).unwrap();
     w.to_bytes()
 }
@@ -86,8 +95,12 @@ fn random_texts(n: usize, seed: u64) -> Vec<String> {
 fn fixture_sentences() -> Vec<String> {
     let mut v = Vec::new();
     let dirs = std::fs::read_dir(tern_e2e::root().join("models/fixtures")).unwrap();
-    for dir in dirs.filter_map(|d| d.ok().map(|d| d.path())).filter(|d| d.join("expected.json").exists()) {
-        let e: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    for dir in dirs
+        .filter_map(|d| d.ok().map(|d| d.path()))
+        .filter(|d| d.join("expected.json").exists())
+    {
+        let e: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
         for s in e["sentences"].as_array().unwrap() {
             v.push(s["source"].as_str().unwrap().to_string());
         }
@@ -96,7 +109,11 @@ fn fixture_sentences() -> Vec<String> {
 }
 
 fn check(lang: &str, flores: &str) {
-    check_model(&tern_e2e::root().join(format!("models/fixtures/spm/{lang}.spm")), lang, flores);
+    check_model(
+        &tern_e2e::root().join(format!("models/fixtures/spm/{lang}.spm")),
+        lang,
+        flores,
+    );
 }
 
 fn check_model(path: &std::path::Path, lang: &str, flores: &str) {
@@ -121,7 +138,12 @@ fn check_model(path: &std::path::Path, lang: &str, flores: &str) {
         }
     };
     let input = serde_json::to_vec(&texts).unwrap();
-    let reference: Vec<serde_json::Value> = serde_json::from_slice(&tern_e2e::run_python("spm_reference.py", &[path.as_os_str()], &input)).unwrap();
+    let reference: Vec<serde_json::Value> = serde_json::from_slice(&tern_e2e::run_python(
+        "spm_reference.py",
+        &[path.as_os_str()],
+        &input,
+    ))
+    .unwrap();
     assert_eq!(reference.len(), texts.len());
 
     let mut failures = Vec::new();
@@ -129,7 +151,12 @@ fn check_model(path: &std::path::Path, lang: &str, flores: &str) {
     let mut ids = Vec::new();
     let mut out = Vec::new();
     for (text, r) in texts.iter().zip(&reference) {
-        let want: Vec<u32> = r["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = r["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         scratch.resize(tok.encode_scratch_bytes(text.len()), 0);
         ids.resize(tok.max_tokens(text.len()), 0);
         let n = tok.encode(text, &mut scratch, &mut ids).unwrap();
@@ -137,18 +164,34 @@ fn check_model(path: &std::path::Path, lang: &str, flores: &str) {
         let got = &ids[..n];
         assert_eq!(got.last(), Some(&tok.eos_id()));
         if got[..n - 1] != want[..] {
-            failures.push(format!("encode {text:?}\n  tern: {:?}\n  spm:  {want:?} {}", &got[..n - 1], r["pieces"]));
+            failures.push(format!(
+                "encode {text:?}\n  tern: {:?}\n  spm:  {want:?} {}",
+                &got[..n - 1],
+                r["pieces"]
+            ));
             continue;
         }
         out.resize(text.len() * 8 + 64, 0);
         let len = tok.decode(&want, &mut out).unwrap();
         let decoded = std::str::from_utf8(&out[..len]).unwrap();
         if decoded != r["decoded"].as_str().unwrap() {
-            failures.push(format!("decode {want:?}\n  tern: {decoded:?}\n  spm:  {}", r["decoded"]));
+            failures.push(format!(
+                "decode {want:?}\n  tern: {decoded:?}\n  spm:  {}",
+                r["decoded"]
+            ));
         }
     }
-    assert!(failures.is_empty(), "{lang}: {} of {} texts differ ({n_flores} FLORES lines):\n{}", failures.len(), texts.len(), failures.join("\n"));
-    eprintln!("{lang}: {} texts identical to sentencepiece ({n_flores} FLORES lines)", texts.len());
+    assert!(
+        failures.is_empty(),
+        "{lang}: {} of {} texts differ ({n_flores} FLORES lines):\n{}",
+        failures.len(),
+        texts.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{lang}: {} texts identical to sentencepiece ({n_flores} FLORES lines)",
+        texts.len()
+    );
 }
 
 #[test]
@@ -171,7 +214,11 @@ fn german_matches_sentencepiece() {
 #[test]
 fn bergamot_vocabulary_matches_sentencepiece() {
     let path = tern_e2e::root().join("models/downloads/enpt/vocab.enpt.spm");
-    assert!(path.exists(), "{} is missing: run `cargo xtask fetch-model enpt` (cargo xtask test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask fetch-model enpt` (cargo xtask test does)",
+        path.display()
+    );
     check_model(&path, "en", "eng_Latn");
     check_model(&path, "pt", "por_Latn");
 }
@@ -191,5 +238,8 @@ fn truncated_outputs_count_all_tokens() {
     assert_eq!(tok.encode(text, &mut scratch, &mut short).unwrap(), n);
     assert_eq!(short[..], full[..3]);
     let mut tiny = [0u8; 8];
-    assert!(matches!(tok.encode(text, &mut tiny, &mut full), Err(tern_core::Error::WorkspaceTooSmall { .. })));
+    assert!(matches!(
+        tok.encode(text, &mut tiny, &mut full),
+        Err(tern_core::Error::WorkspaceTooSmall { .. })
+    ));
 }

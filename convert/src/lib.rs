@@ -3,7 +3,10 @@
 
 pub mod checkpoint;
 pub mod marian;
+pub mod marian_bin;
+pub mod marian_nmt;
 pub mod quant;
+pub mod shortlist;
 pub mod tokenizer;
 
 use anyhow::{Context, Result};
@@ -13,26 +16,62 @@ use std::io::Write;
 use std::path::Path;
 use tern_core::gguf::write::{GgufWriter, MetaValue};
 
-/// Converts a checkpoint directory into GGUF bytes.
-pub fn build(dir: &Path, precision: Precision, quiet: bool) -> Result<Vec<u8>> {
+/// Converts a checkpoint directory into GGUF bytes: a Hugging Face MarianMT checkpoint
+/// (`config.json`), or a Marian-toolkit model directory (`model*.bin`, `vocab*.spm`, `lex*.bin`).
+/// `precision` `None` is the default: f32 for float checkpoints, the model's own int8 for
+/// int8 ones.
+pub fn build(dir: &Path, precision: Option<Precision>, quiet: bool) -> Result<Vec<u8>> {
+    if marian_nmt::Files::is_marian_dir(dir) {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new_spinner()
+        };
+        let bytes = marian_nmt::build(dir, precision, &|m: &str| {
+            bar.set_message(m.to_string());
+            bar.tick();
+        })?;
+        bar.finish_and_clear();
+        return Ok(bytes);
+    }
+    let precision = precision.unwrap_or(Precision::F32);
     let ck = checkpoint::Checkpoint::open(dir)?;
     let shapes = marian::shapes(&ck.config)?;
     let mut w = GgufWriter::new();
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     w.meta("general.name", MetaValue::Str(name));
-    w.meta("general.source", MetaValue::Str("huggingface-marian".into()));
-    w.meta("tern.precision", MetaValue::Str(format!("{precision:?}").to_lowercase()));
+    w.meta(
+        "general.source",
+        MetaValue::Str("huggingface-marian".into()),
+    );
+    w.meta(
+        "tern.precision",
+        MetaValue::Str(format!("{precision:?}").to_lowercase()),
+    );
     marian::write_metadata(&mut w, &ck, &shapes)?;
     let jobs = marian::jobs(&shapes);
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(jobs.len() as u64 + 1) };
-    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(jobs.len() as u64 + 1)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     bar.set_message("tokenizer");
     tokenizer::write(&mut w, &ck, shapes.vocab)?;
     bar.inc(1);
     for job in &jobs {
         bar.set_message(match job {
             marian::Job::Embeddings => "embeddings".to_string(),
-            marian::Job::Layer { decoder, index } => format!("{} {index}", if *decoder { "decoder" } else { "encoder" }),
+            marian::Job::Layer { decoder, index } => {
+                format!("{} {index}", if *decoder { "decoder" } else { "encoder" })
+            }
         });
         marian::convert(&mut w, &ck, &shapes, job, precision)?;
         bar.inc(1);
@@ -44,10 +83,20 @@ pub fn build(dir: &Path, precision: Precision, quiet: bool) -> Result<Vec<u8>> {
 /// Writes to a temporary file next to `path`, syncs it, then renames it over `path`: a crash
 /// leaves either the old file or the new one, never half of one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
     let result = (|| -> Result<()> {
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))

@@ -9,17 +9,22 @@ use std::path::PathBuf;
 use tern_convert::{build, write_atomically, Precision};
 
 #[derive(Parser)]
-#[command(name = "convert", version, about = "Convert a Hugging Face MarianMT checkpoint to a tern GGUF file")]
+#[command(
+    name = "convert",
+    version,
+    about = "Convert a translation model (Hugging Face MarianMT, or Marian/Bergamot) to a tern GGUF file"
+)]
 struct Args {
-    /// Checkpoint directory (config.json, model.safetensors, source.spm, target.spm, vocab.json).
+    /// Checkpoint directory: Hugging Face MarianMT (config.json, model.safetensors, source.spm,
+    /// target.spm, vocab.json) or a Marian model (model*.bin, vocab*.spm, optional lex*.s2t.bin).
     checkpoint: PathBuf,
     /// Output file.
     #[arg(short, long)]
     output: PathBuf,
-    /// Store matrices as int8 with per-row scales.
+    /// Store matrices as int8 with per-row scales (an int8 Marian model keeps its own weights).
     #[arg(long, conflicts_with = "fp16")]
     int8: bool,
-    /// Store matrices as f16.
+    /// Store matrices as f16 (default: f32, or the model's own int8).
     #[arg(long)]
     fp16: bool,
     /// Overwrite the output if it exists.
@@ -48,25 +53,29 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     if args.output.exists() && !args.force {
-        bail!("{} exists; pass --force to overwrite it", args.output.display());
+        bail!(
+            "{} exists; pass --force to overwrite it",
+            args.output.display()
+        );
     }
     let precision = if args.int8 {
-        Precision::Int8
+        Some(Precision::Int8)
     } else if args.fp16 {
-        Precision::F16
+        Some(Precision::F16)
     } else {
-        Precision::F32
+        None
     };
     let bytes = build(&args.checkpoint, precision, args.quiet)?;
     write_atomically(&args.output, &bytes)?;
-    let t = tern::Translator::open(&args.output).context("reading back the written file")?.with_settings(tern::Settings {
-        beam: args.beam,
-        max_len: args.max_tgt_len,
-        max_src_len: args.max_src_len,
-        truncate: true,
-    });
+    let t = tern::Translator::open(&args.output)
+        .context("reading back the written file")?
+        .with_settings(tern::Settings {
+            beam: args.beam,
+            max_len: args.max_tgt_len,
+            max_src_len: args.max_src_len,
+            truncate: true,
+        });
     println!("wrote {}", args.output.display());
     print!("{}", tern::inspect::report(t.engine(), &t.plan().0));
     Ok(())
 }
-

@@ -19,7 +19,10 @@ const ENC_LINEARS: &[(&str, &str)] = &[
     (ENC_FFN_UP, "fc1"),
     (ENC_FFN_DOWN, "fc2"),
 ];
-const ENC_NORMS: &[(&str, &str)] = &[(ENC_ATTN_NORM, "self_attn_layer_norm"), (ENC_FFN_NORM, "final_layer_norm")];
+const ENC_NORMS: &[(&str, &str)] = &[
+    (ENC_ATTN_NORM, "self_attn_layer_norm"),
+    (ENC_FFN_NORM, "final_layer_norm"),
+];
 const DEC_LINEARS: &[(&str, &str)] = &[
     (DEC_ATTN_Q, "self_attn.q_proj"),
     (DEC_ATTN_K, "self_attn.k_proj"),
@@ -39,7 +42,12 @@ const DEC_NORMS: &[(&str, &str)] = &[
 ];
 
 /// Where HF keeps the shared embedding (save_pretrained keeps one name of a tied group).
-const EMBED_NAMES: &[&str] = &["model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight"];
+const EMBED_NAMES: &[&str] = &[
+    "model.shared.weight",
+    "model.encoder.embed_tokens.weight",
+    "model.decoder.embed_tokens.weight",
+    "lm_head.weight",
+];
 
 /// Shapes from config.json.
 pub struct Shapes {
@@ -73,43 +81,86 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
 /// Writes hyperparameters and generation defaults.
 pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result<()> {
     let cfg = &ck.config;
-    ensure!(!cfg.bool_or("normalize_before", false)?, "normalize_before=true (pre-norm) Marian checkpoints are not supported yet");
-    ensure!(cfg.bool_or("static_position_embeddings", true)?, "learned position embeddings are not supported yet");
+    ensure!(
+        !cfg.bool_or("normalize_before", false)?,
+        "normalize_before=true (pre-norm) Marian checkpoints are not supported yet"
+    );
+    ensure!(
+        cfg.bool_or("static_position_embeddings", true)?,
+        "learned position embeddings are not supported yet"
+    );
     let act = cfg.str_or("activation_function", "swish")?;
-    Activation::from_name(act).map_err(|_| anyhow::anyhow!("unknown activation_function {act:?} (tern knows relu, gelu, gelu_new, swish/silu)"))?;
+    Activation::from_name(act).map_err(|_| {
+        anyhow::anyhow!(
+            "unknown activation_function {act:?} (tern knows relu, gelu, gelu_new, swish/silu)"
+        )
+    })?;
     let u32_ = |v: usize| MetaValue::U32(v as u32);
     w.meta("general.architecture", MetaValue::Str("marian".into()));
     w.meta("marian.vocab_size", u32_(s.vocab));
     w.meta("marian.d_model", u32_(s.d));
     w.meta("marian.encoder_layers", u32_(s.enc_layers));
     w.meta("marian.decoder_layers", u32_(s.dec_layers));
-    w.meta("marian.encoder_attention_heads", u32_(cfg.usize_key("encoder_attention_heads")?));
-    w.meta("marian.decoder_attention_heads", u32_(cfg.usize_key("decoder_attention_heads")?));
+    w.meta(
+        "marian.encoder_attention_heads",
+        u32_(cfg.usize_key("encoder_attention_heads")?),
+    );
+    w.meta(
+        "marian.decoder_attention_heads",
+        u32_(cfg.usize_key("decoder_attention_heads")?),
+    );
     w.meta("marian.encoder_ffn_dim", u32_(s.enc_ffn));
     w.meta("marian.decoder_ffn_dim", u32_(s.dec_ffn));
-    w.meta("marian.max_position_embeddings", u32_(cfg.usize_key("max_position_embeddings")?));
+    w.meta(
+        "marian.max_position_embeddings",
+        u32_(cfg.usize_key("max_position_embeddings")?),
+    );
     w.meta("marian.activation_function", MetaValue::Str(act.into()));
-    w.meta("marian.scale_embedding", MetaValue::Bool(cfg.bool_or("scale_embedding", false)?));
+    w.meta(
+        "marian.scale_embedding",
+        MetaValue::Bool(cfg.bool_or("scale_embedding", false)?),
+    );
     w.meta("marian.layer_norm_eps", MetaValue::F32(1e-5));
 
     // Generation defaults: generation_config.json wins over config.json, as in transformers.
-    let get = |k: &str| ck.generation.get(k).filter(|v| !v.is_null()).or_else(|| cfg.get(k)).cloned().unwrap_or(Value::Null);
+    let get = |k: &str| {
+        ck.generation
+            .get(k)
+            .filter(|v| !v.is_null())
+            .or_else(|| cfg.get(k))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let gen_u32 = |k: &str, default: Option<usize>| -> Result<MetaValue> {
         match get(k).as_u64() {
             Some(v) => Ok(MetaValue::U32(v as u32)),
-            None => default.map(|d| MetaValue::U32(d as u32)).with_context(|| format!("config has no {k}")),
+            None => default
+                .map(|d| MetaValue::U32(d as u32))
+                .with_context(|| format!("config has no {k}")),
         }
     };
     let pad = cfg.usize_key("pad_token_id")?;
     let eos = cfg.usize_key("eos_token_id")?;
-    w.meta("generation.decoder_start_token_id", gen_u32("decoder_start_token_id", Some(pad))?);
+    w.meta(
+        "generation.decoder_start_token_id",
+        gen_u32("decoder_start_token_id", Some(pad))?,
+    );
     w.meta("generation.eos_token_id", MetaValue::U32(eos as u32));
     w.meta("generation.pad_token_id", MetaValue::U32(pad as u32));
     w.meta("generation.num_beams", gen_u32("num_beams", Some(1))?);
     w.meta("generation.max_length", gen_u32("max_length", Some(512))?);
-    w.meta("generation.length_penalty", MetaValue::F32(get("length_penalty").as_f64().unwrap_or(1.0) as f32));
-    w.meta("generation.early_stopping", MetaValue::Bool(get("early_stopping").as_bool().unwrap_or(false)));
-    w.meta("generation.forced_eos", MetaValue::Bool(get("forced_eos_token_id").as_u64() == Some(eos as u64)));
+    w.meta(
+        "generation.length_penalty",
+        MetaValue::F32(get("length_penalty").as_f64().unwrap_or(1.0) as f32),
+    );
+    w.meta(
+        "generation.early_stopping",
+        MetaValue::Bool(get("early_stopping").as_bool().unwrap_or(false)),
+    );
+    w.meta(
+        "generation.forced_eos",
+        MetaValue::Bool(get("forced_eos_token_id").as_u64() == Some(eos as u64)),
+    );
     let mut suppress = Vec::new();
     if let Some(lists) = get("bad_words_ids").as_array() {
         for l in lists {
@@ -119,28 +170,50 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
             }
         }
     }
-    w.meta("generation.suppress_token_ids", MetaValue::I32Array(suppress));
+    w.meta(
+        "generation.suppress_token_ids",
+        MetaValue::I32Array(suppress),
+    );
     Ok(())
 }
 
 /// The work list, in file order.
 pub fn jobs(s: &Shapes) -> Vec<Job> {
     let mut v = vec![Job::Embeddings];
-    v.extend((0..s.enc_layers).map(|index| Job::Layer { decoder: false, index }));
-    v.extend((0..s.dec_layers).map(|index| Job::Layer { decoder: true, index }));
+    v.extend((0..s.enc_layers).map(|index| Job::Layer {
+        decoder: false,
+        index,
+    }));
+    v.extend((0..s.dec_layers).map(|index| Job::Layer {
+        decoder: true,
+        index,
+    }));
     v
 }
 
 /// Converts one job's tensors.
-pub fn convert(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, job: &Job, p: Precision) -> Result<()> {
+pub fn convert(
+    w: &mut GgufWriter,
+    ck: &Checkpoint,
+    s: &Shapes,
+    job: &Job,
+    p: Precision,
+) -> Result<()> {
     match *job {
         Job::Embeddings => embeddings(w, ck, s, p),
         Job::Layer { decoder, index } => {
-            let (prefix, linears, norms) = if decoder { ("model.decoder.layers", DEC_LINEARS, DEC_NORMS) } else { ("model.encoder.layers", ENC_LINEARS, ENC_NORMS) };
+            let (prefix, linears, norms) = if decoder {
+                ("model.decoder.layers", DEC_LINEARS, DEC_NORMS)
+            } else {
+                ("model.encoder.layers", ENC_LINEARS, ENC_NORMS)
+            };
             for (tmpl, hf) in linears {
                 let base = names::name(tmpl, index as u32, "");
                 let wt = ck.f32(&format!("{prefix}.{index}.{hf}.weight"))?;
-                ensure!(wt.shape.len() == 2, "{prefix}.{index}.{hf}.weight is not a matrix");
+                ensure!(
+                    wt.shape.len() == 2,
+                    "{prefix}.{index}.{hf}.weight is not a matrix"
+                );
                 let (rows, cols) = (wt.shape[0], wt.shape[1]);
                 let (exp_rows, exp_cols) = expected(s, tmpl, decoder);
                 ensure!((rows, cols) == (exp_rows, exp_cols), "{prefix}.{index}.{hf}.weight has shape {:?}, expected [{exp_rows}, {exp_cols}]", wt.shape);
@@ -148,15 +221,28 @@ pub fn convert(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, job: &Job, p: Pr
                 let bias_name = format!("{prefix}.{index}.{hf}.bias");
                 if ck.has(&bias_name) {
                     let b = ck.f32(&bias_name)?;
-                    ensure!(b.data.len() == rows, "{bias_name} has {} values, expected {rows}", b.data.len());
+                    ensure!(
+                        b.data.len() == rows,
+                        "{bias_name} has {} values, expected {rows}",
+                        b.data.len()
+                    );
                     w.tensor_f32(&format!("{base}{BIAS}"), &[rows as u64], &b.data);
                 }
             }
             for (tmpl, hf) in norms {
                 for part in ["weight", "bias"] {
                     let t = ck.f32(&format!("{prefix}.{index}.{hf}.{part}"))?;
-                    ensure!(t.data.len() == s.d, "{prefix}.{index}.{hf}.{part} has {} values, expected {}", t.data.len(), s.d);
-                    w.tensor_f32(&names::name(tmpl, index as u32, &format!(".{part}")), &[s.d as u64], &t.data);
+                    ensure!(
+                        t.data.len() == s.d,
+                        "{prefix}.{index}.{hf}.{part} has {} values, expected {}",
+                        t.data.len(),
+                        s.d
+                    );
+                    w.tensor_f32(
+                        &names::name(tmpl, index as u32, &format!(".{part}")),
+                        &[s.d as u64],
+                        &t.data,
+                    );
                 }
             }
             Ok(())
@@ -177,15 +263,28 @@ fn expected(s: &Shapes, tmpl: &str, decoder: bool) -> (usize, usize) {
 }
 
 fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> Result<()> {
-    let name = EMBED_NAMES.iter().find(|n| ck.has(n)).context("checkpoint has no token embedding (model.shared.weight)")?;
+    let name = EMBED_NAMES
+        .iter()
+        .find(|n| ck.has(n))
+        .context("checkpoint has no token embedding (model.shared.weight)")?;
     let embed = ck.f32(name)?;
-    ensure!(embed.shape == [s.vocab, s.d], "{name} has shape {:?}, expected [{}, {}]", embed.shape, s.vocab, s.d);
+    ensure!(
+        embed.shape == [s.vocab, s.d],
+        "{name} has shape {:?}, expected [{}, {}]",
+        embed.shape,
+        s.vocab,
+        s.d
+    );
     write_matrix(w, TOKEN_EMBD, s.vocab, s.d, &embed.data, p);
     // A decoder embedding or output projection that differs from the shared one is kept apart.
     let mut dec = embed.data.clone();
     if ck.has("model.decoder.embed_tokens.weight") {
         let t = ck.f32("model.decoder.embed_tokens.weight")?;
-        ensure!(t.shape == [s.vocab, s.d], "model.decoder.embed_tokens.weight has shape {:?}", t.shape);
+        ensure!(
+            t.shape == [s.vocab, s.d],
+            "model.decoder.embed_tokens.weight has shape {:?}",
+            t.shape
+        );
         if t.data != embed.data {
             write_matrix(w, DEC_TOKEN_EMBD, s.vocab, s.d, &t.data, p);
             dec = t.data;
@@ -193,7 +292,11 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
     }
     if ck.has("lm_head.weight") {
         let t = ck.f32("lm_head.weight")?;
-        ensure!(t.shape == [s.vocab, s.d], "lm_head.weight has shape {:?}", t.shape);
+        ensure!(
+            t.shape == [s.vocab, s.d],
+            "lm_head.weight has shape {:?}",
+            t.shape
+        );
         if t.data != dec {
             write_matrix(w, OUTPUT, s.vocab, s.d, &t.data, p);
         }
@@ -202,7 +305,12 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
     }
     if ck.has("final_logits_bias") {
         let b = ck.f32("final_logits_bias")?;
-        ensure!(b.data.len() == s.vocab, "final_logits_bias has {} values, expected {}", b.data.len(), s.vocab);
+        ensure!(
+            b.data.len() == s.vocab,
+            "final_logits_bias has {} values, expected {}",
+            b.data.len(),
+            s.vocab
+        );
         w.tensor_f32(OUTPUT_BIAS, &[s.vocab as u64], &b.data);
     }
     Ok(())

@@ -21,23 +21,39 @@ pub enum Precision {
 pub fn quantize_row(row: &[f32], q: &mut Vec<u8>) -> f32 {
     let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
     let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
-    q.extend(row.iter().map(|v| ((v / scale).round().clamp(-127.0, 127.0) as i8) as u8));
+    q.extend(
+        row.iter()
+            .map(|v| ((v / scale).round().clamp(-127.0, 127.0) as i8) as u8),
+    );
     scale
 }
 
 /// Writes a `rows x cols` matrix named `base` (+ `.weight`, and `.scale` for int8).
-pub fn write_matrix(w: &mut GgufWriter, base: &str, rows: usize, cols: usize, data: &[f32], p: Precision) {
+pub fn write_matrix(
+    w: &mut GgufWriter,
+    base: &str,
+    rows: usize,
+    cols: usize,
+    data: &[f32],
+    p: Precision,
+) {
     let dims = [cols as u64, rows as u64];
     let name = format!("{base}{WEIGHT}");
     match p {
         Precision::F32 => w.tensor_f32(&name, &dims, data),
         Precision::F16 => {
-            let bytes: Vec<u8> = data.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+            let bytes: Vec<u8> = data
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect();
             w.tensor_bytes(&name, &dims, TensorType::F16, &bytes);
         }
         Precision::Int8 => {
             let mut q = Vec::with_capacity(rows * cols);
-            let scales: Vec<f32> = data.chunks_exact(cols).map(|r| quantize_row(r, &mut q)).collect();
+            let scales: Vec<f32> = data
+                .chunks_exact(cols)
+                .map(|r| quantize_row(r, &mut q))
+                .collect();
             w.tensor_bytes(&name, &dims, TensorType::I8, &q);
             w.tensor_f32(&format!("{base}{SCALE}"), &[rows as u64], &scales);
         }

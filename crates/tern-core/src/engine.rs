@@ -5,8 +5,7 @@ use crate::decode::{self, Hypothesis, Options, Special};
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, Value};
 use crate::kernels::Kernels;
-use crate::model::marian::Marian;
-use crate::model::Seq2Seq;
+use crate::model::{Model, Seq2Seq};
 use crate::plan::{Carver, Limits, Sizer};
 use crate::tokenizer::Tokenizer;
 
@@ -20,12 +19,16 @@ pub struct Defaults {
     pub max_length: usize,
     pub length_penalty: f32,
     pub early_stopping: bool,
+    /// Marian's `max-length-factor`: at most `ceil(factor * source tokens)` target tokens.
+    pub max_length_factor: Option<f32>,
+    /// Translate multi-sentence text one sentence at a time ([`crate::text`]), as Bergamot does.
+    pub split_sentences: bool,
 }
 
 /// A loaded model, ready to translate.
 pub struct Engine<'a> {
     pub gguf: Gguf<'a>,
-    pub model: Marian<'a>,
+    pub model: Model<'a>,
     pub tokenizer: Tokenizer<'a>,
     pub special: Special,
     pub defaults: Defaults,
@@ -46,11 +49,13 @@ impl<'a> Engine<'a> {
     /// Validates the file and resolves everything the forward pass needs.
     pub fn load(bytes: &'a [u8], kernels: Kernels) -> Result<Self> {
         let gguf = Gguf::parse(bytes)?;
-        let model = Marian::from_gguf(&gguf, kernels)?;
+        let model = Model::from_gguf(&gguf, kernels)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let vocab = model.vocab_size();
         if tokenizer.vocab_size() != vocab {
-            return Err(Error::BadTokenizer("tokenizer and model vocabulary sizes differ"));
+            return Err(Error::BadTokenizer(
+                "tokenizer and model vocabulary sizes differ",
+            ));
         }
         let id = |k: &'static str| -> Result<u32> {
             let v = gguf.u32(k)?;
@@ -82,8 +87,20 @@ impl<'a> Engine<'a> {
             max_length: gguf.u32_or("generation.max_length", 512)? as usize,
             length_penalty: gguf.f32_or("generation.length_penalty", 1.0)?,
             early_stopping: gguf.bool_or("generation.early_stopping", false)?,
+            max_length_factor: match gguf.get("generation.max_length_factor") {
+                None => None,
+                Some(_) => Some(gguf.f32("generation.max_length_factor")?)
+                    .filter(|f| f.is_finite() && *f > 0.0),
+            },
+            split_sentences: gguf.bool_or("tern.split_sentences", false)?,
         };
-        Ok(Engine { gguf, model, tokenizer, special, defaults })
+        Ok(Engine {
+            gguf,
+            model,
+            tokenizer,
+            special,
+            defaults,
+        })
     }
 
     /// Workspace bytes for [`translate`](Self::translate) with these limits and inputs of at most
@@ -99,23 +116,55 @@ impl<'a> Engine<'a> {
     pub fn options(&self, limits: &Limits) -> Options {
         Options {
             beam: self.defaults.num_beams.min(limits.beam),
-            max_len: self.defaults.max_length.saturating_sub(1).clamp(1, limits.max_tgt),
+            max_len: self
+                .defaults
+                .max_length
+                .saturating_sub(1)
+                .clamp(1, limits.max_tgt),
             length_penalty: self.defaults.length_penalty,
             early_stopping: self.defaults.early_stopping,
         }
     }
 
+    /// `opts` for a sentence of `src_len` tokens: Marian models cap the output at
+    /// `ceil(max_length_factor * src_len)` tokens.
+    pub fn options_for(&self, opts: &Options, src_len: usize) -> Options {
+        let mut o = *opts;
+        if let Some(f) = self.defaults.max_length_factor {
+            let cap = libm::ceilf(f * src_len as f32) as usize;
+            o.max_len = o.max_len.min(cap.max(1));
+        }
+        o
+    }
+
     /// Generates target ids for source ids (EOS included) into `out`.
-    pub fn generate(&self, ws: &mut [u8], limits: &Limits, opts: &Options, src: &[u32], out: &mut [u32]) -> Result<Hypothesis> {
+    pub fn generate(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        opts: &Options,
+        src: &[u32],
+        out: &mut [u32],
+    ) -> Result<Hypothesis> {
         decode::generate(&self.model, ws, limits, src, &self.special, opts, out)
     }
 
     /// Translates `text` into `out` (UTF-8). Errors with [`Error::InputTooLong`] when the text has
     /// more tokens than `limits.max_src`.
-    pub fn translate(&self, ws: &mut [u8], limits: &Limits, opts: &Options, text: &str, out: &mut [u8]) -> Result<Translation> {
+    pub fn translate(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        opts: &Options,
+        text: &str,
+        out: &mut [u8],
+    ) -> Result<Translation> {
         let need = self.workspace_bytes(limits, text.len());
         if ws.len() < need {
-            return Err(Error::WorkspaceTooSmall { needed: need, given: ws.len() });
+            return Err(Error::WorkspaceTooSmall {
+                needed: need,
+                given: ws.len(),
+            });
         }
         let (ws, rest) = ws.split_at_mut(decode::workspace_bytes(&self.model, limits));
         let mut c = Carver::new(rest);
@@ -124,10 +173,17 @@ impl<'a> Engine<'a> {
         let scratch = c.take::<u8>(self.tokenizer.encode_scratch_bytes(text.len()))?;
         let n = self.tokenizer.encode(text, scratch, src)?;
         if n > limits.max_src {
-            return Err(Error::InputTooLong { tokens: n, max: limits.max_src });
+            return Err(Error::InputTooLong {
+                tokens: n,
+                max: limits.max_src,
+            });
         }
-        let hyp = self.generate(ws, limits, opts, &src[..n], tgt)?;
+        let hyp = self.generate(ws, limits, &self.options_for(opts, n), &src[..n], tgt)?;
         let text_len = self.tokenizer.decode(&tgt[..hyp.len], out)?;
-        Ok(Translation { text_len, src_tokens: n, hyp })
+        Ok(Translation {
+            text_len,
+            src_tokens: n,
+            hyp,
+        })
     }
 }

@@ -45,6 +45,8 @@ pub enum Error {
     TensorMismatch { name: &'static str, layer: u32 },
     /// The tokenizer data in the file is inconsistent.
     BadTokenizer(&'static str),
+    /// The lexical shortlist in the file is inconsistent.
+    BadShortlist(&'static str),
     /// The workspace given is smaller than the memory plan needs.
     WorkspaceTooSmall { needed: usize, given: usize },
     /// The input has more tokens than the plan allows (`max` tokens, including EOS).
@@ -60,14 +62,26 @@ impl fmt::Display for Error {
         use Error::*;
         match *self {
             BadMagic => write!(f, "not a GGUF file (bad magic)"),
-            UnsupportedVersion(v) => write!(f, "unsupported GGUF version {v} (tern reads version 3)"),
+            UnsupportedVersion(v) => {
+                write!(f, "unsupported GGUF version {v} (tern reads version 3)")
+            }
             Truncated { at, what } => write!(f, "file truncated: {what} at byte {at} is cut off"),
-            BadCount { at, what } => write!(f, "impossible {what} at byte {at} (larger than the file)"),
-            BadValueType { at, code } => write!(f, "unknown metadata value type {code} at byte {at}"),
+            BadCount { at, what } => {
+                write!(f, "impossible {what} at byte {at} (larger than the file)")
+            }
+            BadValueType { at, code } => {
+                write!(f, "unknown metadata value type {code} at byte {at}")
+            }
             BadUtf8 { at } => write!(f, "string at byte {at} is not valid UTF-8"),
-            BadAlignment(a) => write!(f, "bad general.alignment {a} (must be a power of two, 8..=65536)"),
+            BadAlignment(a) => write!(
+                f,
+                "bad general.alignment {a} (must be a power of two, 8..=65536)"
+            ),
             BadTensorType { code } => write!(f, "unsupported tensor type {code}"),
-            BadTensorData { at } => write!(f, "tensor described at byte {at} has data outside the file or misaligned"),
+            BadTensorData { at } => write!(
+                f,
+                "tensor described at byte {at} has data outside the file or misaligned"
+            ),
             BadShape { at } => write!(f, "tensor described at byte {at} has a bad shape"),
             MisalignedBuffer => write!(f, "model buffer is not aligned to 32 bytes"),
             MissingKey(k) => write!(f, "missing metadata key {k}"),
@@ -75,13 +89,23 @@ impl fmt::Display for Error {
             BadHyperparameter(k) => write!(f, "hyperparameter {k} has an unusable value"),
             UnknownArchitecture => write!(f, "unknown general.architecture"),
             UnknownActivation => write!(f, "unknown activation function"),
-            MissingTensor { name, layer } if name.contains("{}") => write!(f, "missing tensor {name} (layer {layer})"),
+            MissingTensor { name, layer } if name.contains("{}") => {
+                write!(f, "missing tensor {name} (layer {layer})")
+            }
             MissingTensor { name, .. } => write!(f, "missing tensor {name}"),
-            TensorMismatch { name, layer } if name.contains("{}") => write!(f, "tensor {name} (layer {layer}) has the wrong shape or type"),
+            TensorMismatch { name, layer } if name.contains("{}") => write!(
+                f,
+                "tensor {name} (layer {layer}) has the wrong shape or type"
+            ),
             TensorMismatch { name, .. } => write!(f, "tensor {name} has the wrong shape or type"),
             BadTokenizer(what) => write!(f, "bad tokenizer data: {what}"),
-            WorkspaceTooSmall { needed, given } => write!(f, "workspace too small: need {needed} bytes, got {given}"),
-            InputTooLong { tokens, max } => write!(f, "input has {tokens} tokens, the plan allows {max}"),
+            BadShortlist(what) => write!(f, "bad shortlist: {what}"),
+            WorkspaceTooSmall { needed, given } => {
+                write!(f, "workspace too small: need {needed} bytes, got {given}")
+            }
+            InputTooLong { tokens, max } => {
+                write!(f, "input has {tokens} tokens, the plan allows {max}")
+            }
             BadLimit(what) => write!(f, "bad limit: {what}"),
             OutputTooSmall { needed } => write!(f, "output buffer too small: need {needed} bytes"),
         }

@@ -10,6 +10,8 @@
 //! - [`model`]: model architectures, one file each (`marian`).
 //! - [`plan`]: the memory plan and workspace carving.
 //! - [`decode`]: greedy and beam search in fixed-capacity structures.
+//! - [`shortlist`]: lexical shortlists (the output words a sentence may use).
+//! - [`text`]: Bergamot-compatible sentence splitting.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -26,7 +28,9 @@ pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub mod decode;
+pub mod engine;
 pub mod kernels;
 pub mod model;
 pub mod plan;
-pub mod engine;
+pub mod shortlist;
+pub mod text;

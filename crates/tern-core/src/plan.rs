@@ -69,7 +69,10 @@ impl<'w> Carver<'w> {
         let rest = core::mem::take(&mut self.rest);
         let pad = rest.as_ptr().align_offset(ALIGN).min(rest.len());
         let len = n * core::mem::size_of::<T>();
-        let short = Error::WorkspaceTooSmall { needed: self.given - rest.len() + pad + len, given: self.given };
+        let short = Error::WorkspaceTooSmall {
+            needed: self.given - rest.len() + pad + len,
+            given: self.given,
+        };
         if rest.len() - pad < len {
             return Err(short);
         }
@@ -99,7 +102,10 @@ mod tests {
         }
         let mut small = [0u8; 8];
         let mut c = Carver::new(&mut small);
-        assert!(matches!(c.take::<f32>(100), Err(Error::WorkspaceTooSmall { .. })));
+        assert!(matches!(
+            c.take::<f32>(100),
+            Err(Error::WorkspaceTooSmall { .. })
+        ));
     }
 }
 

@@ -14,7 +14,10 @@ fn main() -> Result<(), tern::Error> {
         println!("{first} => {}", translator.translate(first)?);
     }
     // A batch, spread over two threads, each with its own workspace; the order is kept.
-    for (src, out) in sentences.iter().zip(translator.translate_batch(&sentences, 2)) {
+    for (src, out) in sentences
+        .iter()
+        .zip(translator.translate_batch(&sentences, 2))
+    {
         println!("{src} => {}", out?.text);
     }
     Ok(())

@@ -22,16 +22,36 @@ pub fn size(bytes: usize) -> String {
 pub fn report(e: &Engine, limits: &Limits) -> String {
     let g = &e.gguf;
     let mut s = String::new();
-    let _ = writeln!(s, "file: {} (GGUF v{}, {} tensors, {} metadata keys)", size(g.bytes().len()), g.version(), g.n_tensors(), g.n_metadata());
-    let _ = writeln!(s, "architecture: {}", g.str("general.architecture").unwrap_or("?"));
+    let _ = writeln!(
+        s,
+        "file: {} (GGUF v{}, {} tensors, {} metadata keys)",
+        size(g.bytes().len()),
+        g.version(),
+        g.n_tensors(),
+        g.n_metadata()
+    );
+    let _ = writeln!(
+        s,
+        "architecture: {}",
+        g.str("general.architecture").unwrap_or("?")
+    );
     let _ = writeln!(s, "hyperparameters and settings:");
     for (k, v) in g.metadata() {
         let shown = match v {
             Value::Str(x) => format!("{x:?}"),
             Value::Array(a) if a.len() > 16 => format!("[{} values]", a.len()),
-            Value::Array(a) => format!("{:?}", a.iter().map(|v| v.as_f64().map_or_else(|| format!("{v:?}"), |f| f.to_string())).collect::<Vec<_>>()),
+            Value::Array(a) => format!(
+                "{:?}",
+                a.iter()
+                    .map(|v| v
+                        .as_f64()
+                        .map_or_else(|| format!("{v:?}"), |f| f.to_string()))
+                    .collect::<Vec<_>>()
+            ),
             Value::Bool(b) => b.to_string(),
-            other => other.as_f64().map_or_else(|| format!("{other:?}"), |f| f.to_string()),
+            other => other
+                .as_f64()
+                .map_or_else(|| format!("{other:?}"), |f| f.to_string()),
         };
         if !k.starts_with("tokenizer.") || shown.len() < 60 {
             let _ = writeln!(s, "  {k} = {shown}");
@@ -39,7 +59,11 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
     }
     let mut by_type: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for t in g.tensors() {
-        let kind = if t.name.starts_with("tokenizer.") { "tokenizer" } else { t.ty.name() };
+        let kind = if t.name.starts_with("tokenizer.") {
+            "tokenizer"
+        } else {
+            t.ty.name()
+        };
         let e = by_type.entry(kind).or_default();
         e.0 += 1;
         e.1 += t.data.len();
@@ -48,7 +72,11 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
     for (ty, (n, bytes)) in &by_type {
         let _ = writeln!(s, "  {ty:>9}: {n:>4} tensors, {}", size(*bytes));
     }
-    let _ = writeln!(s, "tokenizer: {} pieces in the model vocabulary", e.tokenizer.vocab_size());
+    let _ = writeln!(
+        s,
+        "tokenizer: {} pieces in the model vocabulary",
+        e.tokenizer.vocab_size()
+    );
     let state = e.model.state_bytes(limits);
     let search = decode::search_bytes(limits, e.model.vocab_size());
     let ws = e.workspace_bytes(limits, limits.max_src * 16);
@@ -59,8 +87,17 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
     );
     let _ = writeln!(s, "  model state (caches, activations): {}", size(state));
     let _ = writeln!(s, "  search (logits, beams):            {}", size(search));
-    let _ = writeln!(s, "  workspace in all (per thread):     {}  ({} bytes)", size(ws), ws);
-    let _ = writeln!(s, "  weights read per generated token:  {}", size(e.model.bytes_per_token()));
+    let _ = writeln!(
+        s,
+        "  workspace in all (per thread):     {}  ({} bytes)",
+        size(ws),
+        ws
+    );
+    let _ = writeln!(
+        s,
+        "  weights read per generated token:  {}",
+        size(e.model.bytes_per_token())
+    );
     let _ = writeln!(
         s,
         "  RAM needed: workspace + the mapped file on a host ({}); workspace alone with weights in flash",

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tern_core::decode::Options;
 use tern_core::engine::Engine;
 use tern_core::kernels::Kernels;
+use tern_core::model::Seq2Seq as _;
 use tern_core::plan::Limits;
 
 pub use tern_core;
@@ -29,7 +30,10 @@ pub use tern_core;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Model(#[from] tern_core::Error),
     #[error("input has {tokens} tokens, more than the limit of {max} (raise --max-src-len or allow truncation)")]
@@ -99,7 +103,10 @@ impl Translator {
     /// Memory-maps and validates a model file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; tern-core validates every byte it uses, so a file that
         // changes underneath can give wrong output but not undefined behaviour in safe code
@@ -121,7 +128,10 @@ impl Translator {
 
     fn from_owner(bytes: Bytes) -> Result<Self, Error> {
         let loaded = Loaded::try_new(bytes, |b| Engine::load(b.as_slice(), Kernels::best()))?;
-        Ok(Translator { loaded, settings: Settings::default() })
+        Ok(Translator {
+            loaded,
+            settings: Settings::default(),
+        })
     }
 
     /// Replaces the settings (limits, beam) used by new sessions.
@@ -143,21 +153,37 @@ impl Translator {
     /// Limits and search options these settings resolve to.
     pub fn plan(&self) -> (Limits, Options) {
         let e = self.engine();
-        let max_pos = e.model.hp.max_positions;
+        let max_pos = e.model.max_positions();
         let s = &self.settings;
         let beam = s.beam.unwrap_or(e.defaults.num_beams).max(1);
         let default_len = DEFAULT_MAX_LEN.min(e.defaults.max_length.saturating_sub(1).max(1));
         let max_tgt = s.max_len.unwrap_or(default_len).clamp(1, max_pos);
         let max_src = s.max_src_len.unwrap_or(DEFAULT_MAX_LEN).clamp(1, max_pos);
-        let limits = Limits { max_src, max_tgt, beam };
-        let opts = Options { beam, max_len: max_tgt, length_penalty: e.defaults.length_penalty, early_stopping: e.defaults.early_stopping };
+        let limits = Limits {
+            max_src,
+            max_tgt,
+            beam,
+        };
+        let opts = Options {
+            beam,
+            max_len: max_tgt,
+            length_penalty: e.defaults.length_penalty,
+            early_stopping: e.defaults.early_stopping,
+        };
         (limits, opts)
     }
 
     /// A session: one workspace for translating sentence after sentence.
     pub fn session(&self) -> Session<'_> {
         let (limits, opts) = self.plan();
-        Session { t: self, limits, opts, ws: Vec::new(), ids: Vec::new(), out: Vec::new() }
+        Session {
+            t: self,
+            limits,
+            opts,
+            ws: Vec::new(),
+            ids: Vec::new(),
+            out: Vec::new(),
+        }
     }
 
     /// Translates one sentence.
@@ -167,7 +193,11 @@ impl Translator {
 
     /// Translates many sentences on `threads` threads, each with its own session; results keep
     /// the input order.
-    pub fn translate_batch<S: AsRef<str> + Sync>(&self, lines: &[S], threads: usize) -> Vec<Result<Output, Error>> {
+    pub fn translate_batch<S: AsRef<str> + Sync>(
+        &self,
+        lines: &[S],
+        threads: usize,
+    ) -> Vec<Result<Output, Error>> {
         let next = AtomicUsize::new(0);
         let threads = threads.clamp(1, lines.len().max(1));
         let mut parts: Vec<Vec<(usize, Result<Output, Error>)>> = std::thread::scope(|scope| {
@@ -185,13 +215,24 @@ impl Translator {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
         });
         let mut out: Vec<Option<Result<Output, Error>>> = (0..lines.len()).map(|_| None).collect();
         for (i, r) in parts.iter_mut().flat_map(std::mem::take) {
             out[i] = Some(r);
         }
-        out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Model(tern_core::Error::BadLimit("worker thread failed"))))).collect()
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::Model(tern_core::Error::BadLimit(
+                        "worker thread failed",
+                    )))
+                })
+            })
+            .collect()
     }
 }
 
@@ -211,10 +252,36 @@ impl Session<'_> {
         self.limits
     }
 
-    /// Translates one sentence. Empty or blank input gives empty output.
+    /// Translates one line. Empty or blank input gives empty output. Models that ask for it
+    /// (Bergamot's) translate each sentence of the line on its own and keep the text between
+    /// sentences, as Bergamot does.
     pub fn translate(&mut self, text: &str) -> Result<Output, Error> {
+        if !self.t.engine().defaults.split_sentences {
+            return self.translate_sentence(text);
+        }
+        let mut out = Output {
+            text: String::new(),
+            truncated: false,
+        };
+        let mut last = 0;
+        for span in tern_core::text::sentences(text) {
+            out.text.push_str(&text[last..span.start]);
+            let o = self.translate_sentence(&text[span.clone()])?;
+            out.text.push_str(&o.text);
+            out.truncated |= o.truncated;
+            last = span.end;
+        }
+        out.text.push_str(&text[last..]);
+        Ok(out)
+    }
+
+    /// Translates `text` as one sentence.
+    pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
         if text.trim().is_empty() {
-            return Ok(Output { text: String::new(), truncated: false });
+            return Ok(Output {
+                text: String::new(),
+                truncated: false,
+            });
         }
         let e = self.t.engine();
         let need = e.workspace_bytes(&self.limits, text.len());
@@ -231,15 +298,23 @@ impl Session<'_> {
         let mut truncated = false;
         if n > self.limits.max_src {
             if !self.t.settings.truncate {
-                return Err(Error::TooLong { tokens: n, max: self.limits.max_src });
+                return Err(Error::TooLong {
+                    tokens: n,
+                    max: self.limits.max_src,
+                });
             }
             src[self.limits.max_src - 1] = e.special.eos;
             n = self.limits.max_src;
             truncated = true;
         }
-        let hyp = e.generate(&mut self.ws, &self.limits, &self.opts, &src[..n], tgt)?;
+        let opts = e.options_for(&self.opts, n);
+        let hyp = e.generate(&mut self.ws, &self.limits, &opts, &src[..n], tgt)?;
         let ids = &tgt[..hyp.len];
-        let cap = ids.iter().map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4).sum::<usize>() + 16;
+        let cap = ids
+            .iter()
+            .map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4)
+            .sum::<usize>()
+            + 16;
         self.out.resize(cap, 0);
         let len = e.tokenizer.decode(ids, &mut self.out)?;
         let text = String::from_utf8_lossy(&self.out[..len]).into_owned();

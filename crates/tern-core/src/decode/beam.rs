@@ -20,12 +20,30 @@ use crate::plan::Limits;
 const INACTIVE: f32 = -1e9;
 
 /// Beam search of `src`, writing the best finished hypothesis into `out`.
-pub fn generate<M: Seq2Seq + ?Sized>(model: &M, ws: &mut [u8], limits: &Limits, src: &[u32], special: &Special, opts: &Options, out: &mut [u32]) -> Result<Hypothesis> {
-    let mut best = Hypothesis { len: 0, score: f32::NEG_INFINITY };
+pub fn generate<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+) -> Result<Hypothesis> {
+    let mut best = Hypothesis {
+        len: 0,
+        score: f32::NEG_INFINITY,
+    };
     search(model, ws, limits, src, special, opts, |tokens, score| {
         if score > best.score {
-            best = Hypothesis { len: tokens.len(), score };
-            out.get_mut(..tokens.len()).ok_or(Error::OutputTooSmall { needed: tokens.len() * 4 })?.copy_from_slice(tokens);
+            best = Hypothesis {
+                len: tokens.len(),
+                score,
+            };
+            out.get_mut(..tokens.len())
+                .ok_or(Error::OutputTooSmall {
+                    needed: tokens.len() * 4,
+                })?
+                .copy_from_slice(tokens);
         }
         Ok(())
     })?;
@@ -45,13 +63,33 @@ pub fn search<M: Seq2Seq + ?Sized>(
 ) -> Result<()> {
     check(limits, opts, model.max_positions())?;
     let (state, sb) = split(model, limits, ws)?;
-    let SearchBuffers { logits, mut anc, mut anc_next, mut hist, mut hist_next, tokens, scores, cand_idx, cand_score, done_tokens, done_len, done_score } = sb;
+    let SearchBuffers {
+        logits,
+        mut anc,
+        mut anc_next,
+        mut hist,
+        mut hist_next,
+        tokens,
+        scores,
+        cand_idx,
+        cand_score,
+        done_tokens,
+        done_len,
+        done_score,
+    } = sb;
     model.encode(state, limits, src)?;
     let (nb, t_max, v) = (opts.beam, limits.max_tgt, model.vocab_size());
     tokens[..nb].fill(special.decoder_start);
     scores[..nb].fill(INACTIVE);
     scores[0] = 0.0;
-    let mut done = Finished { tokens: done_tokens, lens: done_len, scores: done_score, n: 0, cap: nb, t_max };
+    let mut done = Finished {
+        tokens: done_tokens,
+        lens: done_len,
+        scores: done_score,
+        n: 0,
+        cap: nb,
+        t_max,
+    };
     for pos in 0..opts.max_len {
         for b in 0..nb {
             anc[b * t_max + pos] = b as u32;
@@ -77,7 +115,13 @@ pub fn search<M: Seq2Seq + ?Sized>(
             if tok == special.eos || last {
                 if r < nb {
                     // HF 5.x divides by the generated length, the final token included.
-                    done.add(&hist[from..from + pos], tok, score, pos + 1, opts.length_penalty);
+                    done.add(
+                        &hist[from..from + pos],
+                        tok,
+                        score,
+                        pos + 1,
+                        opts.length_penalty,
+                    );
                 }
                 continue;
             }
@@ -100,7 +144,9 @@ pub fn search<M: Seq2Seq + ?Sized>(
         }
         core::mem::swap(&mut anc, &mut anc_next);
         core::mem::swap(&mut hist, &mut hist_next);
-        let best_running = scores[..nb].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let best_running = scores[..nb]
+            .iter()
+            .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         if done.is_done(best_running, pos + 1, opts) {
             break;
         }

@@ -6,10 +6,20 @@ use crate::model::Seq2Seq;
 use crate::plan::Limits;
 
 /// Greedy decoding of `src` into `out` (at least `opts.max_len` long).
-pub fn generate<M: Seq2Seq + ?Sized>(model: &M, ws: &mut [u8], limits: &Limits, src: &[u32], special: &Special, opts: &Options, out: &mut [u32]) -> Result<Hypothesis> {
+pub fn generate<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+) -> Result<Hypothesis> {
     check(limits, opts, model.max_positions())?;
     if out.len() < opts.max_len {
-        return Err(Error::OutputTooSmall { needed: opts.max_len * 4 });
+        return Err(Error::OutputTooSmall {
+            needed: opts.max_len * 4,
+        });
     }
     let (state, sb) = split(model, limits, ws)?;
     model.encode(state, limits, src)?;
@@ -18,16 +28,29 @@ pub fn generate<M: Seq2Seq + ?Sized>(model: &M, ws: &mut [u8], limits: &Limits, 
     for pos in 0..opts.max_len {
         // Beam 0 always sits in cache slot 0.
         sb.anc[pos] = 0;
-        model.step(state, limits, core::slice::from_ref(&token), pos, sb.anc, sb.logits)?;
+        model.step(
+            state,
+            limits,
+            core::slice::from_ref(&token),
+            pos,
+            sb.anc,
+            sb.logits,
+        )?;
         let logits = &mut sb.logits[..v];
         process_logits(logits, special, pos, opts.max_len);
         token = argmax(logits);
         out[pos] = token;
         if token == special.eos {
-            return Ok(Hypothesis { len: pos + 1, score: 0.0 });
+            return Ok(Hypothesis {
+                len: pos + 1,
+                score: 0.0,
+            });
         }
     }
-    Ok(Hypothesis { len: opts.max_len, score: 0.0 })
+    Ok(Hypothesis {
+        len: opts.max_len,
+        score: 0.0,
+    })
 }
 
 /// Index of the largest value, the first one on ties (NaN never wins).

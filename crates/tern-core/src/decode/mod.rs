@@ -39,7 +39,12 @@ pub struct Options {
 impl Options {
     /// Greedy search up to `max_len` tokens.
     pub fn greedy(max_len: usize) -> Self {
-        Options { beam: 1, max_len, length_penalty: 1.0, early_stopping: false }
+        Options {
+            beam: 1,
+            max_len,
+            length_penalty: 1.0,
+            early_stopping: false,
+        }
     }
 }
 
@@ -93,10 +98,17 @@ pub(crate) struct SearchBuffers<'w> {
 }
 
 /// Splits the workspace into model state and search buffers.
-pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(model: &M, limits: &Limits, ws: &'w mut [u8]) -> Result<(&'w mut [u8], SearchBuffers<'w>)> {
+pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(
+    model: &M,
+    limits: &Limits,
+    ws: &'w mut [u8],
+) -> Result<(&'w mut [u8], SearchBuffers<'w>)> {
     let need = workspace_bytes(model, limits);
     if ws.len() < need {
-        return Err(Error::WorkspaceTooSmall { needed: need, given: ws.len() });
+        return Err(Error::WorkspaceTooSmall {
+            needed: need,
+            given: ws.len(),
+        });
     }
     let (state, rest) = ws.split_at_mut(model.state_bytes(limits));
     let (b, t, v) = (limits.beam, limits.max_tgt, model.vocab_size());
@@ -140,7 +152,15 @@ pub struct Hypothesis {
 }
 
 /// Runs greedy or beam search as `opts.beam` says, writing the best hypothesis into `out`.
-pub fn generate<M: Seq2Seq + ?Sized>(model: &M, ws: &mut [u8], limits: &Limits, src: &[u32], special: &Special, opts: &Options, out: &mut [u32]) -> Result<Hypothesis> {
+pub fn generate<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+) -> Result<Hypothesis> {
     if opts.beam == 1 {
         greedy::generate(model, ws, limits, src, special, opts, out)
     } else {

@@ -146,7 +146,10 @@ impl<'a> Array<'a> {
     }
     /// Iterates over the elements (already validated when the file was parsed).
     pub fn iter(&self) -> impl Iterator<Item = Value<'a>> + 'a {
-        let mut cur = Cursor { buf: self.bytes, pos: 0 };
+        let mut cur = Cursor {
+            buf: self.bytes,
+            pos: 0,
+        };
         let elem = self.elem;
         (0..self.len).map_while(move |_| cur.value(elem, 1).ok())
     }
@@ -251,10 +254,16 @@ impl<'a> Gguf<'a> {
         // file cannot hold before looping over them.
         let rest = (buf.len() - c.pos) as u64;
         if n_kv > rest / 12 {
-            return Err(Error::BadCount { at: 16, what: "metadata count" });
+            return Err(Error::BadCount {
+                at: 16,
+                what: "metadata count",
+            });
         }
         if n_tensors > rest / 24 {
-            return Err(Error::BadCount { at: 8, what: "tensor count" });
+            return Err(Error::BadCount {
+                at: 8,
+                what: "tensor count",
+            });
         }
         let (n_kv, n_tensors) = (n_kv as usize, n_tensors as usize);
         let kv_at = c.pos;
@@ -283,11 +292,26 @@ impl<'a> Gguf<'a> {
         let alignment = alignment as usize;
         let data_at = c.pos.div_ceil(alignment) * alignment;
         if data_at > buf.len() && n_tensors > 0 {
-            return Err(Error::Truncated { at: c.pos, what: "tensor data" });
+            return Err(Error::Truncated {
+                at: c.pos,
+                what: "tensor data",
+            });
         }
-        let g = Gguf { buf, version, n_kv, n_tensors, kv_at, tensors_at, data_at, alignment };
+        let g = Gguf {
+            buf,
+            version,
+            n_kv,
+            n_tensors,
+            kv_at,
+            tensors_at,
+            data_at,
+            alignment,
+        };
         // Second pass over tensor infos: data placement, now that the data offset is known.
-        let mut c = Cursor { buf, pos: tensors_at };
+        let mut c = Cursor {
+            buf,
+            pos: tensors_at,
+        };
         if n_tensors > 0 && (buf.as_ptr() as usize) % 4 != 0 {
             return Err(Error::MisalignedBuffer);
         }
@@ -326,7 +350,10 @@ impl<'a> Gguf<'a> {
 
     /// Every metadata key and value, in file order.
     pub fn metadata(&self) -> impl Iterator<Item = (&'a str, Value<'a>)> + 'a {
-        let mut c = Cursor { buf: self.buf, pos: self.kv_at };
+        let mut c = Cursor {
+            buf: self.buf,
+            pos: self.kv_at,
+        };
         (0..self.n_kv).map_while(move |_| {
             let key = c.string("metadata key").ok()?;
             let ty = c.value_type().ok()?;
@@ -342,7 +369,9 @@ impl<'a> Gguf<'a> {
     /// A required unsigned integer key (any integer width), checked to fit in `u32`.
     pub fn u32(&self, key: &'static str) -> Result<u32> {
         let v = self.get(key).ok_or(Error::MissingKey(key))?;
-        v.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or(Error::WrongKeyType(key))
+        v.as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(Error::WrongKeyType(key))
     }
     /// An optional unsigned integer key.
     pub fn u32_or(&self, key: &'static str, default: u32) -> Result<u32> {
@@ -383,7 +412,10 @@ impl<'a> Gguf<'a> {
     /// Every tensor, in file order.
     pub fn tensors(&self) -> impl Iterator<Item = TensorInfo<'a>> + 'a {
         let g = *self;
-        let mut c = Cursor { buf: self.buf, pos: self.tensors_at };
+        let mut c = Cursor {
+            buf: self.buf,
+            pos: self.tensors_at,
+        };
         (0..self.n_tensors).map_while(move |_| {
             let at = c.pos;
             let raw = c.tensor_info().ok()?;
@@ -483,7 +515,10 @@ impl<'a> Cursor<'a> {
             ValueType::Array => {
                 let at = self.pos;
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(Error::BadCount { at, what: "array nesting" });
+                    return Err(Error::BadCount {
+                        at,
+                        what: "array nesting",
+                    });
                 }
                 let elem = self.value_type()?;
                 let len = self.u64("array length")?;
@@ -491,7 +526,10 @@ impl<'a> Cursor<'a> {
                 // Every element takes at least one byte (strings and arrays at least eight).
                 let min = elem.fixed_size().unwrap_or(8) as u64;
                 if len > rest / min {
-                    return Err(Error::BadCount { at, what: "array length" });
+                    return Err(Error::BadCount {
+                        at,
+                        what: "array length",
+                    });
                 }
                 let len = len as usize;
                 let start = self.pos;
@@ -505,7 +543,11 @@ impl<'a> Cursor<'a> {
                         }
                     }
                 }
-                Value::Array(Array { elem, len, bytes: &self.buf[start..self.pos] })
+                Value::Array(Array {
+                    elem,
+                    len,
+                    bytes: &self.buf[start..self.pos],
+                })
             }
         })
     }
@@ -525,11 +567,20 @@ impl<'a> Cursor<'a> {
         let code = self.u32("tensor type")?;
         let ty = TensorType::from_code(code).ok_or(Error::BadTensorType { code })?;
         let offset = self.u64("tensor offset")?;
-        let nbytes = n.checked_mul(ty.size() as u64).ok_or(Error::BadShape { at })?;
+        let nbytes = n
+            .checked_mul(ty.size() as u64)
+            .ok_or(Error::BadShape { at })?;
         if nbytes > self.buf.len() as u64 {
             return Err(Error::BadTensorData { at });
         }
-        Ok(RawTensor { name, n_dims, dims, ty, offset, nbytes })
+        Ok(RawTensor {
+            name,
+            n_dims,
+            dims,
+            ty,
+            offset,
+            nbytes,
+        })
     }
 }
 
@@ -546,7 +597,10 @@ mod tests {
         w.meta("x.count", MetaValue::U32(7));
         w.meta("x.scale", MetaValue::F32(0.5));
         w.meta("x.flag", MetaValue::Bool(true));
-        w.meta("x.names", MetaValue::StrArray(alloc::vec!["a".into(), "bc".into()]));
+        w.meta(
+            "x.names",
+            MetaValue::StrArray(alloc::vec!["a".into(), "bc".into()]),
+        );
         w.tensor_f32("w", &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         w.tensor_bytes("q", &[5], TensorType::I8, &[1, 2, 3, 4, 5]);
         w.to_bytes()
@@ -596,10 +650,17 @@ mod tests {
         let full = bytemuck_bytes(&mut store);
         // Trailing padding after the last tensor is optional; everything before it is required.
         let g = Gguf::parse(&full[..bytes.len()]).unwrap();
-        let end = g.tensors().map(|t| t.data.as_ptr() as usize + t.data.len()).max().unwrap()
+        let end = g
+            .tensors()
+            .map(|t| t.data.as_ptr() as usize + t.data.len())
+            .max()
+            .unwrap()
             - full.as_ptr() as usize;
         for cut in 0..end {
-            assert!(Gguf::parse(&full[..cut]).is_err(), "truncated at {cut} parsed");
+            assert!(
+                Gguf::parse(&full[..cut]).is_err(),
+                "truncated at {cut} parsed"
+            );
         }
     }
 

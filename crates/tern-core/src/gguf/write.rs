@@ -42,7 +42,11 @@ impl Default for GgufWriter {
 impl GgufWriter {
     /// A writer with the default alignment (32 bytes, enough for AVX2 and NEON loads).
     pub fn new() -> Self {
-        GgufWriter { alignment: DEFAULT_ALIGNMENT, meta: Vec::new(), tensors: Vec::new() }
+        GgufWriter {
+            alignment: DEFAULT_ALIGNMENT,
+            meta: Vec::new(),
+            tensors: Vec::new(),
+        }
     }
 
     /// Sets a metadata key (replacing an earlier value of the same key).
@@ -53,7 +57,12 @@ impl GgufWriter {
 
     /// Adds a tensor from raw little-endian bytes. `dims` is in GGML order (innermost first).
     pub fn tensor_bytes(&mut self, name: &str, dims: &[u64], ty: TensorType, data: &[u8]) {
-        self.tensors.push(PendingTensor { name: name.into(), dims: dims.into(), ty, data: data.into() });
+        self.tensors.push(PendingTensor {
+            name: name.into(),
+            dims: dims.into(),
+            ty,
+            data: data.into(),
+        });
     }
 
     /// Adds an f32 tensor.
@@ -161,11 +170,13 @@ fn put_value(out: &mut Vec<u8>, v: &MetaValue) {
         }
         MetaValue::I32Array(v) => {
             put_array_header(out, ValueType::I32, v.len());
-            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            v.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
         MetaValue::F32Array(v) => {
             put_array_header(out, ValueType::F32, v.len());
-            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            v.iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
     }
 }

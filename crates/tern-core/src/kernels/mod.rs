@@ -22,8 +22,14 @@ pub struct Matrix<'a> {
 pub enum MatrixData<'a> {
     F32(&'a [f32]),
     F16(&'a [f16]),
-    /// Symmetric int8, one f32 scale per row: `w[r][c] = q[r][c] * scales[r]`.
-    I8 { q: &'a [i8], scales: &'a [f32] },
+    /// Symmetric int8, one f32 scale per row: `w[r][c] = q[r][c] * scales[r]`. Activations are
+    /// quantized per row at run time, or with the model's own static scale `act_scale` (Bergamot's
+    /// "alphas": `x_q = round_even(x / act_scale)` clamped to +-127).
+    I8 {
+        q: &'a [i8],
+        scales: &'a [f32],
+        act_scale: Option<f32>,
+    },
 }
 
 impl Matrix<'_> {
@@ -33,10 +39,15 @@ impl Matrix<'_> {
         let span = r * c..(r + 1) * c;
         match self.data {
             MatrixData::F32(w) => out.copy_from_slice(&w[span]),
-            MatrixData::F16(w) => out.iter_mut().zip(&w[span]).for_each(|(o, v)| *o = v.to_f32()),
-            MatrixData::I8 { q, scales } => {
+            MatrixData::F16(w) => out
+                .iter_mut()
+                .zip(&w[span])
+                .for_each(|(o, v)| *o = v.to_f32()),
+            MatrixData::I8 { q, scales, .. } => {
                 let s = scales[r];
-                out.iter_mut().zip(&q[span]).for_each(|(o, v)| *o = f32::from(*v) * s)
+                out.iter_mut()
+                    .zip(&q[span])
+                    .for_each(|(o, v)| *o = f32::from(*v) * s)
             }
         }
     }
@@ -46,7 +57,7 @@ impl Matrix<'_> {
         match self.data {
             MatrixData::F32(w) => w.len() * 4,
             MatrixData::F16(w) => w.len() * 2,
-            MatrixData::I8 { q, scales } => q.len() + scales.len() * 4,
+            MatrixData::I8 { q, scales, .. } => q.len() + scales.len() * 4,
         }
     }
 }
@@ -66,6 +77,11 @@ pub type MatmulI8 =
     fn(xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], y: &mut [f32], m: usize, k: usize, n: usize);
 /// Per-row symmetric quantization of `x` (m x k) to int8 with scale `max|x| / 127`.
 pub type QuantizeRows = fn(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usize);
+/// Quantizes `x` with one fixed scale: `xq = round_half_even(x / scale)` clamped to +-127 (the
+/// rounding of x86's `cvtps2dq`, which intgemm uses).
+pub type QuantizeStatic = fn(x: &[f32], xq: &mut [i8], inv_scale: f32);
+/// Integer dot product of int8 vectors.
+pub type DotI8 = fn(a: &[i8], b: &[i8]) -> i32;
 /// Dot product.
 pub type Dot = fn(a: &[f32], b: &[f32]) -> f32;
 /// `y += a * x`.
@@ -79,6 +95,8 @@ pub struct Kernels {
     pub matmul_f16: MatmulF16,
     pub matmul_i8: MatmulI8,
     pub quantize_rows: QuantizeRows,
+    pub quantize_static: QuantizeStatic,
+    pub dot_i8: DotI8,
     pub dot: Dot,
     pub axpy: Axpy,
 }
@@ -96,20 +114,96 @@ impl Kernels {
     }
 
     /// `y = x * w^T + bias` for `m` rows of `x`. `q` is only touched for int8 weights.
-    pub fn linear(&self, x: &[f32], m: usize, w: &Matrix, bias: Option<&[f32]>, y: &mut [f32], q: &mut QuantScratch) {
+    pub fn linear(
+        &self,
+        x: &[f32],
+        m: usize,
+        w: &Matrix,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        q: &mut QuantScratch,
+    ) {
         let (k, n) = (w.cols, w.rows);
         let (x, y) = (&x[..m * k], &mut y[..m * n]);
         match w.data {
             MatrixData::F32(wd) => (self.matmul_f32)(x, wd, y, m, k, n),
             MatrixData::F16(wd) => (self.matmul_f16)(x, wd, y, m, k, n),
-            MatrixData::I8 { q: wq, scales } => {
+            MatrixData::I8 {
+                q: wq,
+                scales,
+                act_scale,
+            } => {
                 let (xq, xs) = (&mut q.q[..m * k], &mut q.scales[..m]);
-                (self.quantize_rows)(x, xq, xs, m, k);
+                self.quantize(x, xq, xs, m, k, act_scale);
                 (self.matmul_i8)(xq, xs, wq, scales, y, m, k, n);
             }
         }
         if let Some(b) = bias {
-            y.chunks_exact_mut(n).for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
+            y.chunks_exact_mut(n)
+                .for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
+        }
+    }
+
+    fn quantize(
+        &self,
+        x: &[f32],
+        xq: &mut [i8],
+        xs: &mut [f32],
+        m: usize,
+        k: usize,
+        act_scale: Option<f32>,
+    ) {
+        match act_scale {
+            Some(s) => {
+                (self.quantize_static)(x, xq, 1.0 / s);
+                xs.fill(s);
+            }
+            None => (self.quantize_rows)(x, xq, xs, m, k),
+        }
+    }
+
+    /// `y[i] = x . w[rows[i]] + bias[rows[i]]` for one row `x`: the output layer restricted to a
+    /// shortlist. `q` is only touched for int8 weights.
+    pub fn linear_rows(
+        &self,
+        x: &[f32],
+        w: &Matrix,
+        bias: Option<&[f32]>,
+        rows: &[u32],
+        y: &mut [f32],
+        q: &mut QuantScratch,
+    ) {
+        let k = w.cols;
+        let x = &x[..k];
+        let span = |r: u32| r as usize * k..(r as usize + 1) * k;
+        match w.data {
+            MatrixData::F32(wd) => rows
+                .iter()
+                .zip(y.iter_mut())
+                .for_each(|(&r, o)| *o = (self.dot)(x, &wd[span(r)])),
+            MatrixData::F16(wd) => rows.iter().zip(y.iter_mut()).for_each(|(&r, o)| {
+                let mut acc = 0.0;
+                for (a, b) in x.iter().zip(&wd[span(r)]) {
+                    acc += a * b.to_f32();
+                }
+                *o = acc
+            }),
+            MatrixData::I8 {
+                q: wq,
+                scales,
+                act_scale,
+            } => {
+                let (xq, xs) = (&mut q.q[..k], &mut q.scales[..1]);
+                self.quantize(x, xq, xs, 1, k, act_scale);
+                for (&r, o) in rows.iter().zip(y.iter_mut()) {
+                    *o = (self.dot_i8)(xq, &wq[span(r)]) as f32 * (xs[0] * scales[r as usize]);
+                }
+            }
+        }
+        if let Some(b) = bias {
+            rows.iter()
+                .zip(y.iter_mut())
+                .for_each(|(&r, o)| *o += b[r as usize]);
         }
     }
 }

@@ -10,6 +10,8 @@ pub const KERNELS: Kernels = Kernels {
     matmul_f16,
     matmul_i8,
     quantize_rows,
+    quantize_static,
+    dot_i8,
     dot,
     axpy,
 };
@@ -48,16 +50,29 @@ pub fn matmul_f16(x: &[f32], w: &[f16], y: &mut [f32], m: usize, k: usize, n: us
     for i in 0..m {
         let xr = &x[i * k..(i + 1) * k];
         for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
-            *out = w[j * k..(j + 1) * k].iter().zip(xr).map(|(w, x)| w.to_f32() * x).sum();
+            *out = w[j * k..(j + 1) * k]
+                .iter()
+                .zip(xr)
+                .map(|(w, x)| w.to_f32() * x)
+                .sum();
         }
     }
 }
 
-pub fn matmul_i8(xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
+pub fn matmul_i8(
+    xq: &[i8],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    y: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
     for i in 0..m {
         let xr = &xq[i * k..(i + 1) * k];
         for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
-            let acc: i32 = wq[j * k..(j + 1) * k].iter().zip(xr).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum();
+            let acc: i32 = dot_i8(xr, &wq[j * k..(j + 1) * k]);
             *out = acc as f32 * (xs[i] * ws[j]);
         }
     }
@@ -74,4 +89,17 @@ pub fn quantize_rows(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usiz
         }
         xs[i] = scale;
     }
+}
+
+pub fn quantize_static(x: &[f32], xq: &mut [i8], inv_scale: f32) {
+    for (q, v) in xq.iter_mut().zip(x) {
+        *q = libm::rintf(v * inv_scale).clamp(-127.0, 127.0) as i8;
+    }
+}
+
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
 }

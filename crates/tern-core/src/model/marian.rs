@@ -8,7 +8,10 @@
 //! sentence), the decoder's self-attention cache (one slot per beam and position), and scratch.
 
 use super::names::*;
-use super::{add_sinusoidal_position, softmax, Activation, LayerNorm, Linear, Loader, Seq2Seq, MAX_LAYERS};
+use super::{
+    add_norm, add_sinusoidal_position, attend, ffn, Activation, LayerNorm, Linear, Loader, Seq2Seq,
+    MAX_LAYERS,
+};
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::kernels::{Kernels, Matrix, QuantScratch};
@@ -161,7 +164,12 @@ impl<'a> Marian<'a> {
         let (d, v) = (hp.d_model, hp.vocab_size);
         let eps = hp.layer_norm_eps;
         let attn = |q, k, vv, o, i: u32| -> Result<Attention<'a>> {
-            Ok(Attention { q: l.linear(q, i, d, d)?, k: l.linear(k, i, d, d)?, v: l.linear(vv, i, d, d)?, o: l.linear(o, i, d, d)? })
+            Ok(Attention {
+                q: l.linear(q, i, d, d)?,
+                k: l.linear(k, i, d, d)?,
+                v: l.linear(vv, i, d, d)?,
+                o: l.linear(o, i, d, d)?,
+            })
         };
         let mut encoder = heapless::Vec::new();
         for i in 0..hp.encoder_layers as u32 {
@@ -172,7 +180,9 @@ impl<'a> Marian<'a> {
                 ffn_down: l.linear(ENC_FFN_DOWN, i, d, hp.encoder_ffn_dim)?,
                 ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
             };
-            encoder.push(layer).map_err(|_| Error::BadHyperparameter("marian.encoder_layers"))?;
+            encoder
+                .push(layer)
+                .map_err(|_| Error::BadHyperparameter("marian.encoder_layers"))?;
         }
         let mut decoder = heapless::Vec::new();
         for i in 0..hp.decoder_layers as u32 {
@@ -185,13 +195,32 @@ impl<'a> Marian<'a> {
                 ffn_down: l.linear(DEC_FFN_DOWN, i, d, hp.decoder_ffn_dim)?,
                 ffn_norm: l.norm(DEC_FFN_NORM, i, d, eps)?,
             };
-            decoder.push(layer).map_err(|_| Error::BadHyperparameter("marian.decoder_layers"))?;
+            decoder
+                .push(layer)
+                .map_err(|_| Error::BadHyperparameter("marian.decoder_layers"))?;
         }
         let enc_embed = l.matrix(TOKEN_EMBD, 0, v, d)?;
-        let dec_embed = if g.tensor("dec.token_embd.weight").is_some() { l.matrix(DEC_TOKEN_EMBD, 0, v, d)? } else { enc_embed };
-        let output = if g.tensor("output.weight").is_some() { l.matrix(OUTPUT, 0, v, d)? } else { dec_embed };
+        let dec_embed = if g.tensor("dec.token_embd.weight").is_some() {
+            l.matrix(DEC_TOKEN_EMBD, 0, v, d)?
+        } else {
+            enc_embed
+        };
+        let output = if g.tensor("output.weight").is_some() {
+            l.matrix(OUTPUT, 0, v, d)?
+        } else {
+            dec_embed
+        };
         let output_bias = l.opt_vector(OUTPUT_BIAS, 0, "", v)?;
-        Ok(Marian { hp, enc_embed, dec_embed, output, output_bias, encoder, decoder, kernels })
+        Ok(Marian {
+            hp,
+            enc_embed,
+            dec_embed,
+            output,
+            output_bias,
+            encoder,
+            decoder,
+            kernels,
+        })
     }
 
     /// Bytes of weights read for one generated token at batch 1 (decoder layers' self-attention,
@@ -201,7 +230,16 @@ impl<'a> Marian<'a> {
         let dec: usize = self
             .decoder
             .iter()
-            .map(|l| lin(&l.attn.q) + lin(&l.attn.k) + lin(&l.attn.v) + lin(&l.attn.o) + lin(&l.cross.q) + lin(&l.cross.o) + lin(&l.ffn_up) + lin(&l.ffn_down))
+            .map(|l| {
+                lin(&l.attn.q)
+                    + lin(&l.attn.k)
+                    + lin(&l.attn.v)
+                    + lin(&l.attn.o)
+                    + lin(&l.cross.q)
+                    + lin(&l.cross.o)
+                    + lin(&l.ffn_up)
+                    + lin(&l.ffn_down)
+            })
             .sum();
         dec + self.output.bytes()
     }
@@ -257,7 +295,8 @@ impl Dims {
     fn bytes(&self) -> usize {
         let mut s = Sizer::default();
         s.add::<u32>(1);
-        s.add::<f32>(self.layers * self.max_src * self.d).add::<f32>(self.layers * self.max_src * self.d);
+        s.add::<f32>(self.layers * self.max_src * self.d)
+            .add::<f32>(self.layers * self.max_src * self.d);
         let cache = self.layers * self.beam * self.max_tgt * self.d;
         s.add::<f32>(cache).add::<f32>(cache);
         for _ in 0..6 {
@@ -265,7 +304,8 @@ impl Dims {
         }
         s.add::<f32>(self.rows * self.ffn);
         s.add::<f32>(self.max_src.max(self.max_tgt));
-        s.add::<i8>(self.rows * self.d.max(self.ffn)).add::<f32>(self.rows);
+        s.add::<i8>(self.rows * self.d.max(self.ffn))
+            .add::<f32>(self.rows);
         s.bytes()
     }
 
@@ -294,36 +334,6 @@ impl Dims {
     }
 }
 
-/// Residual add then LayerNorm: `x = norm(x + y)`.
-fn add_norm(x: &mut [f32], y: &[f32], norm: &LayerNorm) {
-    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
-    norm.forward(x);
-}
-
-/// Scaled dot-product attention of one query row against `n` key/value rows chosen by `row_of`,
-/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`.
-#[allow(clippy::too_many_arguments)]
-fn attend(k: &Kernels, q: &[f32], keys: &[f32], values: &[f32], n: usize, row_of: impl Fn(usize) -> usize, heads: usize, scores: &mut [f32], ctx: &mut [f32]) {
-    let d = q.len();
-    let hd = d / heads;
-    let scale = 1.0 / libm::sqrtf(hd as f32);
-    ctx.fill(0.0);
-    for h in 0..heads {
-        let span = h * hd..(h + 1) * hd;
-        let qh = &q[span.clone()];
-        for (s, score) in scores[..n].iter_mut().enumerate() {
-            let r = row_of(s) * d;
-            *score = (k.dot)(qh, &keys[r + span.start..r + span.end]) * scale;
-        }
-        softmax(&mut scores[..n]);
-        let out = &mut ctx[span.clone()];
-        for (s, &p) in scores[..n].iter().enumerate() {
-            let r = row_of(s) * d;
-            (k.axpy)(p, &values[r + span.start..r + span.end], out);
-        }
-    }
-}
-
 impl Seq2Seq for Marian<'_> {
     fn vocab_size(&self) -> usize {
         self.hp.vocab_size
@@ -341,12 +351,18 @@ impl Seq2Seq for Marian<'_> {
         limits.check(self.hp.max_positions)?;
         let n = src.len();
         if n == 0 || n > limits.max_src {
-            return Err(Error::InputTooLong { tokens: n, max: limits.max_src });
+            return Err(Error::InputTooLong {
+                tokens: n,
+                max: limits.max_src,
+            });
         }
         let dims = Dims::new(&self.hp, limits);
         let b = dims.carve(state)?;
         let (d, kern) = (self.hp.d_model, &self.kernels);
-        let mut qs = QuantScratch { q: b.quant, scales: b.quant_scales };
+        let mut qs = QuantScratch {
+            q: b.quant,
+            scales: b.quant_scales,
+        };
         b.src_len[0] = n as u32;
         let scale = self.hp.embed_scale();
         for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
@@ -365,21 +381,56 @@ impl Seq2Seq for Marian<'_> {
             a.v.forward(kern, x, n, b.v, &mut qs);
             for t in 0..n {
                 let row = t * d..(t + 1) * d;
-                attend(kern, &b.q[row.clone()], b.k, b.v, n, |s| s, self.hp.encoder_heads, b.scores, &mut b.ctx[row]);
+                attend(
+                    kern,
+                    &b.q[row.clone()],
+                    b.k,
+                    b.v,
+                    n,
+                    |s| s,
+                    self.hp.encoder_heads,
+                    b.scores,
+                    &mut b.ctx[row],
+                );
             }
             a.o.forward(kern, b.ctx, n, b.tmp, &mut qs);
             add_norm(x, &b.tmp[..n * d], &layer.attn_norm);
-            self.ffn(layer.ffn_up, layer.ffn_down, &layer.ffn_norm, x, n, b.ffn, b.tmp, &mut qs);
+            ffn(
+                kern,
+                self.hp.activation,
+                layer.ffn_up,
+                layer.ffn_down,
+                &layer.ffn_norm,
+                x,
+                n,
+                b.ffn,
+                b.tmp,
+                &mut qs,
+            );
         }
         let stride = limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
-            layer.cross.k.forward(kern, x, n, &mut b.cross_k[l * stride..], &mut qs);
-            layer.cross.v.forward(kern, x, n, &mut b.cross_v[l * stride..], &mut qs);
+            layer
+                .cross
+                .k
+                .forward(kern, x, n, &mut b.cross_k[l * stride..], &mut qs);
+            layer
+                .cross
+                .v
+                .forward(kern, x, n, &mut b.cross_v[l * stride..], &mut qs);
         }
         Ok(())
     }
 
-    fn step(&self, state: &mut [u8], limits: &Limits, tokens: &[u32], pos: usize, anc: &[u32], logits: &mut [f32]) -> Result<()> {
+    fn step(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        tokens: &[u32],
+        pos: usize,
+        anc: &[u32],
+        logits: &mut [f32],
+    ) -> Result<()> {
         let nb = tokens.len();
         if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
             return Err(Error::BadLimit("step outside the planned beam or length"));
@@ -390,7 +441,10 @@ impl Seq2Seq for Marian<'_> {
         }
         let dims = Dims::new(&self.hp, limits);
         let b = dims.carve(state)?;
-        let mut qs = QuantScratch { q: b.quant, scales: b.quant_scales };
+        let mut qs = QuantScratch {
+            q: b.quant,
+            scales: b.quant_scales,
+        };
         let src_len = b.src_len[0] as usize;
         if src_len == 0 || src_len > limits.max_src {
             return Err(Error::BadLimit("step before encode"));
@@ -421,7 +475,10 @@ impl Seq2Seq for Marian<'_> {
             a.q.forward(kern, x, nb, b.q, &mut qs);
             a.k.forward(kern, x, nb, b.k, &mut qs);
             a.v.forward(kern, x, nb, b.v, &mut qs);
-            let (ck, cv) = (&mut b.self_k[l * layer_cache..(l + 1) * layer_cache], &mut b.self_v[l * layer_cache..(l + 1) * layer_cache]);
+            let (ck, cv) = (
+                &mut b.self_k[l * layer_cache..(l + 1) * layer_cache],
+                &mut b.self_v[l * layer_cache..(l + 1) * layer_cache],
+            );
             for bi in 0..nb {
                 let cell = (bi * t_max + pos) * d;
                 ck[cell..cell + d].copy_from_slice(&b.k[bi * d..(bi + 1) * d]);
@@ -429,39 +486,67 @@ impl Seq2Seq for Marian<'_> {
             }
             for bi in 0..nb {
                 let hist = &anc[bi * t_max..(bi + 1) * t_max];
-                let row_of = |s: usize| if s == pos { bi * t_max + s } else { hist[s] as usize * t_max + s };
+                let row_of = |s: usize| {
+                    if s == pos {
+                        bi * t_max + s
+                    } else {
+                        hist[s] as usize * t_max + s
+                    }
+                };
                 let row = bi * d..(bi + 1) * d;
-                attend(kern, &b.q[row.clone()], ck, cv, pos + 1, row_of, self.hp.decoder_heads, b.scores, &mut b.ctx[row]);
+                attend(
+                    kern,
+                    &b.q[row.clone()],
+                    ck,
+                    cv,
+                    pos + 1,
+                    row_of,
+                    self.hp.decoder_heads,
+                    b.scores,
+                    &mut b.ctx[row],
+                );
             }
             a.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
             add_norm(x, &b.tmp[..nb * d], &layer.attn_norm);
             // Cross-attention over the encoder output's keys and values.
             let c = &layer.cross;
             c.q.forward(kern, x, nb, b.q, &mut qs);
-            let (xk, xv) = (&b.cross_k[l * cross_stride..(l + 1) * cross_stride], &b.cross_v[l * cross_stride..(l + 1) * cross_stride]);
+            let (xk, xv) = (
+                &b.cross_k[l * cross_stride..(l + 1) * cross_stride],
+                &b.cross_v[l * cross_stride..(l + 1) * cross_stride],
+            );
             for bi in 0..nb {
                 let row = bi * d..(bi + 1) * d;
-                attend(kern, &b.q[row.clone()], xk, xv, src_len, |s| s, self.hp.decoder_heads, b.scores, &mut b.ctx[row]);
+                attend(
+                    kern,
+                    &b.q[row.clone()],
+                    xk,
+                    xv,
+                    src_len,
+                    |s| s,
+                    self.hp.decoder_heads,
+                    b.scores,
+                    &mut b.ctx[row],
+                );
             }
             c.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
             add_norm(x, &b.tmp[..nb * d], &layer.cross_norm);
-            self.ffn(layer.ffn_up, layer.ffn_down, &layer.ffn_norm, x, nb, b.ffn, b.tmp, &mut qs);
+            ffn(
+                kern,
+                self.hp.activation,
+                layer.ffn_up,
+                layer.ffn_down,
+                &layer.ffn_norm,
+                x,
+                nb,
+                b.ffn,
+                b.tmp,
+                &mut qs,
+            );
         }
         let logits = &mut logits[..nb * v];
         kern.linear(x, nb, &self.output, self.output_bias, logits, &mut qs);
         Ok(())
-    }
-}
-
-impl Marian<'_> {
-    /// `x = norm(x + down(act(up(x))))` for `n` rows.
-    #[allow(clippy::too_many_arguments)]
-    fn ffn(&self, up: Linear, down: Linear, norm: &LayerNorm, x: &mut [f32], n: usize, hidden: &mut [f32], tmp: &mut [f32], qs: &mut QuantScratch) {
-        let f = up.w.rows;
-        up.forward(&self.kernels, x, n, hidden, qs);
-        self.hp.activation.apply(&mut hidden[..n * f]);
-        down.forward(&self.kernels, hidden, n, tmp, qs);
-        add_norm(x, &tmp[..x.len()], norm);
     }
 }
 
@@ -514,7 +599,10 @@ pub(crate) mod tests {
             let name = alloc::format!("{base}.weight");
             match ty {
                 TensorType::F16 => {
-                    let b: Vec<u8> = data.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect();
+                    let b: Vec<u8> = data
+                        .iter()
+                        .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                        .collect();
                     w.tensor_bytes(&name, &dims, TensorType::F16, &b);
                 }
                 TensorType::I8 => {
@@ -550,7 +638,16 @@ pub(crate) mod tests {
             matrix(&mut w, &names::name(ENC_FFN_DOWN, i, ""), d, f, &mut rng);
             norm(&mut w, &names::name(ENC_ATTN_NORM, i, ""), &mut rng);
             norm(&mut w, &names::name(ENC_FFN_NORM, i, ""), &mut rng);
-            for t in [DEC_ATTN_Q, DEC_ATTN_K, DEC_ATTN_V, DEC_ATTN_O, DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O] {
+            for t in [
+                DEC_ATTN_Q,
+                DEC_ATTN_K,
+                DEC_ATTN_V,
+                DEC_ATTN_O,
+                DEC_CROSS_Q,
+                DEC_CROSS_K,
+                DEC_CROSS_V,
+                DEC_CROSS_O,
+            ] {
                 matrix(&mut w, &names::name(t, i, ""), d, d, &mut rng);
             }
             matrix(&mut w, &names::name(DEC_FFN_UP, i, ""), f, d, &mut rng);
@@ -568,16 +665,30 @@ pub(crate) mod tests {
         v
     }
 
-    const SPECIAL: Special = Special { decoder_start: 39, eos: 0, suppress: Some(39), forced_eos: true };
+    const SPECIAL: Special = Special {
+        decoder_start: 39,
+        eos: 0,
+        suppress: Some(39),
+        forced_eos: true,
+    };
 
     fn run(bytes: &[u8], beam: usize, src: &[u32]) -> (Vec<u32>, f32) {
         let store = aligned(bytes);
         let g = Gguf::parse(&crate::plan::as_bytes(&store)[..bytes.len()]).unwrap();
         let m = Marian::from_gguf(&g, Kernels::best()).unwrap();
-        let limits = Limits { max_src: 16, max_tgt: 12, beam };
+        let limits = Limits {
+            max_src: 16,
+            max_tgt: 12,
+            beam,
+        };
         let mut ws = vec![0u8; decode::workspace_bytes(&m, &limits)];
         let mut out = vec![0u32; 12];
-        let opts = Options { beam, max_len: 12, length_penalty: 1.0, early_stopping: false };
+        let opts = Options {
+            beam,
+            max_len: 12,
+            length_penalty: 1.0,
+            early_stopping: false,
+        };
         let h = decode::generate(&m, &mut ws, &limits, src, &SPECIAL, &opts, &mut out).unwrap();
         out.truncate(h.len);
         (out, h.score)
@@ -591,7 +702,10 @@ pub(crate) mod tests {
         assert_eq!(a, b);
         assert!(!a.is_empty() && a.len() <= 12);
         assert!(!a.contains(&39), "suppressed token generated");
-        assert!(a[..a.len() - 1].iter().all(|&t| t != 0), "EOS only at the end");
+        assert!(
+            a[..a.len() - 1].iter().all(|&t| t != 0),
+            "EOS only at the end"
+        );
         let (c, _) = run(&bytes, 1, &[7, 7, 2, 0]);
         assert_ne!(a, c, "output does not depend on the input");
     }
@@ -608,7 +722,10 @@ pub(crate) mod tests {
                 let (hyp, score) = run(&bytes, beam, &src);
                 // HF 5.x: divided by the generated length, the final token included.
                 let want = sequence_logprob(&bytes, &src, &hyp) / hyp.len() as f32;
-                assert!((score - want).abs() < 1e-4, "beam {beam}: score {score} vs rescored {want} for {hyp:?}");
+                assert!(
+                    (score - want).abs() < 1e-4,
+                    "beam {beam}: score {score} vs rescored {want} for {hyp:?}"
+                );
             }
         }
     }
@@ -618,7 +735,11 @@ pub(crate) mod tests {
         let store = aligned(bytes);
         let g = Gguf::parse(&crate::plan::as_bytes(&store)[..bytes.len()]).unwrap();
         let m = Marian::from_gguf(&g, Kernels::best()).unwrap();
-        let limits = Limits { max_src: 16, max_tgt: 12, beam: 1 };
+        let limits = Limits {
+            max_src: 16,
+            max_tgt: 12,
+            beam: 1,
+        };
         let mut state = vec![0u8; m.state_bytes(&limits)];
         m.encode(&mut state, &limits, src).unwrap();
         let mut logits = vec![0f32; 40];
@@ -626,11 +747,16 @@ pub(crate) mod tests {
         let mut prev = SPECIAL.decoder_start;
         let mut total = 0.0;
         for (pos, &t) in tgt.iter().enumerate() {
-            m.step(&mut state, &limits, &[prev], pos, &anc, &mut logits).unwrap();
+            m.step(&mut state, &limits, &[prev], pos, &anc, &mut logits)
+                .unwrap();
             let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let lse = max + libm::logf(logits.iter().map(|v| libm::expf(v - max)).sum());
             crate::decode::process_logits(&mut logits, &SPECIAL, pos, 12);
-            total += if logits[t as usize] == 0.0 && pos + 1 == 12 { 0.0 } else { logits[t as usize] - lse };
+            total += if logits[t as usize] == 0.0 && pos + 1 == 12 {
+                0.0
+            } else {
+                logits[t as usize] - lse
+            };
             prev = t;
         }
         total
@@ -644,18 +770,27 @@ pub(crate) mod tests {
             let store = aligned(&bytes);
             let g = Gguf::parse(&crate::plan::as_bytes(&store)[..bytes.len()]).unwrap();
             let m = Marian::from_gguf(&g, Kernels::best()).unwrap();
-            let limits = Limits { max_src: 8, max_tgt: 4, beam: 1 };
+            let limits = Limits {
+                max_src: 8,
+                max_tgt: 4,
+                beam: 1,
+            };
             let mut state = vec![0u8; m.state_bytes(&limits)];
             m.encode(&mut state, &limits, &src).unwrap();
             let mut out = vec![0f32; 40];
-            m.step(&mut state, &limits, &[39], 0, &[0; 4], &mut out).unwrap();
+            m.step(&mut state, &limits, &[39], 0, &[0; 4], &mut out)
+                .unwrap();
             out
         };
         let base = logits(TensorType::F32);
         let scale = base.iter().fold(0f32, |a, v| a.max(v.abs()));
         for (ty, tol) in [(TensorType::F16, 2e-3), (TensorType::I8, 5e-2)] {
             let q = logits(ty);
-            let err = q.iter().zip(&base).fold(0f32, |a, (x, y)| a.max((x - y).abs())) / scale;
+            let err = q
+                .iter()
+                .zip(&base)
+                .fold(0f32, |a, (x, y)| a.max((x - y).abs()))
+                / scale;
             assert!(err < tol, "{ty:?}: relative error {err}");
         }
     }
@@ -666,17 +801,41 @@ pub(crate) mod tests {
         let store = aligned(&bytes);
         let g = Gguf::parse(&crate::plan::as_bytes(&store)[..bytes.len()]).unwrap();
         let m = Marian::from_gguf(&g, Kernels::best()).unwrap();
-        let limits = Limits { max_src: 4, max_tgt: 4, beam: 1 };
+        let limits = Limits {
+            max_src: 4,
+            max_tgt: 4,
+            beam: 1,
+        };
         let need = decode::workspace_bytes(&m, &limits);
         let mut ws = vec![0u8; need - 1];
         let mut out = [0u32; 4];
         let opts = Options::greedy(4);
-        assert!(matches!(decode::generate(&m, &mut ws, &limits, &[1, 0], &SPECIAL, &opts, &mut out), Err(Error::WorkspaceTooSmall { .. })));
+        assert!(matches!(
+            decode::generate(&m, &mut ws, &limits, &[1, 0], &SPECIAL, &opts, &mut out),
+            Err(Error::WorkspaceTooSmall { .. })
+        ));
         let mut ws = vec![0u8; need];
-        assert!(matches!(decode::generate(&m, &mut ws, &limits, &[1, 2, 3, 4, 0], &SPECIAL, &opts, &mut out), Err(Error::InputTooLong { .. })));
-        assert!(matches!(decode::generate(&m, &mut ws, &limits, &[99, 0], &SPECIAL, &opts, &mut out), Err(Error::BadTokenizer(_))));
+        assert!(matches!(
+            decode::generate(
+                &m,
+                &mut ws,
+                &limits,
+                &[1, 2, 3, 4, 0],
+                &SPECIAL,
+                &opts,
+                &mut out
+            ),
+            Err(Error::InputTooLong { .. })
+        ));
+        assert!(matches!(
+            decode::generate(&m, &mut ws, &limits, &[99, 0], &SPECIAL, &opts, &mut out),
+            Err(Error::BadTokenizer(_))
+        ));
         let big = Options::greedy(5);
-        assert!(matches!(decode::generate(&m, &mut ws, &limits, &[1, 0], &SPECIAL, &big, &mut out), Err(Error::BadLimit(_))));
+        assert!(matches!(
+            decode::generate(&m, &mut ws, &limits, &[1, 0], &SPECIAL, &big, &mut out),
+            Err(Error::BadLimit(_))
+        ));
         // Every missing tensor is a typed error naming it.
         let mut wr = GgufWriter::new();
         for (k, v) in g.metadata() {
@@ -694,6 +853,12 @@ pub(crate) mod tests {
         let b2 = wr.to_bytes();
         let s2 = aligned(&b2);
         let g2 = Gguf::parse(&crate::plan::as_bytes(&s2)[..b2.len()]).unwrap();
-        assert_eq!(Marian::from_gguf(&g2, Kernels::best()).unwrap_err(), Error::MissingTensor { name: DEC_CROSS_V, layer: 1 });
+        assert_eq!(
+            Marian::from_gguf(&g2, Kernels::best()).unwrap_err(),
+            Error::MissingTensor {
+                name: DEC_CROSS_V,
+                layer: 1
+            }
+        );
     }
 }

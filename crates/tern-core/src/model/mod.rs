@@ -3,6 +3,7 @@
 //! decoding loops drive. A new family (T5, BART) adds a file here and a loader in `convert`.
 
 pub mod marian;
+pub mod marian_nmt;
 pub mod names;
 
 use crate::error::{Error, Result};
@@ -30,7 +31,78 @@ pub trait Seq2Seq {
     /// One decoder step at position `pos` for `tokens.len()` beams. Beam `b` attends to its
     /// earlier positions `s < pos` in cache slot `anc[b * limits.max_tgt + s]` and writes its own
     /// keys and values at slot `b`. Writes `tokens.len() x vocab` logits.
-    fn step(&self, state: &mut [u8], limits: &Limits, tokens: &[u32], pos: usize, anc: &[u32], logits: &mut [f32]) -> Result<()>;
+    fn step(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        tokens: &[u32],
+        pos: usize,
+        anc: &[u32],
+        logits: &mut [f32],
+    ) -> Result<()>;
+}
+
+/// Every architecture tern runs, chosen by `general.architecture`.
+#[derive(Debug, Clone)]
+pub enum Model<'a> {
+    /// Hugging Face MarianMT (OPUS-MT).
+    Marian(marian::Marian<'a>),
+    /// Marian-toolkit Transformer with an SSRU decoder (Bergamot / Firefox Translations).
+    MarianNmt(marian_nmt::MarianNmt<'a>),
+}
+
+impl<'a> Model<'a> {
+    /// Resolves the model the file's architecture names.
+    pub fn from_gguf(g: &Gguf<'a>, kernels: Kernels) -> Result<Self> {
+        match g.str("general.architecture")? {
+            marian::ARCH => Ok(Model::Marian(marian::Marian::from_gguf(g, kernels)?)),
+            marian_nmt::ARCH => Ok(Model::MarianNmt(marian_nmt::MarianNmt::from_gguf(
+                g, kernels,
+            )?)),
+            _ => Err(Error::UnknownArchitecture),
+        }
+    }
+
+    fn inner(&self) -> &dyn Seq2Seq {
+        match self {
+            Model::Marian(m) => m,
+            Model::MarianNmt(m) => m,
+        }
+    }
+
+    /// Bytes of weights read per generated token at batch 1.
+    pub fn bytes_per_token(&self) -> usize {
+        match self {
+            Model::Marian(m) => m.bytes_per_token(),
+            Model::MarianNmt(m) => m.bytes_per_token(),
+        }
+    }
+}
+
+impl Seq2Seq for Model<'_> {
+    fn vocab_size(&self) -> usize {
+        self.inner().vocab_size()
+    }
+    fn max_positions(&self) -> usize {
+        self.inner().max_positions()
+    }
+    fn state_bytes(&self, limits: &Limits) -> usize {
+        self.inner().state_bytes(limits)
+    }
+    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
+        self.inner().encode(state, limits, src)
+    }
+    fn step(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        tokens: &[u32],
+        pos: usize,
+        anc: &[u32],
+        logits: &mut [f32],
+    ) -> Result<()> {
+        self.inner().step(state, limits, tokens, pos, anc, logits)
+    }
 }
 
 /// Feed-forward activation.
@@ -71,7 +143,9 @@ impl Activation {
     pub fn apply(self, x: &mut [f32]) {
         match self {
             Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Gelu => x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2))),
+            Activation::Gelu => x.iter_mut().for_each(|v| {
+                *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2))
+            }),
             Activation::GeluTanh => x.iter_mut().for_each(|v| {
                 let c = 0.797_884_6_f32; // sqrt(2/pi)
                 *v = 0.5 * *v * (1.0 + libm::tanhf(c * (*v + 0.044715 * *v * *v * *v)))
@@ -145,6 +219,68 @@ pub fn add_sinusoidal_position(x: &mut [f32], pos: usize) {
     }
 }
 
+/// Residual add then LayerNorm: `x = norm(x + y)`.
+pub(crate) fn add_norm(x: &mut [f32], y: &[f32], norm: &LayerNorm) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+    norm.forward(x);
+}
+
+/// Scaled dot-product attention of one query row against `n` key/value rows chosen by `row_of`,
+/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend(
+    k: &Kernels,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    n: usize,
+    row_of: impl Fn(usize) -> usize,
+    heads: usize,
+    scores: &mut [f32],
+    ctx: &mut [f32],
+) {
+    let d = q.len();
+    let hd = d / heads;
+    let scale = 1.0 / libm::sqrtf(hd as f32);
+    ctx.fill(0.0);
+    for h in 0..heads {
+        let span = h * hd..(h + 1) * hd;
+        let qh = &q[span.clone()];
+        for (s, score) in scores[..n].iter_mut().enumerate() {
+            let r = row_of(s) * d;
+            *score = (k.dot)(qh, &keys[r + span.start..r + span.end]) * scale;
+        }
+        softmax(&mut scores[..n]);
+        let out = &mut ctx[span.clone()];
+        for (s, &p) in scores[..n].iter().enumerate() {
+            let r = row_of(s) * d;
+            (k.axpy)(p, &values[r + span.start..r + span.end], out);
+        }
+    }
+}
+
+/// Position-wise feed-forward block with residual and norm: `x = norm(x + down(act(up(x))))`
+/// for `n` rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ffn(
+    k: &Kernels,
+    act: Activation,
+    up: Linear,
+    down: Linear,
+    norm: &LayerNorm,
+    x: &mut [f32],
+    n: usize,
+    hidden: &mut [f32],
+    tmp: &mut [f32],
+    qs: &mut QuantScratch,
+) {
+    let f = up.w.rows;
+    up.forward(k, x, n, hidden, qs);
+    act.apply(&mut hidden[..n * f]);
+    down.forward(k, hidden, n, tmp, qs);
+    add_norm(x, &tmp[..x.len()], norm);
+}
+
 /// Resolves tensors by table name and checks their shapes and types.
 pub(crate) struct Loader<'g, 'a> {
     pub g: &'g Gguf<'a>,
@@ -156,9 +292,23 @@ impl<'a> Loader<'_, 'a> {
     }
 
     /// A required f32 vector of `len` elements.
-    pub fn vector(&self, template: &'static str, layer: u32, suffix: &str, len: usize) -> Result<&'a [f32]> {
-        let t = self.find(template, layer, suffix).ok_or(Error::MissingTensor { name: template, layer })?;
-        let bad = Error::TensorMismatch { name: template, layer };
+    pub fn vector(
+        &self,
+        template: &'static str,
+        layer: u32,
+        suffix: &str,
+        len: usize,
+    ) -> Result<&'a [f32]> {
+        let t = self
+            .find(template, layer, suffix)
+            .ok_or(Error::MissingTensor {
+                name: template,
+                layer,
+            })?;
+        let bad = Error::TensorMismatch {
+            name: template,
+            layer,
+        };
         if t.ty != TensorType::F32 || t.n_elements() != len {
             return Err(bad);
         }
@@ -166,7 +316,13 @@ impl<'a> Loader<'_, 'a> {
     }
 
     /// An optional f32 vector (absent is `None`, present but wrong is an error).
-    pub fn opt_vector(&self, template: &'static str, layer: u32, suffix: &str, len: usize) -> Result<Option<&'a [f32]>> {
+    pub fn opt_vector(
+        &self,
+        template: &'static str,
+        layer: u32,
+        suffix: &str,
+        len: usize,
+    ) -> Result<Option<&'a [f32]>> {
         match self.find(template, layer, suffix) {
             None => Ok(None),
             Some(_) => self.vector(template, layer, suffix, len).map(Some),
@@ -174,9 +330,23 @@ impl<'a> Loader<'_, 'a> {
     }
 
     /// A required `rows x cols` matrix (`<name>.weight`, plus `<name>.scale` for int8).
-    pub fn matrix(&self, template: &'static str, layer: u32, rows: usize, cols: usize) -> Result<Matrix<'a>> {
-        let t = self.find(template, layer, names::WEIGHT).ok_or(Error::MissingTensor { name: template, layer })?;
-        let bad = Error::TensorMismatch { name: template, layer };
+    pub fn matrix(
+        &self,
+        template: &'static str,
+        layer: u32,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Matrix<'a>> {
+        let t = self
+            .find(template, layer, names::WEIGHT)
+            .ok_or(Error::MissingTensor {
+                name: template,
+                layer,
+            })?;
+        let bad = Error::TensorMismatch {
+            name: template,
+            layer,
+        };
         if t.rows_cols() != (rows, cols) || t.n_elements() != rows * cols {
             return Err(bad);
         }
@@ -186,6 +356,11 @@ impl<'a> Loader<'_, 'a> {
             TensorType::I8 => MatrixData::I8 {
                 q: bytemuck::cast_slice(t.data),
                 scales: self.vector(template, layer, names::SCALE, rows)?,
+                act_scale: match self.opt_vector(template, layer, names::ACT_SCALE, 1)? {
+                    Some(&[s]) if s.is_finite() && s > 0.0 => Some(s),
+                    Some(_) => return Err(bad),
+                    None => None,
+                },
             },
             TensorType::I32 => return Err(bad),
         };
@@ -193,12 +368,27 @@ impl<'a> Loader<'_, 'a> {
     }
 
     /// A linear layer `rows x cols` with an optional bias.
-    pub fn linear(&self, template: &'static str, layer: u32, rows: usize, cols: usize) -> Result<Linear<'a>> {
-        Ok(Linear { w: self.matrix(template, layer, rows, cols)?, b: self.opt_vector(template, layer, names::BIAS, rows)? })
+    pub fn linear(
+        &self,
+        template: &'static str,
+        layer: u32,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Linear<'a>> {
+        Ok(Linear {
+            w: self.matrix(template, layer, rows, cols)?,
+            b: self.opt_vector(template, layer, names::BIAS, rows)?,
+        })
     }
 
     /// A layer norm over `d` features.
-    pub fn norm(&self, template: &'static str, layer: u32, d: usize, eps: f32) -> Result<LayerNorm<'a>> {
+    pub fn norm(
+        &self,
+        template: &'static str,
+        layer: u32,
+        d: usize,
+        eps: f32,
+    ) -> Result<LayerNorm<'a>> {
         Ok(LayerNorm {
             weight: self.vector(template, layer, names::WEIGHT, d)?,
             bias: self.vector(template, layer, names::BIAS, d)?,
@@ -228,7 +418,11 @@ mod tests {
     fn activations() {
         let mut x = [-1.0f32, 0.0, 2.0];
         Activation::Silu.apply(&mut x);
-        assert!((x[0] - (-0.268_941_4)).abs() < 1e-6 && x[1] == 0.0 && (x[2] - 1.761_594_2).abs() < 1e-6);
+        assert!(
+            (x[0] - (-0.268_941_4)).abs() < 1e-6
+                && x[1] == 0.0
+                && (x[2] - 1.761_594_2).abs() < 1e-6
+        );
         let mut x = [1.0f32];
         Activation::Gelu.apply(&mut x);
         assert!((x[0] - 0.841_344_7).abs() < 1e-6);

@@ -25,6 +25,11 @@ pub const DEC_ATTN_K: &str = "dec.{}.attn_k";
 pub const DEC_ATTN_V: &str = "dec.{}.attn_v";
 pub const DEC_ATTN_O: &str = "dec.{}.attn_o";
 pub const DEC_ATTN_NORM: &str = "dec.{}.attn_norm";
+/// SSRU decoder cell (Marian-toolkit models): candidate `W`, forget gate `Wf`/`bf`, and the
+/// norm after its residual.
+pub const DEC_RNN_W: &str = "dec.{}.rnn_w";
+pub const DEC_RNN_WF: &str = "dec.{}.rnn_wf";
+pub const DEC_RNN_NORM: &str = "dec.{}.rnn_norm";
 pub const DEC_CROSS_Q: &str = "dec.{}.cross_q";
 pub const DEC_CROSS_K: &str = "dec.{}.cross_k";
 pub const DEC_CROSS_V: &str = "dec.{}.cross_v";
@@ -38,6 +43,8 @@ pub const DEC_FFN_NORM: &str = "dec.{}.ffn_norm";
 pub const WEIGHT: &str = ".weight";
 pub const BIAS: &str = ".bias";
 pub const SCALE: &str = ".scale";
+/// Static activation scale of an int8 matrix's input (one f32), when the model has one.
+pub const ACT_SCALE: &str = ".act_scale";
 
 /// A full tensor name: `template` with `{}` replaced by `layer`, then `suffix`.
 pub type Name = heapless::String<96>;
@@ -60,7 +67,13 @@ pub fn name(template: &str, layer: u32, suffix: &str) -> Name {
 mod tests {
     #[test]
     fn names() {
-        assert_eq!(super::name(super::DEC_CROSS_K, 11, super::SCALE).as_str(), "dec.11.cross_k.scale");
-        assert_eq!(super::name(super::TOKEN_EMBD, 0, super::WEIGHT).as_str(), "token_embd.weight");
+        assert_eq!(
+            super::name(super::DEC_CROSS_K, 11, super::SCALE).as_str(),
+            "dec.11.cross_k.scale"
+        );
+        assert_eq!(
+            super::name(super::TOKEN_EMBD, 0, super::WEIGHT).as_str(),
+            "token_embd.weight"
+        );
     }
 }

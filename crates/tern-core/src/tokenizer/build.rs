@@ -33,7 +33,13 @@ pub struct NormalizerSpec {
 
 impl Default for NormalizerSpec {
     fn default() -> Self {
-        NormalizerSpec { name: String::new(), charsmap: Vec::new(), add_dummy_prefix: true, remove_extra_whitespaces: true, escape_whitespaces: true }
+        NormalizerSpec {
+            name: String::new(),
+            charsmap: Vec::new(),
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: true,
+            escape_whitespaces: true,
+        }
     }
 }
 
@@ -85,12 +91,18 @@ impl SpmModel {
                 }
                 (3, Wire::Bytes(b)) => m.normalizer = parse_normalizer(b)?,
                 (5, Wire::Bytes(b)) => m.denormalizer = Some(parse_normalizer(b)?),
-                (1 | 2 | 3 | 5, _) => return Err(Error::BadTokenizer("SentencePiece model field has the wrong wire type")),
+                (1 | 2 | 3 | 5, _) => {
+                    return Err(Error::BadTokenizer(
+                        "SentencePiece model field has the wrong wire type",
+                    ))
+                }
                 _ => {}
             }
         }
         if m.pieces.is_empty() {
-            return Err(Error::BadTokenizer("SentencePiece model has no pieces (is this an .spm file?)"));
+            return Err(Error::BadTokenizer(
+                "SentencePiece model has no pieces (is this an .spm file?)",
+            ));
         }
         Ok(m)
     }
@@ -98,24 +110,46 @@ impl SpmModel {
     /// Checks that tern can run this model exactly as sentencepiece does.
     pub fn check(&self) -> Result<()> {
         if self.model_type != 1 {
-            return Err(Error::BadTokenizer("only unigram SentencePiece models are supported (this one is BPE, word or char)"));
+            return Err(Error::BadTokenizer(
+                "only unigram SentencePiece models are supported (this one is BPE, word or char)",
+            ));
         }
         if self.treat_whitespace_as_suffix {
-            return Err(Error::BadTokenizer("treat_whitespace_as_suffix is not supported"));
+            return Err(Error::BadTokenizer(
+                "treat_whitespace_as_suffix is not supported",
+            ));
         }
         if self.byte_fallback {
-            return Err(Error::BadTokenizer("byte-fallback SentencePiece models are not supported yet"));
+            return Err(Error::BadTokenizer(
+                "byte-fallback SentencePiece models are not supported yet",
+            ));
         }
-        if self.denormalizer.as_ref().is_some_and(|d| !d.charsmap.is_empty()) {
-            return Err(Error::BadTokenizer("SentencePiece denormalization rules are not supported"));
+        if self
+            .denormalizer
+            .as_ref()
+            .is_some_and(|d| !d.charsmap.is_empty())
+        {
+            return Err(Error::BadTokenizer(
+                "SentencePiece denormalization rules are not supported",
+            ));
         }
-        if self.pieces.iter().filter(|p| p.kind == kind::UNKNOWN).count() != 1 {
-            return Err(Error::BadTokenizer("a SentencePiece model needs exactly one unknown piece"));
+        if self
+            .pieces
+            .iter()
+            .filter(|p| p.kind == kind::UNKNOWN)
+            .count()
+            != 1
+        {
+            return Err(Error::BadTokenizer(
+                "a SentencePiece model needs exactly one unknown piece",
+            ));
         }
         let mut seen = BTreeMap::new();
         for p in &self.pieces {
             if p.text.is_empty() || !(1..=6).contains(&p.kind) || !p.score.is_finite() {
-                return Err(Error::BadTokenizer("SentencePiece piece is empty or has a bad type or score"));
+                return Err(Error::BadTokenizer(
+                    "SentencePiece piece is empty or has a bad type or score",
+                ));
             }
             if seen.insert(p.text.as_str(), ()).is_some() {
                 return Err(Error::BadTokenizer("SentencePiece piece defined twice"));
@@ -126,7 +160,10 @@ impl SpmModel {
     }
 
     fn unk(&self) -> usize {
-        self.pieces.iter().position(|p| p.kind == kind::UNKNOWN).unwrap_or(0)
+        self.pieces
+            .iter()
+            .position(|p| p.kind == kind::UNKNOWN)
+            .unwrap_or(0)
     }
 
     /// Bound on normalized bytes per input byte (see `tokenizer.src.expansion`).
@@ -171,9 +208,14 @@ pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<(
         None => src.pieces.iter().map(|p| p.text.as_str()).collect(),
     };
     let n = vocab.len();
-    for id in [Some(spec.eos), Some(spec.unk), spec.pad].into_iter().flatten() {
+    for id in [Some(spec.eos), Some(spec.unk), spec.pad]
+        .into_iter()
+        .flatten()
+    {
         if id as usize >= n {
-            return Err(Error::BadTokenizer("special token id beyond the vocabulary"));
+            return Err(Error::BadTokenizer(
+                "special token id beyond the vocabulary",
+            ));
         }
     }
     let mut vocab_index = BTreeMap::new();
@@ -182,7 +224,12 @@ pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<(
             return Err(Error::BadTokenizer("vocabulary lists a piece twice"));
         }
     }
-    let dec: BTreeMap<&str, i8> = spec.decode.pieces.iter().map(|p| (p.text.as_str(), p.kind)).collect();
+    let dec: BTreeMap<&str, i8> = spec
+        .decode
+        .pieces
+        .iter()
+        .map(|p| (p.text.as_str(), p.kind))
+        .collect();
     let special = [Some(spec.eos), Some(spec.unk), spec.pad];
     let kinds: Vec<u8> = vocab
         .iter()
@@ -201,55 +248,123 @@ pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<(
         .collect();
 
     let meta = |w: &mut GgufWriter, k: &str, v: MetaValue| w.meta(k, v);
-    meta(w, "tokenizer.model", MetaValue::Str("sentencepiece-unigram".to_string()));
+    meta(
+        w,
+        "tokenizer.model",
+        MetaValue::Str("sentencepiece-unigram".to_string()),
+    );
     meta(w, "tokenizer.hf_marian", MetaValue::Bool(spec.hf_marian));
-    meta(w, "tokenizer.clean_up_spaces", MetaValue::Bool(spec.clean_up_spaces));
+    meta(
+        w,
+        "tokenizer.clean_up_spaces",
+        MetaValue::Bool(spec.clean_up_spaces),
+    );
     meta(w, "tokenizer.eos_id", MetaValue::U32(spec.eos));
     meta(w, "tokenizer.unk_id", MetaValue::U32(spec.unk));
     if let Some(p) = spec.pad {
         meta(w, "tokenizer.pad_id", MetaValue::U32(p));
     }
-    meta(w, "tokenizer.unk_surface", MetaValue::Str(spec.decode.unk_surface.clone().unwrap_or_else(|| " \u{2047} ".to_string())));
+    meta(
+        w,
+        "tokenizer.unk_surface",
+        MetaValue::Str(
+            spec.decode
+                .unk_surface
+                .clone()
+                .unwrap_or_else(|| " \u{2047} ".to_string()),
+        ),
+    );
     let dn = &spec.decode.normalizer;
-    meta(w, "tokenizer.decode.add_dummy_prefix", MetaValue::Bool(dn.add_dummy_prefix));
-    meta(w, "tokenizer.decode.remove_extra_whitespaces", MetaValue::Bool(dn.remove_extra_whitespaces));
+    meta(
+        w,
+        "tokenizer.decode.add_dummy_prefix",
+        MetaValue::Bool(dn.add_dummy_prefix),
+    );
+    meta(
+        w,
+        "tokenizer.decode.remove_extra_whitespaces",
+        MetaValue::Bool(dn.remove_extra_whitespaces),
+    );
     write_strings(w, "tokenizer.vocab", &vocab);
     write_i32(w, "tokenizer.vocab.sorted", &sorted_ids(&vocab));
     w.tensor_bytes("tokenizer.vocab.kind", &[n as u64], TensorType::I8, &kinds);
 
     let sn = &src.normalizer;
-    meta(w, "tokenizer.src.normalizer", MetaValue::Str(sn.name.clone()));
-    meta(w, "tokenizer.src.add_dummy_prefix", MetaValue::Bool(sn.add_dummy_prefix));
-    meta(w, "tokenizer.src.remove_extra_whitespaces", MetaValue::Bool(sn.remove_extra_whitespaces));
-    meta(w, "tokenizer.src.escape_whitespaces", MetaValue::Bool(sn.escape_whitespaces));
-    meta(w, "tokenizer.src.expansion", MetaValue::U32(src.expansion()?));
+    meta(
+        w,
+        "tokenizer.src.normalizer",
+        MetaValue::Str(sn.name.clone()),
+    );
+    meta(
+        w,
+        "tokenizer.src.add_dummy_prefix",
+        MetaValue::Bool(sn.add_dummy_prefix),
+    );
+    meta(
+        w,
+        "tokenizer.src.remove_extra_whitespaces",
+        MetaValue::Bool(sn.remove_extra_whitespaces),
+    );
+    meta(
+        w,
+        "tokenizer.src.escape_whitespaces",
+        MetaValue::Bool(sn.escape_whitespaces),
+    );
+    meta(
+        w,
+        "tokenizer.src.expansion",
+        MetaValue::U32(src.expansion()?),
+    );
     meta(w, "tokenizer.src.unk_id", MetaValue::U32(src.unk() as u32));
     let pieces: Vec<&str> = src.pieces.iter().map(|p| p.text.as_str()).collect();
     write_strings(w, "tokenizer.src", &pieces);
     let scores: Vec<f32> = src.pieces.iter().map(|p| p.score).collect();
     w.tensor_f32("tokenizer.src.scores", &[scores.len() as u64], &scores);
     let skinds: Vec<u8> = src.pieces.iter().map(|p| p.kind as u8).collect();
-    w.tensor_bytes("tokenizer.src.kind", &[skinds.len() as u64], TensorType::I8, &skinds);
+    w.tensor_bytes(
+        "tokenizer.src.kind",
+        &[skinds.len() as u64],
+        TensorType::I8,
+        &skinds,
+    );
     let matchable = |k: i8| matches!(k, kind::NORMAL | kind::USER_DEFINED | kind::UNUSED);
-    let eligible: Vec<i32> = sorted_ids(&pieces).into_iter().filter(|&i| matchable(src.pieces[i as usize].kind)).collect();
+    let eligible: Vec<i32> = sorted_ids(&pieces)
+        .into_iter()
+        .filter(|&i| matchable(src.pieces[i as usize].kind))
+        .collect();
     write_i32(w, "tokenizer.src.sorted", &eligible);
     if spec.vocab.is_some() {
-        let to_vocab: Vec<i32> = pieces.iter().map(|p| vocab_index.get(p).map_or(-1, |&i| i as i32)).collect();
+        let to_vocab: Vec<i32> = pieces
+            .iter()
+            .map(|p| vocab_index.get(p).map_or(-1, |&i| i as i32))
+            .collect();
         write_i32(w, "tokenizer.src.to_vocab", &to_vocab);
     }
-    let user: Vec<i32> = (0..src.pieces.len()).filter(|&i| src.pieces[i].kind == kind::USER_DEFINED).map(|i| i as i32).collect();
+    let user: Vec<i32> = (0..src.pieces.len())
+        .filter(|&i| src.pieces[i].kind == kind::USER_DEFINED)
+        .map(|i| i as i32)
+        .collect();
     if !user.is_empty() {
         write_i32(w, "tokenizer.src.user_defined", &user);
     }
     if !sn.charsmap.is_empty() {
-        w.tensor_bytes("tokenizer.src.charsmap", &[sn.charsmap.len() as u64], TensorType::I8, &sn.charsmap);
+        w.tensor_bytes(
+            "tokenizer.src.charsmap",
+            &[sn.charsmap.len() as u64],
+            TensorType::I8,
+            &sn.charsmap,
+        );
     }
     Ok(())
 }
 
 fn sorted_ids(pieces: &[&str]) -> Vec<i32> {
     let mut ids: Vec<i32> = (0..pieces.len() as i32).collect();
-    ids.sort_by(|&a, &b| pieces[a as usize].as_bytes().cmp(pieces[b as usize].as_bytes()));
+    ids.sort_by(|&a, &b| {
+        pieces[a as usize]
+            .as_bytes()
+            .cmp(pieces[b as usize].as_bytes())
+    });
     ids
 }
 
@@ -262,7 +377,12 @@ fn write_strings(w: &mut GgufWriter, prefix: &str, pieces: &[&str]) {
         offsets.push(text.len() as i32);
     }
     write_i32(w, &alloc::format!("{prefix}.offsets"), &offsets);
-    w.tensor_bytes(&alloc::format!("{prefix}.text"), &[text.len() as u64], TensorType::I8, &text);
+    w.tensor_bytes(
+        &alloc::format!("{prefix}.text"),
+        &[text.len() as u64],
+        TensorType::I8,
+        &text,
+    );
 }
 
 fn write_i32(w: &mut GgufWriter, name: &str, v: &[i32]) {
@@ -271,17 +391,26 @@ fn write_i32(w: &mut GgufWriter, name: &str, v: &[i32]) {
 }
 
 fn utf8(b: &[u8]) -> Result<String> {
-    core::str::from_utf8(b).map(ToString::to_string).map_err(|_| Error::BadTokenizer("SentencePiece string is not UTF-8"))
+    core::str::from_utf8(b)
+        .map(ToString::to_string)
+        .map_err(|_| Error::BadTokenizer("SentencePiece string is not UTF-8"))
 }
 
 fn parse_piece(b: &[u8]) -> Result<Piece> {
-    let mut p = Piece { text: String::new(), score: 0.0, kind: kind::NORMAL };
+    let mut p = Piece {
+        text: String::new(),
+        score: 0.0,
+        kind: kind::NORMAL,
+    };
     let mut pb = Pb { buf: b, pos: 0 };
     while let Some((f, v)) = pb.field()? {
         match (f, v) {
             (1, Wire::Bytes(s)) => p.text = utf8(s)?,
             (2, Wire::Fixed32(x)) => p.score = f32::from_bits(x),
-            (3, Wire::Varint(x)) => p.kind = i8::try_from(x).map_err(|_| Error::BadTokenizer("SentencePiece piece type out of range"))?,
+            (3, Wire::Varint(x)) => {
+                p.kind = i8::try_from(x)
+                    .map_err(|_| Error::BadTokenizer("SentencePiece piece type out of range"))?
+            }
             _ => {}
         }
     }
@@ -320,7 +449,10 @@ struct Pb<'a> {
 
 impl<'a> Pb<'a> {
     fn byte(&mut self) -> Result<u8> {
-        let b = *self.buf.get(self.pos).ok_or(Error::BadTokenizer("SentencePiece model is truncated"))?;
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or(Error::BadTokenizer("SentencePiece model is truncated"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -333,10 +465,16 @@ impl<'a> Pb<'a> {
                 return Ok(v);
             }
         }
-        Err(Error::BadTokenizer("SentencePiece model has an over-long varint"))
+        Err(Error::BadTokenizer(
+            "SentencePiece model has an over-long varint",
+        ))
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(Error::BadTokenizer("SentencePiece model is truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(Error::BadTokenizer("SentencePiece model is truncated"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -353,11 +491,18 @@ impl<'a> Pb<'a> {
                 Wire::Fixed64
             }
             2 => {
-                let n = usize::try_from(self.varint()?).map_err(|_| Error::BadTokenizer("SentencePiece model is truncated"))?;
+                let n = usize::try_from(self.varint()?)
+                    .map_err(|_| Error::BadTokenizer("SentencePiece model is truncated"))?;
                 Wire::Bytes(self.take(n)?)
             }
-            5 => Wire::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or([0; 4]))),
-            _ => return Err(Error::BadTokenizer("SentencePiece model uses an unsupported protobuf wire type")),
+            5 => Wire::Fixed32(u32::from_le_bytes(
+                self.take(4)?.try_into().unwrap_or([0; 4]),
+            )),
+            _ => {
+                return Err(Error::BadTokenizer(
+                    "SentencePiece model uses an unsupported protobuf wire type",
+                ))
+            }
         };
         Ok(Some((key >> 3, v)))
     }

@@ -63,26 +63,36 @@ impl<'a> Tokenizer<'a> {
     /// Reads and validates the tokenizer stored in `g`.
     pub fn from_gguf(g: &Gguf<'a>) -> Result<Self> {
         if g.str("tokenizer.model")? != "sentencepiece-unigram" {
-            return Err(Error::BadTokenizer("tokenizer.model is not sentencepiece-unigram"));
+            return Err(Error::BadTokenizer(
+                "tokenizer.model is not sentencepiece-unigram",
+            ));
         }
         let vocab = Strings::load(g, "tokenizer.vocab.offsets", "tokenizer.vocab.text")?;
         let n = vocab.len();
         let vocab_sorted = Sorted::load(g, "tokenizer.vocab.sorted", vocab)?;
         if vocab_sorted.len() != n {
-            return Err(Error::BadTokenizer("tokenizer.vocab.sorted must list every piece"));
+            return Err(Error::BadTokenizer(
+                "tokenizer.vocab.sorted must list every piece",
+            ));
         }
         let vocab_kind = blob(g, "tokenizer.vocab.kind", TensorType::I8)?;
         if vocab_kind.len() != n {
-            return Err(Error::BadTokenizer("tokenizer.vocab.kind has the wrong length"));
+            return Err(Error::BadTokenizer(
+                "tokenizer.vocab.kind has the wrong length",
+            ));
         }
         for (i, &k) in vocab_kind.iter().enumerate() {
             let ok = match k {
-                decode_kind::TEXT | decode_kind::SKIP | decode_kind::UNK | decode_kind::CONTROL => true,
+                decode_kind::TEXT | decode_kind::SKIP | decode_kind::UNK | decode_kind::CONTROL => {
+                    true
+                }
                 decode_kind::BYTE => byte_value(vocab.bytes(i)).is_some(),
                 _ => false,
             };
             if !ok {
-                return Err(Error::BadTokenizer("tokenizer.vocab.kind holds an invalid entry"));
+                return Err(Error::BadTokenizer(
+                    "tokenizer.vocab.kind holds an invalid entry",
+                ));
             }
         }
         let id = |key: &'static str| -> Result<u32> {
@@ -108,20 +118,34 @@ impl<'a> Tokenizer<'a> {
         let sorted = Sorted::load(g, "tokenizer.src.sorted", pieces)?;
         let src_unk = g.u32("tokenizer.src.unk_id")? as usize;
         if kinds.get(src_unk).map(|&k| k as i8) != Some(kind::UNKNOWN) {
-            return Err(Error::BadTokenizer("tokenizer.src.unk_id is not the unknown piece"));
+            return Err(Error::BadTokenizer(
+                "tokenizer.src.unk_id is not the unknown piece",
+            ));
         }
         let (min_score, max_score) = Unigram::score_range(scores, kinds);
-        let src = Unigram { sorted, scores, kinds, unk: src_unk, min_score, max_score };
+        let src = Unigram {
+            sorted,
+            scores,
+            kinds,
+            unk: src_unk,
+            min_score,
+            max_score,
+        };
         let to_vocab = match g.tensor("tokenizer.src.to_vocab") {
             Some(_) => {
                 let t = I32s::load(g, "tokenizer.src.to_vocab")?;
-                if t.len() != m || (0..m).any(|i| t.get(i).is_some_and(|v| v >= n as i32 || v < -1)) {
+                if t.len() != m || (0..m).any(|i| t.get(i).is_some_and(|v| v >= n as i32 || v < -1))
+                {
                     return Err(Error::BadTokenizer("tokenizer.src.to_vocab is malformed"));
                 }
                 Some(t)
             }
             None if m == n => None,
-            None => return Err(Error::BadTokenizer("source pieces differ from the vocabulary but no tokenizer.src.to_vocab")),
+            None => {
+                return Err(Error::BadTokenizer(
+                    "source pieces differ from the vocabulary but no tokenizer.src.to_vocab",
+                ))
+            }
         };
         let charsmap = match g.tensor("tokenizer.src.charsmap") {
             Some(_) => blob(g, "tokenizer.src.charsmap", TensorType::I8)?,
@@ -134,7 +158,9 @@ impl<'a> Tokenizer<'a> {
         if g.tensor("tokenizer.src.user_defined").is_some() {
             let u = I32s::load(g, "tokenizer.src.user_defined")?;
             if (0..u.len()).any(|i| u.index(i, m).is_none()) {
-                return Err(Error::BadTokenizer("tokenizer.src.user_defined holds an id out of range"));
+                return Err(Error::BadTokenizer(
+                    "tokenizer.src.user_defined holds an id out of range",
+                ));
             }
             norm.user_defined = u;
             norm.pieces = Some(pieces);
@@ -200,7 +226,10 @@ impl<'a> Tokenizer<'a> {
     pub fn encode_scratch_bytes(&self, max_text_bytes: usize) -> usize {
         let cap = self.normalized_capacity(max_text_bytes);
         let mut s = Sizer::default();
-        s.add::<u8>(cap).add::<f32>(cap + 1).add::<u32>(cap + 1).add::<u32>(cap + 1);
+        s.add::<u8>(cap)
+            .add::<f32>(cap + 1)
+            .add::<u32>(cap + 1)
+            .add::<u32>(cap + 1);
         s.bytes()
     }
     /// Most ids [`encode`](Self::encode) can produce for texts of at most `max_text_bytes`.
@@ -225,7 +254,11 @@ impl<'a> Tokenizer<'a> {
         let cap = self.normalized_capacity(text.len());
         let mut c = Carver::new(scratch);
         let buf = c.take::<u8>(cap)?;
-        let mut lat = Lattice { score: c.take::<f32>(cap + 1)?, id: c.take::<u32>(cap + 1)?, start: c.take::<u32>(cap + 1)? };
+        let mut lat = Lattice {
+            score: c.take::<f32>(cap + 1)?,
+            id: c.take::<u32>(cap + 1)?,
+            start: c.take::<u32>(cap + 1)?,
+        };
         let n = self.norm.normalize(text.as_bytes(), buf)?;
         let norm = &buf[..n];
         let count = self.src.segment(norm, &mut lat);
@@ -250,7 +283,10 @@ impl<'a> Tokenizer<'a> {
     fn piece_id(&self, src_id: usize) -> u32 {
         match self.to_vocab {
             None => src_id as u32,
-            Some(t) => t.get(src_id).and_then(|v| u32::try_from(v).ok()).unwrap_or(self.unk),
+            Some(t) => t
+                .get(src_id)
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(self.unk),
         }
     }
 
@@ -269,10 +305,15 @@ impl<'a> Tokenizer<'a> {
         let mut i = 0;
         while i < ids.len() {
             let id = ids[i] as usize;
-            let k = *self.vocab_kind.get(id).ok_or(Error::BadTokenizer("token id beyond the vocabulary"))?;
+            let k = *self
+                .vocab_kind
+                .get(id)
+                .ok_or(Error::BadTokenizer("token id beyond the vocabulary"))?;
             if k == decode_kind::BYTE {
                 let mut j = i;
-                while j < ids.len() && self.vocab_kind.get(ids[j] as usize) == Some(&decode_kind::BYTE) {
+                while j < ids.len()
+                    && self.vocab_kind.get(ids[j] as usize) == Some(&decode_kind::BYTE)
+                {
                     j += 1;
                 }
                 self.decode_bytes(&ids[i..j], &mut w)?;
@@ -375,7 +416,8 @@ fn is_py_space(c: char) -> bool {
 
 /// Python's `str.strip()` in place.
 fn strip_py(out: &mut [u8], len: usize) -> Result<usize> {
-    let s = core::str::from_utf8(&out[..len]).map_err(|_| Error::BadTokenizer("decoded text is not UTF-8"))?;
+    let s = core::str::from_utf8(&out[..len])
+        .map_err(|_| Error::BadTokenizer("decoded text is not UTF-8"))?;
     let t = s.trim_matches(is_py_space);
     let (a, n) = (t.as_ptr() as usize - s.as_ptr() as usize, t.len());
     out.copy_within(a..a + n, 0);

@@ -60,7 +60,9 @@ impl<'a> Normalizer<'a> {
 
     /// The longest charsmap rule matching a prefix of `input`: (prefix length, replacement).
     fn longest_rule(&self, input: &[u8]) -> Result<Option<(usize, &'a [u8])>> {
-        let Some(root) = self.unit(0) else { return Ok(None) };
+        let Some(root) = self.unit(0) else {
+            return Ok(None);
+        };
         let mut pos = offset(root) as usize;
         let mut best = None;
         let mut found = 0;
@@ -73,15 +75,26 @@ impl<'a> Normalizer<'a> {
             pos ^= offset(u) as usize;
             if has_leaf(u) {
                 if found < MAX_TRIE_RESULTS {
-                    let v = self.unit(pos).map(value).ok_or(Error::BadTokenizer("charsmap trie leaf out of range"))?;
+                    let v = self
+                        .unit(pos)
+                        .map(value)
+                        .ok_or(Error::BadTokenizer("charsmap trie leaf out of range"))?;
                     best = Some((i + 1, v as usize));
                 }
                 found += 1;
             }
         }
-        let Some((len, at)) = best else { return Ok(None) };
-        let s = self.strings.get(at..).ok_or(Error::BadTokenizer("charsmap replacement out of range"))?;
-        let end = s.iter().position(|&b| b == 0).ok_or(Error::BadTokenizer("charsmap replacement not terminated"))?;
+        let Some((len, at)) = best else {
+            return Ok(None);
+        };
+        let s = self
+            .strings
+            .get(at..)
+            .ok_or(Error::BadTokenizer("charsmap replacement out of range"))?;
+        let end = s
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(Error::BadTokenizer("charsmap replacement not terminated"))?;
         Ok(Some((len, &s[..end])))
     }
 
@@ -172,7 +185,10 @@ pub(crate) struct Out<'o> {
 impl Out<'_> {
     pub fn push(&mut self, b: &[u8]) -> Result<()> {
         let end = self.len + b.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(Error::OutputTooSmall { needed: end })?;
+        let dst = self
+            .buf
+            .get_mut(self.len..end)
+            .ok_or(Error::OutputTooSmall { needed: end })?;
         dst.copy_from_slice(b);
         self.len = end;
         Ok(())
@@ -183,7 +199,8 @@ impl Out<'_> {
 /// `OneCharLen`), at most `s.len()`.
 pub(crate) fn char_len(s: &[u8]) -> usize {
     const LEN: [u8; 16] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4];
-    s.first().map_or(0, |&b| (LEN[(b >> 4) as usize] as usize).min(s.len()))
+    s.first()
+        .map_or(0, |&b| (LEN[(b >> 4) as usize] as usize).min(s.len()))
 }
 
 // Darts-clone double-array unit fields.
@@ -205,7 +222,9 @@ fn offset(u: u32) -> u32 {
 pub(crate) fn rules(n: &Normalizer<'_>) -> Result<alloc::vec::Vec<(usize, alloc::vec::Vec<u8>)>> {
     use alloc::vec::Vec;
     let mut out = Vec::new();
-    let Some(root) = n.unit(0) else { return Ok(out) };
+    let Some(root) = n.unit(0) else {
+        return Ok(out);
+    };
     // (node base, depth, key so far)
     let mut stack: Vec<(usize, Vec<u8>)> = alloc::vec![(offset(root) as usize, Vec::new())];
     let mut visited = 0usize;

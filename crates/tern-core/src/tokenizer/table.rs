@@ -25,7 +25,9 @@ impl<'a> I32s<'a> {
     }
     /// Element `i` as an index below `n`.
     pub fn index(&self, i: usize, n: usize) -> Option<usize> {
-        self.get(i).and_then(|v| usize::try_from(v).ok()).filter(|&v| v < n)
+        self.get(i)
+            .and_then(|v| usize::try_from(v).ok())
+            .filter(|&v| v < n)
     }
 }
 
@@ -50,7 +52,9 @@ impl<'a> F32s<'a> {
 
 /// The bytes of a one-dimensional tensor of type `ty`.
 pub(crate) fn blob<'a>(g: &Gguf<'a>, name: &'static str, ty: TensorType) -> Result<&'a [u8]> {
-    let t = g.tensor(name).ok_or(Error::MissingTensor { name, layer: 0 })?;
+    let t = g
+        .tensor(name)
+        .ok_or(Error::MissingTensor { name, layer: 0 })?;
     if t.ty != ty || t.n_dims != 1 {
         return Err(Error::TensorMismatch { name, layer: 0 });
     }
@@ -67,7 +71,10 @@ pub(crate) struct Strings<'a> {
 impl<'a> Strings<'a> {
     /// Loads `<prefix>.offsets` and `<prefix>.text` and checks every string.
     pub fn load(g: &Gguf<'a>, offsets: &'static str, text: &'static str) -> Result<Self> {
-        let s = Strings { offsets: I32s::load(g, offsets)?, text: blob(g, text, TensorType::I8)? };
+        let s = Strings {
+            offsets: I32s::load(g, offsets)?,
+            text: blob(g, text, TensorType::I8)?,
+        };
         if s.offsets.len() < 2 || s.offsets.get(0) != Some(0) {
             return Err(Error::BadTokenizer("string table offsets must start at 0"));
         }
@@ -77,7 +84,9 @@ impl<'a> Strings<'a> {
                 _ => false,
             };
             if !ok || s.str(i).is_none() {
-                return Err(Error::BadTokenizer("string table entry out of range or not UTF-8"));
+                return Err(Error::BadTokenizer(
+                    "string table entry out of range or not UTF-8",
+                ));
             }
         }
         Ok(s)
@@ -108,14 +117,22 @@ pub(crate) struct Sorted<'a> {
 
 impl<'a> Sorted<'a> {
     pub fn load(g: &Gguf<'a>, name: &'static str, strings: Strings<'a>) -> Result<Self> {
-        let s = Sorted { ids: I32s::load(g, name)?, strings };
+        let s = Sorted {
+            ids: I32s::load(g, name)?,
+            strings,
+        };
         let n = strings.len();
         let mut prev: Option<&[u8]> = None;
         for i in 0..s.ids.len() {
-            let id = s.ids.index(i, n).ok_or(Error::BadTokenizer("sorted index holds an id out of range"))?;
+            let id = s
+                .ids
+                .index(i, n)
+                .ok_or(Error::BadTokenizer("sorted index holds an id out of range"))?;
             let cur = strings.bytes(id);
             if prev.is_some_and(|p| p >= cur) {
-                return Err(Error::BadTokenizer("sorted index is not strictly increasing"));
+                return Err(Error::BadTokenizer(
+                    "sorted index is not strictly increasing",
+                ));
             }
             prev = Some(cur);
         }

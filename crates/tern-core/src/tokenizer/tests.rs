@@ -9,7 +9,16 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 fn model(pieces: &[(&str, f32, i8)]) -> SpmModel {
-    SpmModel::from_pieces(pieces.iter().map(|&(t, s, k)| Piece { text: t.to_string(), score: s, kind: k }).collect())
+    SpmModel::from_pieces(
+        pieces
+            .iter()
+            .map(|&(t, s, k)| Piece {
+                text: t.to_string(),
+                score: s,
+                kind: k,
+            })
+            .collect(),
+    )
 }
 
 fn toy() -> SpmModel {
@@ -30,7 +39,16 @@ fn toy() -> SpmModel {
 
 fn file(spm: &SpmModel, vocab: Option<&[String]>, hf: bool) -> Vec<u8> {
     let mut w = GgufWriter::new();
-    let spec = TokenizerSpec { source: spm, decode: spm, vocab, eos: 1, unk: 0, pad: None, hf_marian: hf, clean_up_spaces: hf };
+    let spec = TokenizerSpec {
+        source: spm,
+        decode: spm,
+        vocab,
+        eos: 1,
+        unk: 0,
+        pad: None,
+        hf_marian: hf,
+        clean_up_spaces: hf,
+    };
     write_tokenizer(&mut w, &spec).unwrap();
     w.to_bytes()
 }
@@ -72,9 +90,33 @@ fn viterbi_unknown_runs_user_defined_and_unused() {
 fn hf_mapping_language_codes_strip_and_clean_up() {
     let spm = toy();
     // The model vocabulary orders pieces differently and also holds a code and a target piece.
-    let vocab: Vec<String> = ["</s>", "<unk>", "\u{2581}a", "b", ">>pt<<", "xy", "\u{2581}", "c", "<pad>", ".", "\u{2581}."].iter().map(|s| s.to_string()).collect();
+    let vocab: Vec<String> = [
+        "</s>",
+        "<unk>",
+        "\u{2581}a",
+        "b",
+        ">>pt<<",
+        "xy",
+        "\u{2581}",
+        "c",
+        "<pad>",
+        ".",
+        "\u{2581}.",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut w = GgufWriter::new();
-    let spec = TokenizerSpec { source: &spm, decode: &spm, vocab: Some(&vocab), eos: 0, unk: 1, pad: Some(8), hf_marian: true, clean_up_spaces: true };
+    let spec = TokenizerSpec {
+        source: &spm,
+        decode: &spm,
+        vocab: Some(&vocab),
+        eos: 0,
+        unk: 1,
+        pad: Some(8),
+        hf_marian: true,
+        clean_up_spaces: true,
+    };
     write_tokenizer(&mut w, &spec).unwrap();
     let bytes = w.to_bytes();
     let g = Gguf::parse(&bytes).unwrap();
@@ -89,7 +131,11 @@ fn hf_mapping_language_codes_strip_and_clean_up() {
 fn byte_pieces_decode_as_utf8_or_replacement() {
     let mut spm = toy();
     for b in [0xC3u8, 0xA9, 0x41] {
-        spm.pieces.push(Piece { text: alloc::format!("<0x{b:02X}>"), score: 0.0, kind: kind::BYTE });
+        spm.pieces.push(Piece {
+            text: alloc::format!("<0x{b:02X}>"),
+            score: 0.0,
+            kind: kind::BYTE,
+        });
     }
     let bytes = file(&spm, None, false);
     let g = Gguf::parse(&bytes).unwrap();
@@ -106,11 +152,17 @@ fn corrupt_tables_are_typed_errors() {
     let sorted = g.tensor("tokenizer.src.sorted").unwrap();
     let offsets = g.tensor("tokenizer.src.offsets").unwrap();
     let base = good.as_ptr() as usize;
-    for (at, what) in [(sorted.data.as_ptr() as usize - base, "sorted"), (offsets.data.as_ptr() as usize - base + 8, "offsets")] {
+    for (at, what) in [
+        (sorted.data.as_ptr() as usize - base, "sorted"),
+        (offsets.data.as_ptr() as usize - base + 8, "offsets"),
+    ] {
         let mut bad = good.clone();
         bad[at] ^= 0x05;
         let g = Gguf::parse(&bad).unwrap();
-        assert!(matches!(Tokenizer::from_gguf(&g), Err(Error::BadTokenizer(_))), "{what}");
+        assert!(
+            matches!(Tokenizer::from_gguf(&g), Err(Error::BadTokenizer(_))),
+            "{what}"
+        );
     }
     // Every single-byte flip anywhere either loads or fails with an error, never panics.
     for i in 0..good.len() {

@@ -121,7 +121,11 @@ impl<'a> Unigram<'a> {
 impl Lattice<'_> {
     /// The best path's pieces as `(start, end, id)`, front to back, reusing `score`'s storage
     /// to hold the path's boundaries.
-    pub fn path(&mut self, n: usize, count: usize) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    pub fn path(
+        &mut self,
+        n: usize,
+        count: usize,
+    ) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
         // Write boundaries (as bits of f32 slots) back to front: ends[count - 1] = n, ...
         let mut e = n;
         let mut i = count;

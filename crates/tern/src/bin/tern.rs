@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use tern::{inspect, Settings, Translator};
 
 #[derive(Parser)]
-#[command(name = "tern", version, about = "Quantized encoder-decoder translation on edge devices")]
+#[command(
+    name = "tern",
+    version,
+    about = "Quantized encoder-decoder translation on edge devices"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -53,7 +57,12 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn settings(&self) -> Settings {
-        Settings { beam: self.beam, max_len: self.max_len, max_src_len: self.max_src_len, truncate: true }
+        Settings {
+            beam: self.beam,
+            max_len: self.max_len,
+            max_src_len: self.max_src_len,
+            truncate: true,
+        }
     }
 }
 
@@ -67,22 +76,40 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Inspect { model, limits } => {
-            let t = Translator::open(&model).with_context(|| format!("loading {}", model.display()))?.with_settings(limits.settings());
+            let t = Translator::open(&model)
+                .with_context(|| format!("loading {}", model.display()))?
+                .with_settings(limits.settings());
             print!("{}", inspect::report(t.engine(), &t.plan().0));
             Ok(())
         }
-        Cmd::Translate { model, input, output, limits, threads } => {
-            let t = Translator::open(&model).with_context(|| format!("loading {}", model.display()))?.with_settings(limits.settings());
+        Cmd::Translate {
+            model,
+            input,
+            output,
+            limits,
+            threads,
+        } => {
+            let t = Translator::open(&model)
+                .with_context(|| format!("loading {}", model.display()))?
+                .with_settings(limits.settings());
             let mut raw = Vec::new();
             match &input {
-                Some(p) => raw = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                Some(p) => {
+                    raw = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?
+                }
                 None => {
-                    std::io::stdin().lock().read_to_end(&mut raw).context("reading stdin")?;
+                    std::io::stdin()
+                        .lock()
+                        .read_to_end(&mut raw)
+                        .context("reading stdin")?;
                 }
             }
             let lines = split_lines(&raw);
             let out: Box<dyn Write> = match &output {
-                Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                ),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut out = BufWriter::new(out);

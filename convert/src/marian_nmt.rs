@@ -1,0 +1,591 @@
+//! Models trained with the Marian toolkit (Bergamot / Firefox Translations): a directory with
+//! the binary model (`model*.bin`), the SentencePiece vocabulary (`vocab*.spm`, shared by source
+//! and target) and optionally the binary lexical shortlist (`lex*.s2t.bin`).
+//!
+//! int8 (intgemm8) matrices keep their values: Marian stores them as `B^T`, one output feature
+//! per row, which is tern's layout, and their single multiplier becomes every row's scale
+//! (`1 / multiplier`). The `X_QuantMultA` activation multipliers become `X.act_scale` (`1 / m`).
+//! Marian dequantizes every item named `*Wemb*` at load time (`binary.cpp`), so the embedding's
+//! own alpha (`Wemb_QuantMultA`, itself stored as a 1x1 intgemm8 matrix) is read dequantized.
+//! Nothing is dequantized and requantized.
+
+use crate::marian_bin::{Item, MarianBin, TYPE_FLOAT32, TYPE_INTGEMM8};
+use crate::quant::{write_matrix, Precision};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use serde_yaml_ng::Value as Yaml;
+use std::path::{Path, PathBuf};
+use tern_core::gguf::write::{GgufWriter, MetaValue};
+use tern_core::gguf::TensorType;
+use tern_core::model::names::{self, *};
+use tern_core::model::Activation;
+use tern_core::tokenizer::build::{write_tokenizer, SpmModel, TokenizerSpec};
+
+/// Marian's layer-norm epsilon in `transformer.h`.
+pub const LAYER_NORM_EPS: f32 = 1e-6;
+/// Longest sequence planned for by default (sinusoidal positions have no limit of their own;
+/// Bergamot cuts sentences at 128 tokens).
+pub const MAX_POSITIONS: u32 = 1024;
+
+/// The files of one model.
+pub struct Files {
+    pub model: PathBuf,
+    pub vocab: PathBuf,
+    pub shortlist: Option<PathBuf>,
+}
+
+impl Files {
+    /// Finds the files in `dir`: exactly one of each kind (the shortlist is optional).
+    pub fn find(dir: &Path) -> Result<Self> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        let name = |p: &PathBuf| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let one = |what: &str, pick: &dyn Fn(&str) -> bool| -> Result<Option<PathBuf>> {
+            let found: Vec<&PathBuf> = entries.iter().filter(|p| pick(&name(p))).collect();
+            match found.as_slice() {
+                [] => Ok(None),
+                [p] => Ok(Some((*p).clone())),
+                many => bail!(
+                    "{} has several {what} files ({}); keep one",
+                    dir.display(),
+                    many.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        };
+        let model = one("model", &|n| {
+            n.starts_with("model") && (n.ends_with(".bin") || n.ends_with(".npz"))
+        })?;
+        let model =
+            model.with_context(|| format!("{} has no Marian model (model*.bin)", dir.display()))?;
+        let vocab = one("vocabulary", &|n| n.ends_with(".spm"))?.with_context(|| {
+            format!("{} has no SentencePiece vocabulary (*.spm)", dir.display())
+        })?;
+        let shortlist = one("shortlist", &|n| {
+            n.starts_with("lex") && n.ends_with(".bin")
+        })?;
+        Ok(Files {
+            model,
+            vocab,
+            shortlist,
+        })
+    }
+
+    /// True if `dir` looks like a Marian-toolkit model directory.
+    pub fn is_marian_dir(dir: &Path) -> bool {
+        !dir.join("config.json").exists() && Files::find(dir).is_ok()
+    }
+}
+
+/// The embedded `special:model.yml`, with typed access.
+struct Config(Yaml);
+
+impl Config {
+    fn get(&self, k: &str) -> Option<&Yaml> {
+        self.0.get(k)
+    }
+    fn str_or<'a>(&'a self, k: &str, default: &'a str) -> Result<&'a str> {
+        match self.get(k) {
+            None | Some(Yaml::Null) => Ok(default),
+            Some(v) => v
+                .as_str()
+                .with_context(|| format!("model.yml: {k} must be a string")),
+        }
+    }
+    fn usize(&self, k: &str) -> Result<usize> {
+        self.get(k)
+            .and_then(Yaml::as_u64)
+            .map(|v| v as usize)
+            .with_context(|| format!("model.yml has no integer {k}"))
+    }
+    fn bool_or(&self, k: &str, default: bool) -> Result<bool> {
+        match self.get(k) {
+            None | Some(Yaml::Null) => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .with_context(|| format!("model.yml: {k} must be true or false")),
+        }
+    }
+    /// Requires `k` to have one of the values tern implements.
+    fn expect(&self, k: &str, default: &str, supported: &[&str], why: &str) -> Result<()> {
+        let v = self.str_or(k, default)?;
+        ensure!(
+            supported.contains(&v),
+            "model.yml has {k}: {v:?}; tern supports {supported:?} ({why})"
+        );
+        Ok(())
+    }
+}
+
+/// Shapes read from the config.
+struct Shapes {
+    vocab: usize,
+    d: usize,
+    enc: usize,
+    dec: usize,
+    ffn: usize,
+}
+
+/// Converts a Marian-toolkit model directory into GGUF bytes.
+pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) -> Result<Vec<u8>> {
+    let files = Files::find(dir)?;
+    ensure!(
+        files.model.extension().is_some_and(|e| e == "bin"),
+        "{}: Marian .npz models are not read yet; convert it to .bin with `marian-conv -f model.npz -t model.bin`",
+        files.model.display()
+    );
+    let bytes = std::fs::read(&files.model)
+        .with_context(|| format!("reading {}", files.model.display()))?;
+    let bin = MarianBin::parse(&bytes)
+        .with_context(|| format!("{} is not a valid Marian model", files.model.display()))?;
+    let cfg = Config(
+        serde_yaml_ng::from_str(bin.config_yaml()?)
+            .context("special:model.yml is not valid YAML")?,
+    );
+    let s = check_config(&cfg)?;
+    let int8_model = bin.require("Wemb")?.ty == TYPE_INTGEMM8;
+    let precision = match (precision, int8_model) {
+        (None | Some(Precision::Int8), true) => None,
+        (Some(p), true) => bail!("this model is already int8 (intgemm8); converting it to {p:?} cannot recover precision, so tern keeps its own weights: use --int8 or no precision flag"),
+        (p, false) => Some(p.unwrap_or(Precision::F32)),
+    };
+    let mut w = GgufWriter::new();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    w.meta("general.name", MetaValue::Str(name));
+    w.meta(
+        "general.source",
+        MetaValue::Str(format!("marian {}", cfg.str_or("version", "?")?)),
+    );
+    w.meta(
+        "tern.precision",
+        MetaValue::Str(precision.map_or("int8 (the model's own)".into(), |p| {
+            format!("{p:?}").to_lowercase()
+        })),
+    );
+    write_metadata(&mut w, &cfg, &s, run_settings(dir)?)?;
+    progress("tokenizer");
+    let spm_bytes = std::fs::read(&files.vocab)
+        .with_context(|| format!("reading {}", files.vocab.display()))?;
+    let spm = SpmModel::parse(&spm_bytes).map_err(|e| anyhow!("{}: {e}", files.vocab.display()))?;
+    ensure!(
+        spm.pieces.len() == s.vocab,
+        "{} has {} pieces but the model's vocabulary is {}",
+        files.vocab.display(),
+        spm.pieces.len(),
+        s.vocab
+    );
+    let id = |p: &str| {
+        spm.pieces
+            .iter()
+            .position(|x| x.text == p)
+            .map(|i| i as u32)
+    };
+    let eos = id("</s>").context("the vocabulary has no </s>")?;
+    let unk = id("<unk>").context("the vocabulary has no <unk>")?;
+    let spec = TokenizerSpec {
+        source: &spm,
+        decode: &spm,
+        vocab: None,
+        eos,
+        unk,
+        pad: None,
+        hf_marian: false,
+        clean_up_spaces: false,
+    };
+    write_tokenizer(&mut w, &spec).map_err(|e| anyhow!("tokenizer: {e}"))?;
+    w.meta("generation.decoder_start_token_id", MetaValue::U32(eos));
+    w.meta("generation.eos_token_id", MetaValue::U32(eos));
+    // Marian never emits <unk> unless --allow-unk.
+    w.meta(
+        "generation.suppress_token_ids",
+        MetaValue::I32Array(vec![unk as i32]),
+    );
+    progress("embeddings");
+    let t = Tensors {
+        bin: &bin,
+        precision,
+    };
+    t.matrix(&mut w, "Wemb", TOKEN_EMBD, 0, (s.vocab, s.d), true)?;
+    // The output layer quantizes with the embedding's alpha (`fetchAlphaFromModelNodeOp`).
+    let act = bin
+        .get("Wemb_QuantMultA")
+        .or_else(|| bin.get("none_QuantMultA"));
+    if let (None, Some(a)) = (precision, act) {
+        w.tensor_f32(
+            &names::name(TOKEN_EMBD, 0, ACT_SCALE),
+            &[1],
+            &[act_scale(a)?],
+        );
+    }
+    if !cfg.bool_or("output-omit-bias", false)? {
+        t.vector(
+            &mut w,
+            "decoder_ff_logit_out_b",
+            OUTPUT_BIAS,
+            0,
+            "",
+            s.vocab,
+        )?;
+    }
+    for l in 0..s.enc {
+        progress(&format!("encoder {l}"));
+        let p = format!("encoder_l{}", l + 1);
+        let i = l as u32;
+        for (m, b, tmpl) in [
+            ("self_Wq", "self_bq", ENC_ATTN_Q),
+            ("self_Wk", "self_bk", ENC_ATTN_K),
+            ("self_Wv", "self_bv", ENC_ATTN_V),
+            ("self_Wo", "self_bo", ENC_ATTN_O),
+        ] {
+            t.linear(&mut w, &p, m, Some(b), tmpl, i, (s.d, s.d))?;
+        }
+        t.norm(&mut w, &format!("{p}_self_Wo_ln"), ENC_ATTN_NORM, i, s.d)?;
+        t.linear(
+            &mut w,
+            &p,
+            "ffn_W1",
+            Some("ffn_b1"),
+            ENC_FFN_UP,
+            i,
+            (s.ffn, s.d),
+        )?;
+        t.linear(
+            &mut w,
+            &p,
+            "ffn_W2",
+            Some("ffn_b2"),
+            ENC_FFN_DOWN,
+            i,
+            (s.d, s.ffn),
+        )?;
+        t.norm(&mut w, &format!("{p}_ffn_ffn_ln"), ENC_FFN_NORM, i, s.d)?;
+    }
+    for l in 0..s.dec {
+        progress(&format!("decoder {l}"));
+        let p = format!("decoder_l{}", l + 1);
+        let i = l as u32;
+        t.linear(&mut w, &p, "rnn_W", None, DEC_RNN_W, i, (s.d, s.d))?;
+        t.linear(
+            &mut w,
+            &p,
+            "rnn_Wf",
+            Some("rnn_bf"),
+            DEC_RNN_WF,
+            i,
+            (s.d, s.d),
+        )?;
+        t.norm(&mut w, &format!("{p}_rnn_ffn_ln"), DEC_RNN_NORM, i, s.d)?;
+        for (m, b, tmpl) in [
+            ("context_Wq", "context_bq", DEC_CROSS_Q),
+            ("context_Wk", "context_bk", DEC_CROSS_K),
+            ("context_Wv", "context_bv", DEC_CROSS_V),
+            ("context_Wo", "context_bo", DEC_CROSS_O),
+        ] {
+            t.linear(&mut w, &p, m, Some(b), tmpl, i, (s.d, s.d))?;
+        }
+        t.norm(
+            &mut w,
+            &format!("{p}_context_Wo_ln"),
+            DEC_CROSS_NORM,
+            i,
+            s.d,
+        )?;
+        t.linear(
+            &mut w,
+            &p,
+            "ffn_W1",
+            Some("ffn_b1"),
+            DEC_FFN_UP,
+            i,
+            (s.ffn, s.d),
+        )?;
+        t.linear(
+            &mut w,
+            &p,
+            "ffn_W2",
+            Some("ffn_b2"),
+            DEC_FFN_DOWN,
+            i,
+            (s.d, s.ffn),
+        )?;
+        t.norm(&mut w, &format!("{p}_ffn_ffn_ln"), DEC_FFN_NORM, i, s.d)?;
+    }
+    if let Some(path) = &files.shortlist {
+        progress("shortlist");
+        let lex = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        crate::shortlist::write(&mut w, &lex, s.vocab, s.vocab, true)
+            .with_context(|| format!("{} is not a valid binary shortlist", path.display()))?;
+    }
+    Ok(w.to_bytes())
+}
+
+/// `max-length-factor` from a Marian/Bergamot run configuration (`config*.yml`) next to the
+/// model, else Marian's default 3.
+fn run_settings(dir: &Path) -> Result<f32> {
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("config") && (name.ends_with(".yml") || name.ends_with(".yaml")) {
+            let text =
+                std::fs::read_to_string(entry.path()).with_context(|| format!("reading {name}"))?;
+            let y: Yaml = serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("{name} is not valid YAML"))?;
+            if let Some(f) = y.get("max-length-factor").and_then(Yaml::as_f64) {
+                ensure!(
+                    f > 0.0 && f < 100.0,
+                    "{name}: max-length-factor {f} is out of range"
+                );
+                return Ok(f as f32);
+            }
+        }
+    }
+    Ok(3.0)
+}
+
+fn check_config(cfg: &Config) -> Result<Shapes> {
+    cfg.expect("type", "", &["transformer"], "Marian's Transformer")?;
+    cfg.expect(
+        "transformer-decoder-autoreg",
+        "self-attention",
+        &["rnn"],
+        "decoders with an SSRU cell, as Bergamot's students",
+    )?;
+    cfg.expect("dec-cell", "gru", &["ssru"], "the SSRU decoder cell")?;
+    cfg.expect("transformer-preprocess", "", &[""], "post-norm layers")?;
+    cfg.expect(
+        "transformer-postprocess",
+        "dan",
+        &["dan"],
+        "dropout, add, norm after each sublayer",
+    )?;
+    cfg.expect(
+        "transformer-postprocess-emb",
+        "d",
+        &["d", ""],
+        "no norm on embeddings",
+    )?;
+    cfg.expect("transformer-postprocess-top", "", &[""], "no final norm")?;
+    ensure!(
+        !cfg.bool_or("transformer-train-position-embeddings", false)?,
+        "model.yml: learned position embeddings are not supported (sinusoidal ones are)"
+    );
+    ensure!(
+        cfg.bool_or("tied-embeddings-all", false)?,
+        "model.yml: only models with tied-embeddings-all are supported"
+    );
+    ensure!(
+        cfg.usize("transformer-ffn-depth").unwrap_or(2) == 2,
+        "model.yml: transformer-ffn-depth must be 2"
+    );
+    ensure!(
+        cfg.usize("transformer-decoder-ffn-depth").unwrap_or(0) == 0,
+        "model.yml: a separate decoder FFN depth is not supported"
+    );
+    ensure!(
+        cfg.usize("dec-cell-base-depth").unwrap_or(2) <= 2
+            && cfg.usize("dec-cell-high-depth").unwrap_or(1) <= 1,
+        "model.yml: deep decoder cells are not supported"
+    );
+    let act = cfg.str_or("transformer-ffn-activation", "swish")?;
+    Activation::from_name(act)
+        .map_err(|_| anyhow!("model.yml: unknown transformer-ffn-activation {act:?}"))?;
+    let vocabs: Vec<usize> = cfg
+        .get("dim-vocabs")
+        .and_then(Yaml::as_sequence)
+        .context("model.yml has no dim-vocabs")?
+        .iter()
+        .filter_map(Yaml::as_u64)
+        .map(|v| v as usize)
+        .collect();
+    ensure!(
+        vocabs.len() == 2 && vocabs[0] == vocabs[1],
+        "model.yml: dim-vocabs {vocabs:?}; tern supports one shared vocabulary"
+    );
+    let s = Shapes {
+        vocab: vocabs[0],
+        d: cfg.usize("dim-emb")?,
+        enc: cfg.usize("enc-depth")?,
+        dec: cfg.usize("dec-depth")?,
+        ffn: cfg.usize("transformer-dim-ffn")?,
+    };
+    let heads = cfg.usize("transformer-heads")?;
+    ensure!(
+        heads > 0 && s.d % heads == 0,
+        "model.yml: dim-emb {} is not divisible by transformer-heads {heads}",
+        s.d
+    );
+    Ok(s)
+}
+
+fn write_metadata(
+    w: &mut GgufWriter,
+    cfg: &Config,
+    s: &Shapes,
+    max_length_factor: f32,
+) -> Result<()> {
+    let u = |v: usize| MetaValue::U32(v as u32);
+    w.meta(
+        "general.architecture",
+        MetaValue::Str(tern_core::model::marian_nmt::ARCH.into()),
+    );
+    w.meta("marian_nmt.vocab_size", u(s.vocab));
+    w.meta("marian_nmt.d_model", u(s.d));
+    w.meta("marian_nmt.encoder_layers", u(s.enc));
+    w.meta("marian_nmt.decoder_layers", u(s.dec));
+    w.meta(
+        "marian_nmt.attention_heads",
+        u(cfg.usize("transformer-heads")?),
+    );
+    w.meta("marian_nmt.ffn_dim", u(s.ffn));
+    w.meta(
+        "marian_nmt.ffn_activation",
+        MetaValue::Str(cfg.str_or("transformer-ffn-activation", "swish")?.into()),
+    );
+    w.meta("marian_nmt.decoder_cell", MetaValue::Str("ssru".into()));
+    w.meta("marian_nmt.max_positions", MetaValue::U32(MAX_POSITIONS));
+    w.meta("marian_nmt.layer_norm_eps", MetaValue::F32(LAYER_NORM_EPS));
+    // Bergamot's run settings for these models: greedy, at most 2.5x the source length.
+    w.meta("generation.num_beams", MetaValue::U32(1));
+    w.meta(
+        "generation.max_length_factor",
+        MetaValue::F32(max_length_factor),
+    );
+    w.meta("tern.split_sentences", MetaValue::Bool(true));
+    w.meta("generation.length_penalty", MetaValue::F32(1.0));
+    Ok(())
+}
+
+/// `X_QuantMultA` is the static quantization multiplier of `X`'s input (intgemm's `PrepareA`
+/// quantizes `round(x * m)`; `fetchAlphaFromModelNodeOp` passes it as is): tern's scale is `1 / m`.
+fn act_scale(item: &Item) -> Result<f32> {
+    let m = item.scalar()?;
+    ensure!(
+        m.is_finite() && m > 0.0,
+        "{}: activation multiplier {m} is not a positive number",
+        item.name
+    );
+    Ok(1.0 / m)
+}
+
+struct Tensors<'b, 'a> {
+    bin: &'b MarianBin<'a>,
+    /// `None`: keep int8 as stored.
+    precision: Option<Precision>,
+}
+
+impl Tensors<'_, '_> {
+    /// Writes Marian matrix `src` as tern's `rows x cols` (rows = outputs). `vocab_rows`: the
+    /// embedding, whose Marian shape already is `vocab x d`.
+    fn matrix(
+        &self,
+        w: &mut GgufWriter,
+        src: &str,
+        tmpl: &str,
+        i: u32,
+        (rows, cols): (usize, usize),
+        vocab_rows: bool,
+    ) -> Result<()> {
+        let item = self.bin.require(src)?;
+        let want = if vocab_rows {
+            [rows, cols]
+        } else {
+            [cols, rows]
+        };
+        ensure!(
+            item.shape == want,
+            "{src} has shape {:?}, expected {want:?}",
+            item.shape
+        );
+        let base = names::name(tmpl, i, "");
+        match (item.ty, self.precision) {
+            (TYPE_INTGEMM8, None) => {
+                let (q, mult) = item.intgemm8()?;
+                w.tensor_bytes(
+                    &format!("{base}{WEIGHT}"),
+                    &[cols as u64, rows as u64],
+                    TensorType::I8,
+                    q,
+                );
+                w.tensor_f32(
+                    &format!("{base}{SCALE}"),
+                    &[rows as u64],
+                    &vec![1.0 / mult; rows],
+                );
+                if !vocab_rows {
+                    let a = self.bin.require(&format!("{src}_QuantMultA"))?;
+                    w.tensor_f32(&format!("{base}{ACT_SCALE}"), &[1], &[act_scale(a)?]);
+                }
+            }
+            (TYPE_FLOAT32, Some(p)) => {
+                let data = item.f32s()?;
+                if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                    bail!("{src} has a non-finite value at element {i}");
+                }
+                // Marian multiplies x * W with W stored inputs x outputs: transpose to rows = outputs.
+                let data = if vocab_rows {
+                    data
+                } else {
+                    (0..rows)
+                        .flat_map(|r| (0..cols).map(move |c| (r, c)))
+                        .map(|(r, c)| data[c * rows + r])
+                        .collect()
+                };
+                write_matrix(w, &base, rows, cols, &data, p);
+            }
+            (ty, _) => bail!("{src} has type {ty:#x}, unlike the rest of the model"),
+        }
+        Ok(())
+    }
+
+    fn vector(
+        &self,
+        w: &mut GgufWriter,
+        src: &str,
+        tmpl: &str,
+        i: u32,
+        suffix: &str,
+        len: usize,
+    ) -> Result<()> {
+        let item = self.bin.require(src)?;
+        ensure!(
+            item.elements() == len,
+            "{src} has shape {:?}, expected {len} values",
+            item.shape
+        );
+        let data = item.f32s()?;
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            bail!("{src} has a non-finite value at element {i}");
+        }
+        w.tensor_f32(&names::name(tmpl, i, suffix), &[len as u64], &data);
+        Ok(())
+    }
+
+    fn linear(
+        &self,
+        w: &mut GgufWriter,
+        prefix: &str,
+        m: &str,
+        b: Option<&str>,
+        tmpl: &str,
+        i: u32,
+        shape: (usize, usize),
+    ) -> Result<()> {
+        self.matrix(w, &format!("{prefix}_{m}"), tmpl, i, shape, false)?;
+        if let Some(b) = b {
+            self.vector(w, &format!("{prefix}_{b}"), tmpl, i, BIAS, shape.0)?;
+        }
+        Ok(())
+    }
+
+    fn norm(&self, w: &mut GgufWriter, prefix: &str, tmpl: &str, i: u32, d: usize) -> Result<()> {
+        self.vector(w, &format!("{prefix}_scale"), tmpl, i, WEIGHT, d)?;
+        self.vector(w, &format!("{prefix}_bias"), tmpl, i, BIAS, d)
+    }
+}

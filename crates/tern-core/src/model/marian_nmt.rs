@@ -1,0 +1,557 @@
+//! Models trained with the Marian toolkit itself (`type: transformer`), as Bergamot and Firefox
+//! Translations run them: a Transformer encoder and a decoder whose self-attention is replaced
+//! by an SSRU cell (`transformer-decoder-autoreg: rnn`, `dec-cell: ssru`), tied embeddings, and
+//! an output layer scored only over the sentence's lexical shortlist.
+//!
+//! Forward pass, as Marian's `transformer.h` and `rnn/cells.h` define it (post-norm "dan"):
+//!
+//! ```text
+//! embed(t, pos) = E[t] * sqrt(d) + sinusoid(pos)         (the decoder's first input is E = 0)
+//! encoder layer: x = LN(x + Wo attn(xWq, xWk, xWv));  x = LN(x + W2 act(xW1 + b1) + b2)
+//! decoder layer: f = sigmoid(xWf + bf);  c = f * c' + (1 - f) * xW;  x = LN(x + relu(c))
+//!                x = LN(x + Wo attn(xWq, encK, encV));  x = LN(x + FFN(x))
+//! logits = x E^T + b over the shortlist's rows
+//! ```
+//!
+//! Int8 matrices keep the model's own quantization: one weight multiplier per matrix and a static
+//! activation scale per input ("alphas"), so results follow intgemm's integer arithmetic.
+
+use super::names::*;
+use super::{add_norm, attend, ffn, Activation, LayerNorm, Linear, Loader, Seq2Seq, MAX_LAYERS};
+use crate::error::{Error, Result};
+use crate::gguf::Gguf;
+use crate::kernels::{Kernels, Matrix, QuantScratch};
+use crate::plan::{Carver, Limits, Sizer};
+use crate::shortlist::Shortlist;
+
+/// `general.architecture` of these files.
+pub const ARCH: &str = "marian_nmt";
+
+/// Hyperparameters, from the `marian_nmt.*` keys (see `docs/gguf-format.md`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hparams {
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub heads: usize,
+    pub ffn_dim: usize,
+    pub activation: Activation,
+    /// Longest sequence tern plans for (sinusoidal positions have no inherent limit).
+    pub max_positions: usize,
+    pub layer_norm_eps: f32,
+}
+
+impl Hparams {
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        if g.str("general.architecture")? != ARCH {
+            return Err(Error::UnknownArchitecture);
+        }
+        let u = |k: &'static str| g.u32(k).map(|v| v as usize);
+        if g.str("marian_nmt.decoder_cell")? != "ssru" {
+            return Err(Error::BadHyperparameter("marian_nmt.decoder_cell"));
+        }
+        let hp = Hparams {
+            vocab_size: u("marian_nmt.vocab_size")?,
+            d_model: u("marian_nmt.d_model")?,
+            encoder_layers: u("marian_nmt.encoder_layers")?,
+            decoder_layers: u("marian_nmt.decoder_layers")?,
+            heads: u("marian_nmt.attention_heads")?,
+            ffn_dim: u("marian_nmt.ffn_dim")?,
+            activation: Activation::from_name(g.str("marian_nmt.ffn_activation")?)?,
+            max_positions: u("marian_nmt.max_positions")?,
+            layer_norm_eps: g.f32("marian_nmt.layer_norm_eps")?,
+        };
+        let bad = Error::BadHyperparameter;
+        let sane = |v: usize, max: usize| v > 0 && v <= max;
+        let checks: [(bool, &'static str); 8] = [
+            (sane(hp.vocab_size, 1 << 24), "marian_nmt.vocab_size"),
+            (
+                sane(hp.d_model, 1 << 16) && hp.d_model % 2 == 0,
+                "marian_nmt.d_model",
+            ),
+            (
+                sane(hp.encoder_layers, MAX_LAYERS),
+                "marian_nmt.encoder_layers",
+            ),
+            (
+                sane(hp.decoder_layers, MAX_LAYERS),
+                "marian_nmt.decoder_layers",
+            ),
+            (
+                sane(hp.heads, 256) && hp.d_model % hp.heads == 0,
+                "marian_nmt.attention_heads",
+            ),
+            (sane(hp.ffn_dim, 1 << 18), "marian_nmt.ffn_dim"),
+            (sane(hp.max_positions, 1 << 16), "marian_nmt.max_positions"),
+            (
+                hp.layer_norm_eps > 0.0 && hp.layer_norm_eps < 1.0,
+                "marian_nmt.layer_norm_eps",
+            ),
+        ];
+        match checks.iter().find(|c| !c.0) {
+            Some(&(_, key)) => Err(bad(key)),
+            None => Ok(hp),
+        }
+    }
+}
+
+/// Attention projections.
+#[derive(Debug, Clone, Copy)]
+pub struct Attention<'a> {
+    pub q: Linear<'a>,
+    pub k: Linear<'a>,
+    pub v: Linear<'a>,
+    pub o: Linear<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderLayer<'a> {
+    pub attn: Attention<'a>,
+    pub attn_norm: LayerNorm<'a>,
+    pub ffn_up: Linear<'a>,
+    pub ffn_down: Linear<'a>,
+    pub ffn_norm: LayerNorm<'a>,
+}
+
+/// A decoder layer: SSRU cell, cross-attention, FFN.
+#[derive(Debug, Clone, Copy)]
+pub struct DecoderLayer<'a> {
+    /// Candidate `x W` (no bias).
+    pub rnn_w: Linear<'a>,
+    /// Forget gate `x Wf + bf`.
+    pub rnn_wf: Linear<'a>,
+    pub rnn_norm: LayerNorm<'a>,
+    pub cross: Attention<'a>,
+    pub cross_norm: LayerNorm<'a>,
+    pub ffn_up: Linear<'a>,
+    pub ffn_down: Linear<'a>,
+    pub ffn_norm: LayerNorm<'a>,
+}
+
+/// A Marian-toolkit Transformer with an SSRU decoder, borrowed from the file.
+#[derive(Debug, Clone)]
+pub struct MarianNmt<'a> {
+    pub hp: Hparams,
+    /// Tied embeddings: source, target and output (vocab x d).
+    pub embed: Matrix<'a>,
+    pub output_bias: Option<&'a [f32]>,
+    pub shortlist: Option<Shortlist<'a>>,
+    pub encoder: heapless::Vec<EncoderLayer<'a>, MAX_LAYERS>,
+    pub decoder: heapless::Vec<DecoderLayer<'a>, MAX_LAYERS>,
+    pub kernels: Kernels,
+}
+
+impl<'a> MarianNmt<'a> {
+    pub fn from_gguf(g: &Gguf<'a>, kernels: Kernels) -> Result<Self> {
+        let hp = Hparams::from_gguf(g)?;
+        let l = Loader { g };
+        let (d, f, eps) = (hp.d_model, hp.ffn_dim, hp.layer_norm_eps);
+        let attn = |q, k, v, o, i: u32| -> Result<Attention<'a>> {
+            Ok(Attention {
+                q: l.linear(q, i, d, d)?,
+                k: l.linear(k, i, d, d)?,
+                v: l.linear(v, i, d, d)?,
+                o: l.linear(o, i, d, d)?,
+            })
+        };
+        let mut encoder = heapless::Vec::new();
+        for i in 0..hp.encoder_layers as u32 {
+            let layer = EncoderLayer {
+                attn: attn(ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O, i)?,
+                attn_norm: l.norm(ENC_ATTN_NORM, i, d, eps)?,
+                ffn_up: l.linear(ENC_FFN_UP, i, f, d)?,
+                ffn_down: l.linear(ENC_FFN_DOWN, i, d, f)?,
+                ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
+            };
+            encoder
+                .push(layer)
+                .map_err(|_| Error::BadHyperparameter("marian_nmt.encoder_layers"))?;
+        }
+        let mut decoder = heapless::Vec::new();
+        for i in 0..hp.decoder_layers as u32 {
+            let layer = DecoderLayer {
+                rnn_w: l.linear(DEC_RNN_W, i, d, d)?,
+                rnn_wf: l.linear(DEC_RNN_WF, i, d, d)?,
+                rnn_norm: l.norm(DEC_RNN_NORM, i, d, eps)?,
+                cross: attn(DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O, i)?,
+                cross_norm: l.norm(DEC_CROSS_NORM, i, d, eps)?,
+                ffn_up: l.linear(DEC_FFN_UP, i, f, d)?,
+                ffn_down: l.linear(DEC_FFN_DOWN, i, d, f)?,
+                ffn_norm: l.norm(DEC_FFN_NORM, i, d, eps)?,
+            };
+            decoder
+                .push(layer)
+                .map_err(|_| Error::BadHyperparameter("marian_nmt.decoder_layers"))?;
+        }
+        let embed = l.matrix(TOKEN_EMBD, 0, hp.vocab_size, d)?;
+        let output_bias = l.opt_vector(OUTPUT_BIAS, 0, "", hp.vocab_size)?;
+        let shortlist = Shortlist::from_gguf(g, hp.vocab_size, hp.vocab_size)?;
+        Ok(MarianNmt {
+            hp,
+            embed,
+            output_bias,
+            shortlist,
+            encoder,
+            decoder,
+            kernels,
+        })
+    }
+
+    /// Bytes of weights read per generated token at batch 1: the decoder layers (SSRU, cross
+    /// query/output, FFN) and the output rows of a typical shortlist (the whole vocabulary
+    /// without one).
+    pub fn bytes_per_token(&self) -> usize {
+        let lin = |l: &Linear| l.w.bytes() + l.b.map_or(0, |b| b.len() * 4);
+        let dec: usize = self
+            .decoder
+            .iter()
+            .map(|l| {
+                lin(&l.rnn_w)
+                    + lin(&l.rnn_wf)
+                    + lin(&l.cross.q)
+                    + lin(&l.cross.o)
+                    + lin(&l.ffn_up)
+                    + lin(&l.ffn_down)
+            })
+            .sum();
+        let rows = self
+            .shortlist
+            .map_or(self.hp.vocab_size, |s| s.capacity(16));
+        dec + self.embed.bytes() / self.hp.vocab_size * rows
+    }
+
+    /// Candidate capacity for sentences of up to `max_src` tokens.
+    fn candidates(&self, max_src: usize) -> usize {
+        self.shortlist.map_or(0, |s| s.capacity(max_src))
+    }
+}
+
+/// Adds Marian's sinusoidal position signal for `pos` to `x`: with `n = d/2` timescales,
+/// `x[i] += sin(pos * e^(-i ln(10000)/(n-1)))` and `x[n+i] += cos(...)` (Marian's
+/// `sinusoidalPositionEmbeddings`; note the `n - 1`, unlike HF's `10000^(-2i/d)`).
+pub fn add_marian_position(x: &mut [f32], pos: usize) {
+    let n = x.len() / 2;
+    let inc = libm::logf(10000.0) / (n as f32 - 1.0).max(1.0);
+    for i in 0..n {
+        let v = pos as f32 * libm::expf(i as f32 * -inc);
+        x[i] += libm::sinf(v);
+        x[n + i] += libm::cosf(v);
+    }
+}
+
+/// The workspace, carved.
+struct Buffers<'w> {
+    /// Source length and candidate count of the current sentence.
+    info: &'w mut [u32],
+    cands: &'w mut [u32],
+    /// Output scores of the candidates.
+    scored: &'w mut [f32],
+    seen: &'w mut [u32],
+    cross_k: &'w mut [f32],
+    cross_v: &'w mut [f32],
+    /// SSRU cell states: layers x beam x max_tgt x d (read through the ancestry table).
+    cells: &'w mut [f32],
+    x: &'w mut [f32],
+    q: &'w mut [f32],
+    k: &'w mut [f32],
+    v: &'w mut [f32],
+    ctx: &'w mut [f32],
+    tmp: &'w mut [f32],
+    ffn: &'w mut [f32],
+    scores: &'w mut [f32],
+    quant: &'w mut [i8],
+    quant_scales: &'w mut [f32],
+}
+
+/// Buffer sizes for a model and limits: the single source of the plan.
+struct Dims {
+    d: usize,
+    ffn: usize,
+    layers: usize,
+    rows: usize,
+    max_src: usize,
+    cells: usize,
+    cands: usize,
+    seen: usize,
+}
+
+impl Dims {
+    fn new(m: &MarianNmt, limits: &Limits) -> Self {
+        let d = m.hp.d_model;
+        Dims {
+            d,
+            ffn: m.hp.ffn_dim,
+            layers: m.hp.decoder_layers,
+            rows: limits.max_src.max(limits.beam),
+            max_src: limits.max_src,
+            cells: m.hp.decoder_layers * limits.beam * limits.max_tgt * d,
+            cands: m.candidates(limits.max_src),
+            seen: m.shortlist.map_or(0, |s| s.seen_words()),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        let mut s = Sizer::default();
+        s.add::<u32>(2)
+            .add::<u32>(self.cands)
+            .add::<f32>(self.cands)
+            .add::<u32>(self.seen);
+        let cross = self.layers * self.max_src * self.d;
+        s.add::<f32>(cross).add::<f32>(cross).add::<f32>(self.cells);
+        for _ in 0..6 {
+            s.add::<f32>(self.rows * self.d);
+        }
+        s.add::<f32>(self.rows * self.ffn).add::<f32>(self.max_src);
+        s.add::<i8>(self.rows * self.d.max(self.ffn))
+            .add::<f32>(self.rows);
+        s.bytes()
+    }
+
+    fn carve<'w>(&self, state: &'w mut [u8]) -> Result<Buffers<'w>> {
+        let mut c = Carver::new(state);
+        let cross = self.layers * self.max_src * self.d;
+        let rd = self.rows * self.d;
+        Ok(Buffers {
+            info: c.take(2)?,
+            cands: c.take(self.cands)?,
+            scored: c.take(self.cands)?,
+            seen: c.take(self.seen)?,
+            cross_k: c.take(cross)?,
+            cross_v: c.take(cross)?,
+            cells: c.take(self.cells)?,
+            x: c.take(rd)?,
+            q: c.take(rd)?,
+            k: c.take(rd)?,
+            v: c.take(rd)?,
+            ctx: c.take(rd)?,
+            tmp: c.take(rd)?,
+            ffn: c.take(self.rows * self.ffn)?,
+            scores: c.take(self.max_src)?,
+            quant: c.take(self.rows * self.d.max(self.ffn))?,
+            quant_scales: c.take(self.rows)?,
+        })
+    }
+}
+
+impl MarianNmt<'_> {
+    /// `E[id] * sqrt(d) + sinusoid(pos)`; `None` is the decoder's all-zero start embedding.
+    fn embed_into(&self, id: Option<u32>, pos: usize, row: &mut [f32]) -> Result<()> {
+        match id {
+            Some(id) if id as usize >= self.hp.vocab_size => {
+                return Err(Error::BadTokenizer("token id beyond the vocabulary"))
+            }
+            Some(id) => {
+                self.embed.row_into(id as usize, row);
+                let scale = libm::sqrtf(self.hp.d_model as f32);
+                row.iter_mut().for_each(|v| *v *= scale);
+            }
+            None => row.fill(0.0),
+        }
+        add_marian_position(row, pos);
+        Ok(())
+    }
+}
+
+impl Seq2Seq for MarianNmt<'_> {
+    fn vocab_size(&self) -> usize {
+        self.hp.vocab_size
+    }
+
+    fn max_positions(&self) -> usize {
+        self.hp.max_positions
+    }
+
+    fn state_bytes(&self, limits: &Limits) -> usize {
+        Dims::new(self, limits).bytes()
+    }
+
+    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
+        limits.check(self.hp.max_positions)?;
+        let n = src.len();
+        if n == 0 || n > limits.max_src {
+            return Err(Error::InputTooLong {
+                tokens: n,
+                max: limits.max_src,
+            });
+        }
+        let b = Dims::new(self, limits).carve(state)?;
+        let (d, kern) = (self.hp.d_model, &self.kernels);
+        let mut qs = QuantScratch {
+            q: b.quant,
+            scales: b.quant_scales,
+        };
+        for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
+            self.embed_into(Some(id), t, row)?;
+        }
+        b.info[0] = n as u32;
+        b.info[1] = match &self.shortlist {
+            Some(s) => s.build(src, b.seen, b.cands)? as u32,
+            None => 0,
+        };
+        let x = &mut b.x[..n * d];
+        for layer in &self.encoder {
+            let a = &layer.attn;
+            a.q.forward(kern, x, n, b.q, &mut qs);
+            a.k.forward(kern, x, n, b.k, &mut qs);
+            a.v.forward(kern, x, n, b.v, &mut qs);
+            for t in 0..n {
+                let row = t * d..(t + 1) * d;
+                attend(
+                    kern,
+                    &b.q[row.clone()],
+                    b.k,
+                    b.v,
+                    n,
+                    |s| s,
+                    self.hp.heads,
+                    b.scores,
+                    &mut b.ctx[row],
+                );
+            }
+            a.o.forward(kern, b.ctx, n, b.tmp, &mut qs);
+            add_norm(x, &b.tmp[..n * d], &layer.attn_norm);
+            ffn(
+                kern,
+                self.hp.activation,
+                layer.ffn_up,
+                layer.ffn_down,
+                &layer.ffn_norm,
+                x,
+                n,
+                b.ffn,
+                b.tmp,
+                &mut qs,
+            );
+        }
+        let stride = limits.max_src * d;
+        for (l, layer) in self.decoder.iter().enumerate() {
+            layer
+                .cross
+                .k
+                .forward(kern, x, n, &mut b.cross_k[l * stride..], &mut qs);
+            layer
+                .cross
+                .v
+                .forward(kern, x, n, &mut b.cross_v[l * stride..], &mut qs);
+        }
+        Ok(())
+    }
+
+    fn step(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        tokens: &[u32],
+        pos: usize,
+        anc: &[u32],
+        logits: &mut [f32],
+    ) -> Result<()> {
+        let nb = tokens.len();
+        if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
+            return Err(Error::BadLimit("step outside the planned beam or length"));
+        }
+        let (d, v, kern) = (self.hp.d_model, self.hp.vocab_size, &self.kernels);
+        if logits.len() < nb * v {
+            return Err(Error::OutputTooSmall { needed: nb * v * 4 });
+        }
+        let b = Dims::new(self, limits).carve(state)?;
+        let mut qs = QuantScratch {
+            q: b.quant,
+            scales: b.quant_scales,
+        };
+        let (src_len, n_cands) = (b.info[0] as usize, b.info[1] as usize);
+        if src_len == 0 || src_len > limits.max_src || n_cands > b.cands.len() {
+            return Err(Error::BadLimit("step before encode"));
+        }
+        for (&id, row) in tokens.iter().zip(b.x.chunks_exact_mut(d)) {
+            self.embed_into((pos > 0).then_some(id), pos, row)?;
+        }
+        let t_max = limits.max_tgt;
+        if pos > 0 && (0..nb).any(|bi| anc[bi * t_max + pos - 1] as usize >= limits.beam) {
+            return Err(Error::BadLimit("ancestry slot out of range"));
+        }
+        let x = &mut b.x[..nb * d];
+        let layer_cells = limits.beam * t_max * d;
+        let cross_stride = limits.max_src * d;
+        for (l, layer) in self.decoder.iter().enumerate() {
+            // SSRU: the forget gate mixes the previous cell (this beam's ancestor at pos - 1)
+            // with the new candidate; the output is relu(c).
+            layer.rnn_w.forward(kern, x, nb, b.tmp, &mut qs);
+            layer.rnn_wf.forward(kern, x, nb, b.q, &mut qs);
+            let cells = &mut b.cells[l * layer_cells..(l + 1) * layer_cells];
+            for bi in 0..nb {
+                let here = (bi * t_max + pos) * d;
+                let prev =
+                    (pos > 0).then(|| (anc[bi * t_max + pos - 1] as usize * t_max + pos - 1) * d);
+                for j in 0..d {
+                    let f = 1.0 / (1.0 + libm::expf(-b.q[bi * d + j]));
+                    let c_prev = prev.map_or(0.0, |p| cells[p + j]);
+                    let c = f * c_prev + (1.0 - f) * b.tmp[bi * d + j];
+                    cells[here + j] = c;
+                    b.ctx[bi * d + j] = c.max(0.0);
+                }
+            }
+            add_norm(x, &b.ctx[..nb * d], &layer.rnn_norm);
+            // Cross-attention over the encoder output.
+            let c = &layer.cross;
+            c.q.forward(kern, x, nb, b.q, &mut qs);
+            let (xk, xv) = (
+                &b.cross_k[l * cross_stride..(l + 1) * cross_stride],
+                &b.cross_v[l * cross_stride..(l + 1) * cross_stride],
+            );
+            for bi in 0..nb {
+                let row = bi * d..(bi + 1) * d;
+                attend(
+                    kern,
+                    &b.q[row.clone()],
+                    xk,
+                    xv,
+                    src_len,
+                    |s| s,
+                    self.hp.heads,
+                    b.scores,
+                    &mut b.ctx[row],
+                );
+            }
+            c.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
+            add_norm(x, &b.tmp[..nb * d], &layer.cross_norm);
+            ffn(
+                kern,
+                self.hp.activation,
+                layer.ffn_up,
+                layer.ffn_down,
+                &layer.ffn_norm,
+                x,
+                nb,
+                b.ffn,
+                b.tmp,
+                &mut qs,
+            );
+        }
+        let logits = &mut logits[..nb * v];
+        if self.shortlist.is_some() {
+            // Words outside the shortlist are impossible; only candidates are scored.
+            let cands = &b.cands[..n_cands];
+            for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
+                out.fill(f32::NEG_INFINITY);
+                let scored = &mut b.scored[..n_cands];
+                kern.linear_rows(
+                    &x[bi * d..(bi + 1) * d],
+                    &self.embed,
+                    self.output_bias,
+                    cands,
+                    scored,
+                    &mut qs,
+                );
+                cands
+                    .iter()
+                    .zip(scored.iter())
+                    .for_each(|(&id, &s)| out[id as usize] = s);
+            }
+        } else {
+            kern.linear(x, nb, &self.embed, self.output_bias, logits, &mut qs);
+        }
+        Ok(())
+    }
+}
