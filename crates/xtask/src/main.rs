@@ -2,7 +2,10 @@
 //!
 //! - `test`: everything CI runs: installs what it needs (rustup targets, a Python venv with
 //!   gguf-py), runs all tests, checks the `no_std` core builds for Cortex-M.
-//! - `demo`: the main job: builds a model and translates sentences with the CLI.
+//! - `demo`: the main job: fetches Firefox's real en->pt model, converts it and translates
+//!   sentences with the CLI and the library.
+//! - `quality`: BLEU/chrF (sacrebleu) of a real model on FLORES devtest or given files, and how
+//!   many lines equal Bergamot's output.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -17,9 +20,10 @@ fn main() -> Result<()> {
         Some("check-no-std") => check_no_std(),
         Some("py-env") => py_env().map(|p| println!("{}", p.display())),
         Some("demo") => demo(&args[1..]),
+        Some("quality") => quality(&args[1..]),
         Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo [--checkpoint DIR] [--input FILE]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -97,8 +101,10 @@ fn check_no_std() -> Result<()> {
 
 fn test() -> Result<()> {
     let python = py_env()?;
-    // The real Bergamot en-pt model: its vocabulary is one of the tokenizer's test cases.
+    // The real Firefox models: translated against Bergamot's recorded output (tests/bergamot.rs);
+    // the en-pt vocabulary is also one of the tokenizer's test cases.
     fetch_model(&["enpt".to_string()])?;
+    fetch_model(&["pten".to_string()])?;
     check_no_std()?;
     run(cargo()
         .args(["test", "--workspace", "--all-features"])
@@ -106,65 +112,90 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-/// The main job: converts a checkpoint to int8, shows its memory plan and translates sentences
-/// with the `tern` CLI. Default: the fixture checkpoint (random weights, so the output is not a
-/// real translation: it shows the pipeline); `--checkpoint DIR` takes any HF MarianMT directory.
-fn demo(args: &[String]) -> Result<()> {
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(PathBuf::from)
-    };
-    let checkpoint =
-        opt("--checkpoint").unwrap_or_else(|| root().join("models/fixtures/marian-tiny-en-de"));
-    let input = opt("--input").unwrap_or_else(|| root().join("models/samples/en.txt"));
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "tern",
-        "-p",
-        "tern-convert",
-        "--bins",
-    ]))?;
-    let bin = |name: &str| root().join("target/release").join(name);
+fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))
+}
+
+fn bin(name: &str) -> PathBuf {
+    root().join("target/release").join(name)
+}
+
+fn build_release() -> Result<()> {
+    run(cargo().args(["build", "--quiet", "--release", "-p", "tern", "-p", "tern-convert", "--bins"]))
+}
+
+/// Converts a model directory into `target/demo/<name>.gguf` (an HF checkpoint to int8, a Marian
+/// model with its own int8 weights).
+fn convert_model(src: &Path, name: &str) -> Result<PathBuf> {
     let dir = root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
-    let model = dir.join("model.gguf");
-    run(Command::new(bin("convert"))
-        .arg("--int8")
-        .arg(&checkpoint)
-        .arg("-o")
-        .arg(&model)
-        .arg("--force"))?;
+    let model = dir.join(format!("{name}.gguf"));
+    let mut cmd = Command::new(bin("convert"));
+    if src.join("config.json").exists() {
+        cmd.arg("--int8");
+    }
+    run(cmd.arg(src).arg("-o").arg(&model).arg("--force"))?;
+    Ok(model)
+}
+
+/// The main job: fetches Firefox's tiny en->pt model (or `--pair pten`, or any HF MarianMT
+/// `--checkpoint DIR`), converts it, shows its memory plan and translates sentences with the
+/// `tern` CLI and the library.
+fn demo(args: &[String]) -> Result<()> {
+    let pair = opt(args, "--pair").map_or("enpt", String::as_str);
+    let (src, name) = match opt(args, "--checkpoint") {
+        Some(dir) => (PathBuf::from(dir), "model".to_string()),
+        None => (fetch_model(&[pair.to_string()])?, pair.to_string()),
+    };
+    let default_input = if pair == "pten" { "models/samples/bergamot/pt.txt" } else { "models/samples/en.txt" };
+    let input = opt(args, "--input").map_or_else(|| root().join(default_input), PathBuf::from);
+    build_release()?;
+    let model = convert_model(&src, &name)?;
     run(Command::new(bin("tern")).arg("inspect").arg(&model))?;
     eprintln!("xtask: translating {}", input.display());
-    run(Command::new(bin("tern"))
-        .args(["translate", "--threads", "2", "-m"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&input))?;
+    run(Command::new(bin("tern")).args(["translate", "--threads", "2", "-m"]).arg(&model).arg("--input").arg(&input))?;
     eprintln!("xtask: the same through the library (crates/tern/examples/translate.rs)");
-    let first = std::fs::read_to_string(&input)?
-        .lines()
-        .take(2)
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-    run(cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "tern",
-            "--example",
-            "translate",
-            "--",
-        ])
-        .arg(&model)
-        .args(&first))
+    let first: Vec<String> = std::fs::read_to_string(&input)?.lines().take(2).map(str::to_string).collect();
+    run(cargo().args(["run", "--quiet", "--release", "-p", "tern", "--example", "translate", "--"]).arg(&model).args(&first))
+}
+
+/// Quality of a real model: translates `--src` (default: FLORES-200 devtest from
+/// ../shared/testsets) with tern, scores it against `--ref` with sacrebleu's defaults, and
+/// counts lines identical to a Bergamot output given with `--bergamot`.
+fn quality(args: &[String]) -> Result<()> {
+    let pair = args.first().filter(|a| !a.starts_with("--")).map_or("enpt", String::as_str);
+    let (sl, tl) = match pair {
+        "enpt" => ("eng_Latn", "por_Latn"),
+        "pten" => ("por_Latn", "eng_Latn"),
+        _ => bail!("quality: pair must be enpt or pten"),
+    };
+    let flores = root().join("../shared/testsets/flores200-devtest");
+    let file = |name: &str, lang: &str| -> Result<PathBuf> {
+        match opt(args, name) {
+            Some(p) => Ok(PathBuf::from(p)),
+            None if flores.exists() => Ok(flores.join(format!("{lang}.devtest"))),
+            None => bail!("no {name} given and no FLORES devtest at {}", flores.display()),
+        }
+    };
+    let (src, reference) = (file("--src", sl)?, file("--ref", tl)?);
+    let python = py_env()?;
+    let dir = fetch_model(&[pair.to_string()])?;
+    build_release()?;
+    let model = convert_model(&dir, pair)?;
+    let hyp = root().join(format!("target/demo/{pair}.hyp.txt"));
+    let t0 = std::time::Instant::now();
+    run(Command::new(bin("tern")).args(["translate", "-m"]).arg(&model).arg("-i").arg(&src).arg("-o").arg(&hyp))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let lines = std::fs::read_to_string(&hyp)?.lines().count();
+    println!("{pair}: {lines} lines in {secs:.1} s ({:.1} sentences/s, 1 thread, scalar kernels)", lines as f64 / secs);
+    run(Command::new(&python).args(["-m", "sacrebleu"]).arg(&reference).arg("-i").arg(&hyp).args(["-m", "bleu", "chrf", "-w", "2"]))?;
+    if let Some(b) = opt(args, "--bergamot") {
+        let ours = std::fs::read_to_string(&hyp)?;
+        let theirs = std::fs::read_to_string(b)?;
+        let same = ours.lines().zip(theirs.lines()).filter(|(a, b)| a == b).count();
+        println!("identical to Bergamot: {same} of {} lines", theirs.lines().count());
+    }
+    Ok(())
 }
 
 /// Where Mozilla's Firefox Translations "tiny" en<->pt models are obtainable on machines without
