@@ -327,26 +327,26 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
     Ok(w.to_bytes())
 }
 
-/// `max-length-factor` from a Marian/Bergamot run configuration (`config*.yml`) next to the
-/// model, else Marian's default 3.
-fn run_settings(dir: &Path) -> Result<f32> {
+/// Run settings from a Marian/Bergamot configuration (`config*.yml`) next to the model:
+/// `max-length-factor` (Marian's default 3) and `max-length-break` (Bergamot's default 128).
+fn run_settings(dir: &Path) -> Result<(f32, u32)> {
+    let (mut factor, mut brk) = (3.0, 128);
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("config") && (name.ends_with(".yml") || name.ends_with(".yaml")) {
-            let text =
-                std::fs::read_to_string(entry.path()).with_context(|| format!("reading {name}"))?;
-            let y: Yaml = serde_yaml_ng::from_str(&text)
-                .with_context(|| format!("{name} is not valid YAML"))?;
+            let text = std::fs::read_to_string(entry.path()).with_context(|| format!("reading {name}"))?;
+            let y: Yaml = serde_yaml_ng::from_str(&text).with_context(|| format!("{name} is not valid YAML"))?;
             if let Some(f) = y.get("max-length-factor").and_then(Yaml::as_f64) {
-                ensure!(
-                    f > 0.0 && f < 100.0,
-                    "{name}: max-length-factor {f} is out of range"
-                );
-                return Ok(f as f32);
+                ensure!(f > 0.0 && f < 100.0, "{name}: max-length-factor {f} is out of range");
+                factor = f as f32;
+            }
+            if let Some(b) = y.get("max-length-break").and_then(Yaml::as_u64) {
+                ensure!((2..=u64::from(MAX_POSITIONS)).contains(&b), "{name}: max-length-break {b} is out of range");
+                brk = b as u32;
             }
         }
     }
-    Ok(3.0)
+    Ok((factor, brk))
 }
 
 fn check_config(cfg: &Config) -> Result<Shapes> {
@@ -424,12 +424,7 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
     Ok(s)
 }
 
-fn write_metadata(
-    w: &mut GgufWriter,
-    cfg: &Config,
-    s: &Shapes,
-    max_length_factor: f32,
-) -> Result<()> {
+fn write_metadata(w: &mut GgufWriter, cfg: &Config, s: &Shapes, (max_length_factor, max_length_break): (f32, u32)) -> Result<()> {
     let u = |v: usize| MetaValue::U32(v as u32);
     w.meta(
         "general.architecture",
@@ -458,6 +453,8 @@ fn write_metadata(
         MetaValue::F32(max_length_factor),
     );
     w.meta("tern.split_sentences", MetaValue::Bool(true));
+    // Sentences longer than this many tokens (EOS included) are translated in pieces.
+    w.meta("tern.max_source_tokens", MetaValue::U32(max_length_break));
     w.meta("generation.length_penalty", MetaValue::F32(1.0));
     Ok(())
 }

@@ -23,6 +23,9 @@ pub struct Defaults {
     pub max_length_factor: Option<f32>,
     /// Translate multi-sentence text one sentence at a time ([`crate::text`]), as Bergamot does.
     pub split_sentences: bool,
+    /// The source length to plan for unless the caller says otherwise (Bergamot's
+    /// `max-length-break`).
+    pub max_source_tokens: Option<usize>,
 }
 
 /// A loaded model, ready to translate.
@@ -93,6 +96,10 @@ impl<'a> Engine<'a> {
                     .filter(|f| f.is_finite() && *f > 0.0),
             },
             split_sentences: gguf.bool_or("tern.split_sentences", false)?,
+            max_source_tokens: match gguf.get("tern.max_source_tokens") {
+                None => None,
+                Some(_) => Some(gguf.u32("tern.max_source_tokens")? as usize).filter(|&n| n >= 2),
+            },
         };
         Ok(Engine {
             gguf,

@@ -156,9 +156,13 @@ impl Translator {
         let max_pos = e.model.max_positions();
         let s = &self.settings;
         let beam = s.beam.unwrap_or(e.defaults.num_beams).max(1);
-        let default_len = DEFAULT_MAX_LEN.min(e.defaults.max_length.saturating_sub(1).max(1));
+        let max_src = s.max_src_len.or(e.defaults.max_source_tokens).unwrap_or(DEFAULT_MAX_LEN).clamp(1, max_pos);
+        // Marian models stop at `max_length_factor` times the source length: plan for that.
+        let default_len = match e.defaults.max_length_factor {
+            Some(f) => (f * max_src as f32).ceil() as usize,
+            None => DEFAULT_MAX_LEN.min(e.defaults.max_length.saturating_sub(1).max(1)),
+        };
         let max_tgt = s.max_len.unwrap_or(default_len).clamp(1, max_pos);
-        let max_src = s.max_src_len.unwrap_or(DEFAULT_MAX_LEN).clamp(1, max_pos);
         let limits = Limits {
             max_src,
             max_tgt,
@@ -182,6 +186,7 @@ impl Translator {
             opts,
             ws: Vec::new(),
             ids: Vec::new(),
+            tgt: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -243,6 +248,7 @@ pub struct Session<'t> {
     opts: Options,
     ws: Vec<u8>,
     ids: Vec<u32>,
+    tgt: Vec<u32>,
     out: Vec<u8>,
 }
 
@@ -275,49 +281,62 @@ impl Session<'_> {
         Ok(out)
     }
 
-    /// Translates `text` as one sentence.
+    /// Translates `text` as one sentence. Over-long input: models that split sentences
+    /// (Bergamot's) translate it in pieces of `max_src - 1` tokens, as Bergamot's
+    /// `max-length-break` does, joined by a space; others are cut to `max_src` tokens when the
+    /// settings allow it (`truncated` says so), else it is an error.
     pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
         if text.trim().is_empty() {
-            return Ok(Output {
-                text: String::new(),
-                truncated: false,
-            });
+            return Ok(Output { text: String::new(), truncated: false });
         }
         let e = self.t.engine();
         let need = e.workspace_bytes(&self.limits, text.len());
         if self.ws.len() < need {
             self.ws.resize(need, 0);
         }
-        // Tokenize with room for the whole text, so over-long input can be reported or cut.
         let scratch_len = e.tokenizer.encode_scratch_bytes(text.len());
         let max_src = self.limits.max_src;
-        self.ids.resize(max_src + self.limits.max_tgt, 0);
+        self.ids.resize(max_src, 0);
         // `encode` stores the first `max_src` ids and counts them all.
-        let (src, tgt) = self.ids.split_at_mut(max_src);
-        let mut n = e.tokenizer.encode(text, &mut self.ws[..scratch_len], src)?;
-        let mut truncated = false;
-        if n > self.limits.max_src {
-            if !self.t.settings.truncate {
-                return Err(Error::TooLong {
-                    tokens: n,
-                    max: self.limits.max_src,
-                });
-            }
-            src[self.limits.max_src - 1] = e.special.eos;
-            n = self.limits.max_src;
-            truncated = true;
+        let n = e.tokenizer.encode(text, &mut self.ws[..scratch_len], &mut self.ids)?;
+        if n <= max_src {
+            let text = self.translate_ids(n)?;
+            return Ok(Output { text, truncated: false });
         }
+        if e.defaults.split_sentences && max_src >= 2 {
+            let mut all = vec![0u32; n];
+            e.tokenizer.encode(text, &mut self.ws[..scratch_len], &mut all)?;
+            let mut out = String::new();
+            for piece in all[..n - 1].chunks(max_src - 1) {
+                self.ids.clear();
+                self.ids.extend_from_slice(piece);
+                self.ids.push(e.special.eos);
+                let t = self.translate_ids(piece.len() + 1)?;
+                if !out.is_empty() && !t.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&t);
+            }
+            return Ok(Output { text: out, truncated: false });
+        }
+        if !self.t.settings.truncate {
+            return Err(Error::TooLong { tokens: n, max: max_src });
+        }
+        self.ids[max_src - 1] = e.special.eos;
+        let text = self.translate_ids(max_src)?;
+        Ok(Output { text, truncated: true })
+    }
+
+    /// Translates the first `n` source ids in `self.ids` (EOS included) to text.
+    fn translate_ids(&mut self, n: usize) -> Result<String, Error> {
+        let e = self.t.engine();
+        self.tgt.resize(self.limits.max_tgt, 0);
         let opts = e.options_for(&self.opts, n);
-        let hyp = e.generate(&mut self.ws, &self.limits, &opts, &src[..n], tgt)?;
-        let ids = &tgt[..hyp.len];
-        let cap = ids
-            .iter()
-            .map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4)
-            .sum::<usize>()
-            + 16;
+        let hyp = e.generate(&mut self.ws, &self.limits, &opts, &self.ids[..n], &mut self.tgt)?;
+        let ids = &self.tgt[..hyp.len];
+        let cap = ids.iter().map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4).sum::<usize>() + 16;
         self.out.resize(cap, 0);
         let len = e.tokenizer.decode(ids, &mut self.out)?;
-        let text = String::from_utf8_lossy(&self.out[..len]).into_owned();
-        Ok(Output { text, truncated })
+        Ok(String::from_utf8_lossy(&self.out[..len]).into_owned())
     }
 }
