@@ -20,7 +20,10 @@ fn model(pair: &str) -> tern::Translator {
 
 /// Translates the samples and compares them with Bergamot's recorded output, line by line.
 fn check(pair: &str, src: &str) {
-    let t = model(pair);
+    check_model(pair, src, &model(pair));
+}
+
+fn check_model(pair: &str, src: &str, t: &tern::Translator) {
     let e = t.engine();
     assert!(matches!(e.model, tern_core::model::Model::MarianNmt(_)), "{pair}: not the SSRU architecture");
     assert_eq!(e.model.vocab_size(), 32000);
@@ -40,6 +43,26 @@ fn check(pair: &str, src: &str) {
     // sentence splitting); the remaining differences are float-level (see docs/bergamot.md).
     // Measured: 20/25 (en->pt) and 18/25 (pt->en) identical; FLORES: 75% / 67%.
     assert!(same * 10 >= lines.len() * 6, "{pair}: only {same} of {} lines identical to Bergamot", lines.len());
+}
+
+/// A float Marian model (.npz, as Marian training writes them), made from the int8 one by
+/// `models/marian_bin_to_npz.py`: converted to f32 and to tern's own int8, it still translates
+/// like Bergamot (measured 19/25 and 21/25 identical lines).
+#[test]
+fn float_npz_model_converts_and_translates() {
+    let src = root().join("models/downloads/enpt");
+    assert!(src.join(".tern-source").exists(), "run `cargo xtask fetch-model enpt`");
+    let dir = tern_e2e::scratch().join("enpt-npz");
+    tern_e2e::run_python("marian_bin_to_npz.py", &[src.as_os_str(), dir.as_os_str()], b"");
+    for precision in [None, Some(tern_convert::Precision::Int8)] {
+        let bytes = tern_convert::build(&dir, precision, true).unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
+        let t = tern::Translator::from_bytes(&bytes).expect("loads");
+        assert_eq!(t.engine().gguf.str("tern.precision").unwrap(), if precision.is_some() { "int8" } else { "f32" });
+        check_model("enpt", "en.txt", &t);
+    }
+    // An int8 model refuses to be "upgraded".
+    let err = tern_convert::build(&root().join("models/downloads/enpt"), Some(tern_convert::Precision::F16), true).unwrap_err();
+    assert!(format!("{err:#}").contains("already int8"), "{err:#}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod marian;
 pub mod marian_bin;
+pub mod marian_npz;
 pub mod marian_nmt;
 pub mod quant;
 pub mod shortlist;

@@ -134,15 +134,14 @@ struct Shapes {
 /// Converts a Marian-toolkit model directory into GGUF bytes.
 pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) -> Result<Vec<u8>> {
     let files = Files::find(dir)?;
-    ensure!(
-        files.model.extension().is_some_and(|e| e == "bin"),
-        "{}: Marian .npz models are not read yet; convert it to .bin with `marian-conv -f model.npz -t model.bin`",
-        files.model.display()
-    );
-    let bytes = std::fs::read(&files.model)
-        .with_context(|| format!("reading {}", files.model.display()))?;
-    let bin = MarianBin::parse(&bytes)
-        .with_context(|| format!("{} is not a valid Marian model", files.model.display()))?;
+    let bytes = std::fs::read(&files.model).with_context(|| format!("reading {}", files.model.display()))?;
+    let arrays;
+    let bin = if files.model.extension().is_some_and(|e| e == "npz") {
+        arrays = crate::marian_npz::read(&bytes).with_context(|| format!("{} is not a valid Marian .npz model", files.model.display()))?;
+        MarianBin { items: arrays.iter().map(|a| a.item()).collect() }
+    } else {
+        MarianBin::parse(&bytes).with_context(|| format!("{} is not a valid Marian model", files.model.display()))?
+    };
     let cfg = Config(
         serde_yaml_ng::from_str(bin.config_yaml()?)
             .context("special:model.yml is not valid YAML")?,
