@@ -5,6 +5,8 @@
 //! [`Kernels::linear`] and friends and never sees a target.
 
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
 
 use half::f16;
 
@@ -110,6 +112,10 @@ impl core::fmt::Debug for Kernels {
 impl Kernels {
     /// The best kernels for this machine.
     pub fn best() -> Kernels {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = avx2::kernels() {
+            return k;
+        }
         scalar::KERNELS
     }
 

@@ -1,0 +1,288 @@
+//! x86-64 AVX2 + FMA kernels, laid over the scalar table.
+//!
+//! int8 products stay exact: `maddubs` multiplies unsigned by signed bytes and saturates pairs
+//! at i16, so the weight's sign is moved onto the activation (`|w| * sign(w) x`). `|w| <= 128`
+//! fits a u8 even for a hostile -128, and activations are quantized to [-127, 127], so a pair is
+//! at most `2 * 128 * 127 = 32512 < 32767`: nothing saturates (intgemm's shifted `x + 127`
+//! operand can reach 2 * 254 * 127 and does). `madd` with ones then widens to i32.
+//! Float kernels reassociate sums (8 lanes), so they differ from the scalar ones by rounding.
+
+use super::{scalar, Kernels};
+use core::arch::x86_64::*;
+
+/// The AVX2 table, if this CPU has AVX2 and FMA.
+pub fn kernels() -> Option<Kernels> {
+    if detected() {
+        Some(Kernels { name: "avx2", dot, axpy, dot_i8, matmul_f32, matmul_i8, quantize_static, ..scalar::KERNELS })
+    } else {
+        None
+    }
+}
+
+#[cfg(feature = "std")]
+fn detected() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(feature = "std"))]
+fn detected() -> bool {
+    cfg!(all(target_feature = "avx2", target_feature = "fma"))
+}
+
+// The safe wrappers below are only reachable through `kernels()`, which returns them only after
+// the CPU features were detected.
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: AVX2 and FMA are present (see `kernels`).
+    unsafe { dot_avx2(a, b) }
+}
+
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    // SAFETY: AVX2 and FMA are present (see `kernels`).
+    unsafe { axpy_avx2(a, x, y) }
+}
+
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    // SAFETY: AVX2 is present (see `kernels`).
+    unsafe { dot_i8_avx2(a, b) }
+}
+
+fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
+    for i in 0..m {
+        let xr = &x[i * k..(i + 1) * k];
+        for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
+            *out = dot(xr, &w[j * k..(j + 1) * k]);
+        }
+    }
+}
+
+fn quantize_static(x: &[f32], xq: &mut [i8], inv_scale: f32) {
+    // SAFETY: AVX2 is present (see `kernels`).
+    unsafe { quantize_static_avx2(x, xq, inv_scale) }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_i8(xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
+    // Four weight rows at a time, each read once from memory and reused for every input row.
+    let mut j = 0;
+    while j + 4 <= n {
+        let w = &wq[j * k..(j + 4) * k];
+        for i in 0..m {
+            // SAFETY: AVX2 is present (see `kernels`).
+            let d = unsafe { dot4_i8_avx2(&xq[i * k..(i + 1) * k], w, k) };
+            for (t, &v) in d.iter().enumerate() {
+                y[i * n + j + t] = v as f32 * (xs[i] * ws[j + t]);
+            }
+        }
+        j += 4;
+    }
+    for j in j..n {
+        let w = &wq[j * k..(j + 1) * k];
+        for i in 0..m {
+            y[i * n + j] = dot_i8(&xq[i * k..(i + 1) * k], w) as f32 * (xs[i] * ws[j]);
+        }
+    }
+}
+
+/// `|w| * sign(w) x` summed in pairs and widened to i32 (see the module docs).
+#[target_feature(enable = "avx2")]
+fn madd_i8(x: __m256i, w: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1))
+}
+
+/// Dot products of one row `x` (`k` bytes) with four consecutive rows of `w` (`4 * k` bytes).
+#[target_feature(enable = "avx2")]
+unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
+    assert!(x.len() >= k && w.len() >= 4 * k);
+    let (px, pw) = (x.as_ptr(), w.as_ptr());
+    let mut acc = [_mm256_setzero_si256(); 4];
+    let mut i = 0;
+    while i + 32 <= k {
+        // SAFETY: i + 32 <= k: the load of `x` is inside its first k bytes, and row r's load at
+        // r * k + i stays inside `w`'s 4 * k bytes.
+        unsafe {
+            let vx = _mm256_loadu_si256(px.add(i).cast());
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_add_epi32(*a, madd_i8(vx, _mm256_loadu_si256(pw.add(r * k + i).cast())));
+            }
+        }
+        i += 32;
+    }
+    // Horizontal sums of the four accumulators at once.
+    let s01 = _mm256_hadd_epi32(acc[0], acc[1]);
+    let s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+    let s = _mm256_hadd_epi32(s01, s23);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    let mut out = [_mm_extract_epi32(s, 0), _mm_extract_epi32(s, 1), _mm_extract_epi32(s, 2), _mm_extract_epi32(s, 3)];
+    for (r, o) in out.iter_mut().enumerate() {
+        for t in i..k {
+            *o += i32::from(x[t]) * i32::from(w[r * k + t]);
+        }
+    }
+    out
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_static_avx2(x: &[f32], xq: &mut [i8], inv_scale: f32) {
+    let n = x.len().min(xq.len());
+    let (px, pq) = (x.as_ptr(), xq.as_mut_ptr());
+    let s = _mm256_set1_ps(inv_scale);
+    let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: 8 floats are read from `x` and 8 bytes written to `xq`.
+        unsafe {
+            // cvtps rounds half to even (the default MXCSR mode), as intgemm's quantizer.
+            let v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(px.add(i)), s), lo), hi);
+            let q = _mm256_cvtps_epi32(v);
+            let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+            let q8 = _mm_packs_epi16(q16, q16);
+            core::ptr::write_unaligned(pq.add(i).cast::<i64>(), _mm_cvtsi128_si64(q8));
+        }
+        i += 8;
+    }
+    scalar::quantize_static(&x[i..n], &mut xq[i..n], inv_scale);
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so both 8-float loads at i and i + 8 are inside both slices.
+        unsafe {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)), acc1);
+        }
+        i += 16;
+    }
+    let mut s = hsum(_mm256_add_ps(acc0, acc1));
+    while i < n {
+        s += a[i] * b[i];
+        i += 1;
+    }
+    s
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn axpy_avx2(a: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let av = _mm256_set1_ps(a);
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: the 8-float load and store are inside `x` and `y`.
+        unsafe {
+            let r = _mm256_fmadd_ps(av, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+            _mm256_storeu_ps(py.add(i), r);
+        }
+        i += 8;
+    }
+    while i < n {
+        y[i] += a * x[i];
+        i += 1;
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n: both 32-byte loads are inside `a` and `b`.
+        let (va, vb) = unsafe { (_mm256_loadu_si256(pa.add(i).cast()), _mm256_loadu_si256(pb.add(i).cast())) };
+        let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(vb), _mm256_sign_epi8(va, vb));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+        i += 32;
+    }
+    let lo = _mm256_castsi256_si128(acc);
+    let hi = _mm256_extracti128_si256(acc, 1);
+    let s = _mm_add_epi32(lo, hi);
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    let mut total = _mm_cvtsi128_si32(s);
+    while i < n {
+        total += i32::from(a[i]) * i32::from(b[i]);
+        i += 1;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_is_exact_including_the_saturation_case() {
+        let Some(k) = kernels() else { return };
+        let mut seed = 0x1234_5678u32;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for len in [0, 1, 31, 32, 33, 64, 100, 256, 1536] {
+            let a: heapless::Vec<i8, 1536> = (0..len).map(|_| (rnd() % 255) as i8).map(|v| v.max(-127)).collect();
+            let b: heapless::Vec<i8, 1536> = (0..len).map(|_| rnd() as i8).collect();
+            assert_eq!((k.dot_i8)(&a, &b), scalar::dot_i8(&a, &b), "len {len}");
+        }
+        // Where a plain unsigned-by-signed maddubs saturates: |a| = 127 with b = -128 / 127 pairs.
+        for (x, y) in [(127i8, 127i8), (-127, -128), (127, -128), (-127, 127)] {
+            let a = [x; 64];
+            let b = [y; 64];
+            assert_eq!((k.dot_i8)(&a, &b), 64 * i32::from(x) * i32::from(y));
+        }
+    }
+
+    #[test]
+    fn matmul_and_quantize_match_scalar_exactly() {
+        let Some(k) = kernels() else { return };
+        let (m, kk, n) = (3, 70, 9);
+        let xf: heapless::Vec<f32, 210> = (0..m * kk).map(|i| ((i * 37 % 101) as f32 - 50.0) / 3.0 + 0.5).collect();
+        let mut xq = [0i8; 210];
+        let mut xq2 = [0i8; 210];
+        (k.quantize_static)(&xf, &mut xq, 1.0 / 0.125);
+        scalar::quantize_static(&xf, &mut xq2, 1.0 / 0.125);
+        assert_eq!(xq, xq2, "rounding and clamping agree");
+        let w: heapless::Vec<i8, 630> = (0..n * kk).map(|i| (i * 91 % 256) as u8 as i8).collect();
+        let xs = [0.5f32, 1.0, 2.0];
+        let ws: heapless::Vec<f32, 9> = (0..n).map(|j| 0.01 * (j + 1) as f32).collect();
+        let (mut y1, mut y2) = ([0f32; 27], [0f32; 27]);
+        (k.matmul_i8)(&xq, &xs, &w, &ws, &mut y1, m, kk, n);
+        scalar::matmul_i8(&xq, &xs, &w, &ws, &mut y2, m, kk, n);
+        assert_eq!(y1, y2);
+    }
+
+    #[test]
+    fn float_kernels_match_scalar_within_rounding() {
+        let Some(k) = kernels() else { return };
+        let a: heapless::Vec<f32, 300> = (0..300).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let b: heapless::Vec<f32, 300> = (0..300).map(|i| ((i * 53 % 89) as f32 - 44.0) / 5.0).collect();
+        for n in [0, 7, 8, 16, 17, 300] {
+            let (d, s) = ((k.dot)(&a[..n], &b[..n]), scalar::dot(&a[..n], &b[..n]));
+            assert!((d - s).abs() <= 1e-4 * s.abs().max(1.0), "{n}: {d} vs {s}");
+            let mut y1 = b.clone();
+            let mut y2 = b.clone();
+            (k.axpy)(0.37, &a[..n], &mut y1[..n]);
+            scalar::axpy(0.37, &a[..n], &mut y2[..n]);
+            assert!(y1.iter().zip(&y2).all(|(p, q)| (p - q).abs() <= 1e-5 * q.abs().max(1.0)));
+        }
+    }
+}
