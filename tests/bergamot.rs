@@ -14,7 +14,8 @@ fn model(pair: &str) -> tern::Translator {
         "{} is missing: run `cargo xtask fetch-model {pair}` (cargo xtask test does)",
         dir.display()
     );
-    let bytes = tern_convert::build(&dir, None, true).unwrap_or_else(|e| panic!("converting {pair}: {e:#}"));
+    let bytes = tern_convert::build(&dir, None, true)
+        .unwrap_or_else(|e| panic!("converting {pair}: {e:#}"));
     tern::Translator::from_bytes(&bytes).expect("the converted file loads")
 }
 
@@ -25,13 +26,28 @@ fn check(pair: &str, src: &str) {
 
 fn check_model(pair: &str, src: &str, t: &tern::Translator) {
     let e = t.engine();
-    assert!(matches!(e.model, tern_core::model::Model::MarianNmt(_)), "{pair}: not the SSRU architecture");
+    assert!(
+        matches!(e.model, tern_core::model::Model::MarianNmt(_)),
+        "{pair}: not the SSRU architecture"
+    );
     assert_eq!(e.model.vocab_size(), 32000);
     let samples = root().join("models/samples/bergamot");
-    let lines: Vec<String> = std::fs::read_to_string(samples.join(src)).unwrap().lines().map(String::from).collect();
-    let want: Vec<String> = std::fs::read_to_string(samples.join(format!("{pair}.expected"))).unwrap().lines().map(String::from).collect();
+    let lines: Vec<String> = std::fs::read_to_string(samples.join(src))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let want: Vec<String> = std::fs::read_to_string(samples.join(format!("{pair}.expected")))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(lines.len(), want.len());
-    let got: Vec<String> = t.translate_batch(&lines, 2).into_iter().map(|r| r.expect("translates").text).collect();
+    let got: Vec<String> = t
+        .translate_batch(&lines, 2)
+        .into_iter()
+        .map(|r| r.expect("translates").text)
+        .collect();
     let same = got.iter().zip(&want).filter(|(a, b)| a == b).count();
     for ((s, g), w) in lines.iter().zip(&got).zip(&want) {
         assert!(!g.trim().is_empty(), "{pair}: empty translation of {s:?}");
@@ -42,7 +58,11 @@ fn check_model(pair: &str, src: &str, t: &tern::Translator) {
     // tern reproduces Bergamot's graph and its int8 arithmetic (weights, alphas, shortlist,
     // sentence splitting); the remaining differences are float-level (see docs/bergamot.md).
     // Measured: 20/25 (en->pt) and 18/25 (pt->en) identical; FLORES: 75% / 67%.
-    assert!(same * 10 >= lines.len() * 6, "{pair}: only {same} of {} lines identical to Bergamot", lines.len());
+    assert!(
+        same * 10 >= lines.len() * 6,
+        "{pair}: only {same} of {} lines identical to Bergamot",
+        lines.len()
+    );
 }
 
 /// A float Marian model (.npz, as Marian training writes them), made from the int8 one by
@@ -51,17 +71,33 @@ fn check_model(pair: &str, src: &str, t: &tern::Translator) {
 #[test]
 fn float_npz_model_converts_and_translates() {
     let src = root().join("models/downloads/enpt");
-    assert!(src.join(".tern-source").exists(), "run `cargo xtask fetch-model enpt`");
+    assert!(
+        src.join(".tern-source").exists(),
+        "run `cargo xtask fetch-model enpt`"
+    );
     let dir = tern_e2e::scratch().join("enpt-npz");
-    tern_e2e::run_python("marian_bin_to_npz.py", &[src.as_os_str(), dir.as_os_str()], b"");
+    tern_e2e::run_python(
+        "marian_bin_to_npz.py",
+        &[src.as_os_str(), dir.as_os_str()],
+        b"",
+    );
     for precision in [None, Some(tern_convert::Precision::Int8)] {
-        let bytes = tern_convert::build(&dir, precision, true).unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
+        let bytes = tern_convert::build(&dir, precision, true)
+            .unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
         let t = tern::Translator::from_bytes(&bytes).expect("loads");
-        assert_eq!(t.engine().gguf.str("tern.precision").unwrap(), if precision.is_some() { "int8" } else { "f32" });
+        assert_eq!(
+            t.engine().gguf.str("tern.precision").unwrap(),
+            if precision.is_some() { "int8" } else { "f32" }
+        );
         check_model("enpt", "en.txt", &t);
     }
     // An int8 model refuses to be "upgraded".
-    let err = tern_convert::build(&root().join("models/downloads/enpt"), Some(tern_convert::Precision::F16), true).unwrap_err();
+    let err = tern_convert::build(
+        &root().join("models/downloads/enpt"),
+        Some(tern_convert::Precision::F16),
+        true,
+    )
+    .unwrap_err();
     assert!(format!("{err:#}").contains("already int8"), "{err:#}");
 }
 

@@ -4,8 +4,8 @@
 pub mod checkpoint;
 pub mod marian;
 pub mod marian_bin;
-pub mod marian_npz;
 pub mod marian_nmt;
+pub mod marian_npz;
 pub mod quant;
 pub mod shortlist;
 pub mod tokenizer;

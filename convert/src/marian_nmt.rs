@@ -134,13 +134,19 @@ struct Shapes {
 /// Converts a Marian-toolkit model directory into GGUF bytes.
 pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) -> Result<Vec<u8>> {
     let files = Files::find(dir)?;
-    let bytes = std::fs::read(&files.model).with_context(|| format!("reading {}", files.model.display()))?;
+    let bytes = std::fs::read(&files.model)
+        .with_context(|| format!("reading {}", files.model.display()))?;
     let arrays;
     let bin = if files.model.extension().is_some_and(|e| e == "npz") {
-        arrays = crate::marian_npz::read(&bytes).with_context(|| format!("{} is not a valid Marian .npz model", files.model.display()))?;
-        MarianBin { items: arrays.iter().map(|a| a.item()).collect() }
+        arrays = crate::marian_npz::read(&bytes).with_context(|| {
+            format!("{} is not a valid Marian .npz model", files.model.display())
+        })?;
+        MarianBin {
+            items: arrays.iter().map(|a| a.item()).collect(),
+        }
     } else {
-        MarianBin::parse(&bytes).with_context(|| format!("{} is not a valid Marian model", files.model.display()))?
+        MarianBin::parse(&bytes)
+            .with_context(|| format!("{} is not a valid Marian model", files.model.display()))?
     };
     let cfg = Config(
         serde_yaml_ng::from_str(bin.config_yaml()?)
@@ -333,14 +339,22 @@ fn run_settings(dir: &Path) -> Result<(f32, u32)> {
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("config") && (name.ends_with(".yml") || name.ends_with(".yaml")) {
-            let text = std::fs::read_to_string(entry.path()).with_context(|| format!("reading {name}"))?;
-            let y: Yaml = serde_yaml_ng::from_str(&text).with_context(|| format!("{name} is not valid YAML"))?;
+            let text =
+                std::fs::read_to_string(entry.path()).with_context(|| format!("reading {name}"))?;
+            let y: Yaml = serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("{name} is not valid YAML"))?;
             if let Some(f) = y.get("max-length-factor").and_then(Yaml::as_f64) {
-                ensure!(f > 0.0 && f < 100.0, "{name}: max-length-factor {f} is out of range");
+                ensure!(
+                    f > 0.0 && f < 100.0,
+                    "{name}: max-length-factor {f} is out of range"
+                );
                 factor = f as f32;
             }
             if let Some(b) = y.get("max-length-break").and_then(Yaml::as_u64) {
-                ensure!((2..=u64::from(MAX_POSITIONS)).contains(&b), "{name}: max-length-break {b} is out of range");
+                ensure!(
+                    (2..=u64::from(MAX_POSITIONS)).contains(&b),
+                    "{name}: max-length-break {b} is out of range"
+                );
                 brk = b as u32;
             }
         }
@@ -423,7 +437,12 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
     Ok(s)
 }
 
-fn write_metadata(w: &mut GgufWriter, cfg: &Config, s: &Shapes, (max_length_factor, max_length_break): (f32, u32)) -> Result<()> {
+fn write_metadata(
+    w: &mut GgufWriter,
+    cfg: &Config,
+    s: &Shapes,
+    (max_length_factor, max_length_break): (f32, u32),
+) -> Result<()> {
     let u = |v: usize| MetaValue::U32(v as u32);
     w.meta(
         "general.architecture",

@@ -156,7 +156,11 @@ impl Translator {
         let max_pos = e.model.max_positions();
         let s = &self.settings;
         let beam = s.beam.unwrap_or(e.defaults.num_beams).max(1);
-        let max_src = s.max_src_len.or(e.defaults.max_source_tokens).unwrap_or(DEFAULT_MAX_LEN).clamp(1, max_pos);
+        let max_src = s
+            .max_src_len
+            .or(e.defaults.max_source_tokens)
+            .unwrap_or(DEFAULT_MAX_LEN)
+            .clamp(1, max_pos);
         // Marian models stop at `max_length_factor` times the source length: plan for that.
         let default_len = match e.defaults.max_length_factor {
             Some(f) => (f * max_src as f32).ceil() as usize,
@@ -287,7 +291,10 @@ impl Session<'_> {
     /// settings allow it (`truncated` says so), else it is an error.
     pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
         if text.trim().is_empty() {
-            return Ok(Output { text: String::new(), truncated: false });
+            return Ok(Output {
+                text: String::new(),
+                truncated: false,
+            });
         }
         let e = self.t.engine();
         let need = e.workspace_bytes(&self.limits, text.len());
@@ -298,14 +305,20 @@ impl Session<'_> {
         let max_src = self.limits.max_src;
         self.ids.resize(max_src, 0);
         // `encode` stores the first `max_src` ids and counts them all.
-        let n = e.tokenizer.encode(text, &mut self.ws[..scratch_len], &mut self.ids)?;
+        let n = e
+            .tokenizer
+            .encode(text, &mut self.ws[..scratch_len], &mut self.ids)?;
         if n <= max_src {
             let text = self.translate_ids(n)?;
-            return Ok(Output { text, truncated: false });
+            return Ok(Output {
+                text,
+                truncated: false,
+            });
         }
         if e.defaults.split_sentences && max_src >= 2 {
             let mut all = vec![0u32; n];
-            e.tokenizer.encode(text, &mut self.ws[..scratch_len], &mut all)?;
+            e.tokenizer
+                .encode(text, &mut self.ws[..scratch_len], &mut all)?;
             let mut out = String::new();
             for piece in all[..n - 1].chunks(max_src - 1) {
                 self.ids.clear();
@@ -317,14 +330,23 @@ impl Session<'_> {
                 }
                 out.push_str(&t);
             }
-            return Ok(Output { text: out, truncated: false });
+            return Ok(Output {
+                text: out,
+                truncated: false,
+            });
         }
         if !self.t.settings.truncate {
-            return Err(Error::TooLong { tokens: n, max: max_src });
+            return Err(Error::TooLong {
+                tokens: n,
+                max: max_src,
+            });
         }
         self.ids[max_src - 1] = e.special.eos;
         let text = self.translate_ids(max_src)?;
-        Ok(Output { text, truncated: true })
+        Ok(Output {
+            text,
+            truncated: true,
+        })
     }
 
     /// Translates the first `n` source ids in `self.ids` (EOS included) to text.
@@ -332,9 +354,19 @@ impl Session<'_> {
         let e = self.t.engine();
         self.tgt.resize(self.limits.max_tgt, 0);
         let opts = e.options_for(&self.opts, n);
-        let hyp = e.generate(&mut self.ws, &self.limits, &opts, &self.ids[..n], &mut self.tgt)?;
+        let hyp = e.generate(
+            &mut self.ws,
+            &self.limits,
+            &opts,
+            &self.ids[..n],
+            &mut self.tgt,
+        )?;
         let ids = &self.tgt[..hyp.len];
-        let cap = ids.iter().map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4).sum::<usize>() + 16;
+        let cap = ids
+            .iter()
+            .map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4)
+            .sum::<usize>()
+            + 16;
         self.out.resize(cap, 0);
         let len = e.tokenizer.decode(ids, &mut self.out)?;
         Ok(String::from_utf8_lossy(&self.out[..len]).into_owned())

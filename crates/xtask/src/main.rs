@@ -113,7 +113,9 @@ fn test() -> Result<()> {
 }
 
 fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
 }
 
 fn bin(name: &str) -> PathBuf {
@@ -121,7 +123,16 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn build_release() -> Result<()> {
-    run(cargo().args(["build", "--quiet", "--release", "-p", "tern", "-p", "tern-convert", "--bins"]))
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "tern",
+        "-p",
+        "tern-convert",
+        "--bins",
+    ]))
 }
 
 /// Converts a model directory into `target/demo/<name>.gguf` (an HF checkpoint to int8, a Marian
@@ -147,23 +158,50 @@ fn demo(args: &[String]) -> Result<()> {
         Some(dir) => (PathBuf::from(dir), "model".to_string()),
         None => (fetch_model(&[pair.to_string()])?, pair.to_string()),
     };
-    let default_input = if pair == "pten" { "models/samples/bergamot/pt.txt" } else { "models/samples/en.txt" };
+    let default_input = if pair == "pten" {
+        "models/samples/bergamot/pt.txt"
+    } else {
+        "models/samples/en.txt"
+    };
     let input = opt(args, "--input").map_or_else(|| root().join(default_input), PathBuf::from);
     build_release()?;
     let model = convert_model(&src, &name)?;
     run(Command::new(bin("tern")).arg("inspect").arg(&model))?;
     eprintln!("xtask: translating {}", input.display());
-    run(Command::new(bin("tern")).args(["translate", "--threads", "2", "-m"]).arg(&model).arg("--input").arg(&input))?;
+    run(Command::new(bin("tern"))
+        .args(["translate", "--threads", "2", "-m"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&input))?;
     eprintln!("xtask: the same through the library (crates/tern/examples/translate.rs)");
-    let first: Vec<String> = std::fs::read_to_string(&input)?.lines().take(2).map(str::to_string).collect();
-    run(cargo().args(["run", "--quiet", "--release", "-p", "tern", "--example", "translate", "--"]).arg(&model).args(&first))
+    let first: Vec<String> = std::fs::read_to_string(&input)?
+        .lines()
+        .take(2)
+        .map(str::to_string)
+        .collect();
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "tern",
+            "--example",
+            "translate",
+            "--",
+        ])
+        .arg(&model)
+        .args(&first))
 }
 
 /// Quality of a real model: translates `--src` (default: FLORES-200 devtest from
 /// ../shared/testsets) with tern, scores it against `--ref` with sacrebleu's defaults, and
 /// counts lines identical to a Bergamot output given with `--bergamot`.
 fn quality(args: &[String]) -> Result<()> {
-    let pair = args.first().filter(|a| !a.starts_with("--")).map_or("enpt", String::as_str);
+    let pair = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .map_or("enpt", String::as_str);
     let (sl, tl) = match pair {
         "enpt" => ("eng_Latn", "por_Latn"),
         "pten" => ("por_Latn", "eng_Latn"),
@@ -174,7 +212,10 @@ fn quality(args: &[String]) -> Result<()> {
         match opt(args, name) {
             Some(p) => Ok(PathBuf::from(p)),
             None if flores.exists() => Ok(flores.join(format!("{lang}.devtest"))),
-            None => bail!("no {name} given and no FLORES devtest at {}", flores.display()),
+            None => bail!(
+                "no {name} given and no FLORES devtest at {}",
+                flores.display()
+            ),
         }
     };
     let (src, reference) = (file("--src", sl)?, file("--ref", tl)?);
@@ -184,16 +225,37 @@ fn quality(args: &[String]) -> Result<()> {
     let model = convert_model(&dir, pair)?;
     let hyp = root().join(format!("target/demo/{pair}.hyp.txt"));
     let t0 = std::time::Instant::now();
-    run(Command::new(bin("tern")).args(["translate", "-m"]).arg(&model).arg("-i").arg(&src).arg("-o").arg(&hyp))?;
+    run(Command::new(bin("tern"))
+        .args(["translate", "-m"])
+        .arg(&model)
+        .arg("-i")
+        .arg(&src)
+        .arg("-o")
+        .arg(&hyp))?;
     let secs = t0.elapsed().as_secs_f64();
     let lines = std::fs::read_to_string(&hyp)?.lines().count();
-    println!("{pair}: {lines} lines in {secs:.1} s ({:.1} sentences/s, 1 thread, scalar kernels)", lines as f64 / secs);
-    run(Command::new(&python).args(["-m", "sacrebleu"]).arg(&reference).arg("-i").arg(&hyp).args(["-m", "bleu", "chrf", "-w", "2"]))?;
+    println!(
+        "{pair}: {lines} lines in {secs:.1} s ({:.1} sentences/s, 1 thread, scalar kernels)",
+        lines as f64 / secs
+    );
+    run(Command::new(&python)
+        .args(["-m", "sacrebleu"])
+        .arg(&reference)
+        .arg("-i")
+        .arg(&hyp)
+        .args(["-m", "bleu", "chrf", "-w", "2"]))?;
     if let Some(b) = opt(args, "--bergamot") {
         let ours = std::fs::read_to_string(&hyp)?;
         let theirs = std::fs::read_to_string(b)?;
-        let same = ours.lines().zip(theirs.lines()).filter(|(a, b)| a == b).count();
-        println!("identical to Bergamot: {same} of {} lines", theirs.lines().count());
+        let same = ours
+            .lines()
+            .zip(theirs.lines())
+            .filter(|(a, b)| a == b)
+            .count();
+        println!(
+            "identical to Bergamot: {same} of {} lines",
+            theirs.lines().count()
+        );
     }
     Ok(())
 }

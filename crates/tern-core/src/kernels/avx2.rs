@@ -13,7 +13,16 @@ use core::arch::x86_64::*;
 /// The AVX2 table, if this CPU has AVX2 and FMA.
 pub fn kernels() -> Option<Kernels> {
     if detected() {
-        Some(Kernels { name: "avx2", dot, axpy, dot_i8, matmul_f32, matmul_i8, quantize_static, ..scalar::KERNELS })
+        Some(Kernels {
+            name: "avx2",
+            dot,
+            axpy,
+            dot_i8,
+            matmul_f32,
+            matmul_i8,
+            quantize_static,
+            ..scalar::KERNELS
+        })
     } else {
         None
     }
@@ -62,7 +71,16 @@ fn quantize_static(x: &[f32], xq: &mut [i8], inv_scale: f32) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn matmul_i8(xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
+fn matmul_i8(
+    xq: &[i8],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    y: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
     // Four weight rows at a time, each read once from memory and reused for every input row.
     let mut j = 0;
     while j + 4 <= n {
@@ -87,7 +105,10 @@ fn matmul_i8(xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], y: &mut [f32], m: usi
 /// `|w| * sign(w) x` summed in pairs and widened to i32 (see the module docs).
 #[target_feature(enable = "avx2")]
 fn madd_i8(x: __m256i, w: __m256i) -> __m256i {
-    _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1))
+    _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
+        _mm256_set1_epi16(1),
+    )
 }
 
 /// Dot products of one row `x` (`k` bytes) with four consecutive rows of `w` (`4 * k` bytes).
@@ -103,7 +124,10 @@ unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
         unsafe {
             let vx = _mm256_loadu_si256(px.add(i).cast());
             for (r, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_add_epi32(*a, madd_i8(vx, _mm256_loadu_si256(pw.add(r * k + i).cast())));
+                *a = _mm256_add_epi32(
+                    *a,
+                    madd_i8(vx, _mm256_loadu_si256(pw.add(r * k + i).cast())),
+                );
             }
         }
         i += 32;
@@ -113,7 +137,12 @@ unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
     let s23 = _mm256_hadd_epi32(acc[2], acc[3]);
     let s = _mm256_hadd_epi32(s01, s23);
     let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    let mut out = [_mm_extract_epi32(s, 0), _mm_extract_epi32(s, 1), _mm_extract_epi32(s, 2), _mm_extract_epi32(s, 3)];
+    let mut out = [
+        _mm_extract_epi32(s, 0),
+        _mm_extract_epi32(s, 1),
+        _mm_extract_epi32(s, 2),
+        _mm_extract_epi32(s, 3),
+    ];
     for (r, o) in out.iter_mut().enumerate() {
         for t in i..k {
             *o += i32::from(x[t]) * i32::from(w[r * k + t]);
@@ -133,7 +162,10 @@ unsafe fn quantize_static_avx2(x: &[f32], xq: &mut [i8], inv_scale: f32) {
         // SAFETY: i + 8 <= n: 8 floats are read from `x` and 8 bytes written to `xq`.
         unsafe {
             // cvtps rounds half to even (the default MXCSR mode), as intgemm's quantizer.
-            let v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(px.add(i)), s), lo), hi);
+            let v = _mm256_min_ps(
+                _mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(px.add(i)), s), lo),
+                hi,
+            );
             let q = _mm256_cvtps_epi32(v);
             let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
             let q8 = _mm_packs_epi16(q16, q16);
@@ -165,7 +197,11 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: i + 16 <= n, so both 8-float loads at i and i + 8 are inside both slices.
         unsafe {
             acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)), acc1);
+            acc1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i + 8)),
+                _mm256_loadu_ps(pb.add(i + 8)),
+                acc1,
+            );
         }
         i += 16;
     }
@@ -206,7 +242,12 @@ unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
     let mut i = 0;
     while i + 32 <= n {
         // SAFETY: i + 32 <= n: both 32-byte loads are inside `a` and `b`.
-        let (va, vb) = unsafe { (_mm256_loadu_si256(pa.add(i).cast()), _mm256_loadu_si256(pb.add(i).cast())) };
+        let (va, vb) = unsafe {
+            (
+                _mm256_loadu_si256(pa.add(i).cast()),
+                _mm256_loadu_si256(pb.add(i).cast()),
+            )
+        };
         let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(vb), _mm256_sign_epi8(va, vb));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
         i += 32;
@@ -239,7 +280,10 @@ mod tests {
             seed
         };
         for len in [0, 1, 31, 32, 33, 64, 100, 256, 1536] {
-            let a: heapless::Vec<i8, 1536> = (0..len).map(|_| (rnd() % 255) as i8).map(|v| v.max(-127)).collect();
+            let a: heapless::Vec<i8, 1536> = (0..len)
+                .map(|_| (rnd() % 255) as i8)
+                .map(|v| v.max(-127))
+                .collect();
             let b: heapless::Vec<i8, 1536> = (0..len).map(|_| rnd() as i8).collect();
             assert_eq!((k.dot_i8)(&a, &b), scalar::dot_i8(&a, &b), "len {len}");
         }
@@ -255,7 +299,9 @@ mod tests {
     fn matmul_and_quantize_match_scalar_exactly() {
         let Some(k) = kernels() else { return };
         let (m, kk, n) = (3, 70, 9);
-        let xf: heapless::Vec<f32, 210> = (0..m * kk).map(|i| ((i * 37 % 101) as f32 - 50.0) / 3.0 + 0.5).collect();
+        let xf: heapless::Vec<f32, 210> = (0..m * kk)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 3.0 + 0.5)
+            .collect();
         let mut xq = [0i8; 210];
         let mut xq2 = [0i8; 210];
         (k.quantize_static)(&xf, &mut xq, 1.0 / 0.125);
@@ -273,8 +319,12 @@ mod tests {
     #[test]
     fn float_kernels_match_scalar_within_rounding() {
         let Some(k) = kernels() else { return };
-        let a: heapless::Vec<f32, 300> = (0..300).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
-        let b: heapless::Vec<f32, 300> = (0..300).map(|i| ((i * 53 % 89) as f32 - 44.0) / 5.0).collect();
+        let a: heapless::Vec<f32, 300> = (0..300)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let b: heapless::Vec<f32, 300> = (0..300)
+            .map(|i| ((i * 53 % 89) as f32 - 44.0) / 5.0)
+            .collect();
         for n in [0, 7, 8, 16, 17, 300] {
             let (d, s) = ((k.dot)(&a[..n], &b[..n]), scalar::dot(&a[..n], &b[..n]));
             assert!((d - s).abs() <= 1e-4 * s.abs().max(1.0), "{n}: {d} vs {s}");
@@ -282,7 +332,10 @@ mod tests {
             let mut y2 = b.clone();
             (k.axpy)(0.37, &a[..n], &mut y1[..n]);
             scalar::axpy(0.37, &a[..n], &mut y2[..n]);
-            assert!(y1.iter().zip(&y2).all(|(p, q)| (p - q).abs() <= 1e-5 * q.abs().max(1.0)));
+            assert!(y1
+                .iter()
+                .zip(&y2)
+                .all(|(p, q)| (p - q).abs() <= 1e-5 * q.abs().max(1.0)));
         }
     }
 }

@@ -4,9 +4,9 @@
 //! field by field, so a target only replaces what it does better. Model code calls
 //! [`Kernels::linear`] and friends and never sees a target.
 
-pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+pub mod scalar;
 
 use half::f16;
 

@@ -9,12 +9,12 @@
 
 use super::names::*;
 use super::{
-    add_norm, add_sinusoidal_position, attend, ffn, Activation, LayerNorm, Linear, Loader, Seq2Seq,
-    MAX_LAYERS,
+    add_norm, add_sinusoidal_position, attend, ffn, Activation, Attention, EncoderLayer, LayerNorm,
+    Linear, Loader, Scratch, Seq2Seq, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
-use crate::kernels::{Kernels, Matrix, QuantScratch};
+use crate::kernels::{Kernels, Matrix};
 use crate::plan::{Carver, Limits, Sizer};
 
 /// `general.architecture` of these files.
@@ -108,25 +108,6 @@ impl Hparams {
     }
 }
 
-/// Multi-head attention projections.
-#[derive(Debug, Clone, Copy)]
-pub struct Attention<'a> {
-    pub q: Linear<'a>,
-    pub k: Linear<'a>,
-    pub v: Linear<'a>,
-    pub o: Linear<'a>,
-}
-
-/// One encoder layer.
-#[derive(Debug, Clone, Copy)]
-pub struct EncoderLayer<'a> {
-    pub attn: Attention<'a>,
-    pub attn_norm: LayerNorm<'a>,
-    pub ffn_up: Linear<'a>,
-    pub ffn_down: Linear<'a>,
-    pub ffn_norm: LayerNorm<'a>,
-}
-
 /// One decoder layer.
 #[derive(Debug, Clone, Copy)]
 pub struct DecoderLayer<'a> {
@@ -163,33 +144,23 @@ impl<'a> Marian<'a> {
         let l = Loader { g };
         let (d, v) = (hp.d_model, hp.vocab_size);
         let eps = hp.layer_norm_eps;
-        let attn = |q, k, vv, o, i: u32| -> Result<Attention<'a>> {
-            Ok(Attention {
-                q: l.linear(q, i, d, d)?,
-                k: l.linear(k, i, d, d)?,
-                v: l.linear(vv, i, d, d)?,
-                o: l.linear(o, i, d, d)?,
-            })
-        };
         let mut encoder = heapless::Vec::new();
         for i in 0..hp.encoder_layers as u32 {
-            let layer = EncoderLayer {
-                attn: attn(ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O, i)?,
-                attn_norm: l.norm(ENC_ATTN_NORM, i, d, eps)?,
-                ffn_up: l.linear(ENC_FFN_UP, i, hp.encoder_ffn_dim, d)?,
-                ffn_down: l.linear(ENC_FFN_DOWN, i, d, hp.encoder_ffn_dim)?,
-                ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
-            };
             encoder
-                .push(layer)
+                .push(EncoderLayer::load(&l, i, d, hp.encoder_ffn_dim, eps)?)
                 .map_err(|_| Error::BadHyperparameter("marian.encoder_layers"))?;
         }
         let mut decoder = heapless::Vec::new();
         for i in 0..hp.decoder_layers as u32 {
             let layer = DecoderLayer {
-                attn: attn(DEC_ATTN_Q, DEC_ATTN_K, DEC_ATTN_V, DEC_ATTN_O, i)?,
+                attn: Attention::load(&l, [DEC_ATTN_Q, DEC_ATTN_K, DEC_ATTN_V, DEC_ATTN_O], i, d)?,
                 attn_norm: l.norm(DEC_ATTN_NORM, i, d, eps)?,
-                cross: attn(DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O, i)?,
+                cross: Attention::load(
+                    &l,
+                    [DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O],
+                    i,
+                    d,
+                )?,
                 cross_norm: l.norm(DEC_CROSS_NORM, i, d, eps)?,
                 ffn_up: l.linear(DEC_FFN_UP, i, hp.decoder_ffn_dim, d)?,
                 ffn_down: l.linear(DEC_FFN_DOWN, i, d, hp.decoder_ffn_dim)?,
@@ -257,15 +228,7 @@ struct Buffers<'w> {
     self_k: &'w mut [f32],
     self_v: &'w mut [f32],
     x: &'w mut [f32],
-    q: &'w mut [f32],
-    k: &'w mut [f32],
-    v: &'w mut [f32],
-    ctx: &'w mut [f32],
-    tmp: &'w mut [f32],
-    ffn: &'w mut [f32],
-    scores: &'w mut [f32],
-    quant: &'w mut [i8],
-    quant_scales: &'w mut [f32],
+    s: Scratch<'w>,
 }
 
 /// Sizes of every buffer for a model and limits: the single source of the plan.
@@ -299,13 +262,14 @@ impl Dims {
             .add::<f32>(self.layers * self.max_src * self.d);
         let cache = self.layers * self.beam * self.max_tgt * self.d;
         s.add::<f32>(cache).add::<f32>(cache);
-        for _ in 0..6 {
-            s.add::<f32>(self.rows * self.d);
-        }
-        s.add::<f32>(self.rows * self.ffn);
-        s.add::<f32>(self.max_src.max(self.max_tgt));
-        s.add::<i8>(self.rows * self.d.max(self.ffn))
-            .add::<f32>(self.rows);
+        s.add::<f32>(self.rows * self.d);
+        Scratch::size(
+            &mut s,
+            self.rows,
+            self.d,
+            self.ffn,
+            self.max_src.max(self.max_tgt),
+        );
         s.bytes()
     }
 
@@ -321,15 +285,13 @@ impl Dims {
             self_k: c.take(cache)?,
             self_v: c.take(cache)?,
             x: c.take(rd)?,
-            q: c.take(rd)?,
-            k: c.take(rd)?,
-            v: c.take(rd)?,
-            ctx: c.take(rd)?,
-            tmp: c.take(rd)?,
-            ffn: c.take(self.rows * self.ffn)?,
-            scores: c.take(self.max_src.max(self.max_tgt))?,
-            quant: c.take(self.rows * self.d.max(self.ffn))?,
-            quant_scales: c.take(self.rows)?,
+            s: Scratch::carve(
+                &mut c,
+                self.rows,
+                self.d,
+                self.ffn,
+                self.max_src.max(self.max_tgt),
+            )?,
         })
     }
 }
@@ -357,12 +319,8 @@ impl Seq2Seq for Marian<'_> {
             });
         }
         let dims = Dims::new(&self.hp, limits);
-        let b = dims.carve(state)?;
+        let mut b = dims.carve(state)?;
         let (d, kern) = (self.hp.d_model, &self.kernels);
-        let mut qs = QuantScratch {
-            q: b.quant,
-            scales: b.quant_scales,
-        };
         b.src_len[0] = n as u32;
         let scale = self.hp.embed_scale();
         for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
@@ -375,49 +333,26 @@ impl Seq2Seq for Marian<'_> {
         }
         let x = &mut b.x[..n * d];
         for layer in &self.encoder {
-            let a = &layer.attn;
-            a.q.forward(kern, x, n, b.q, &mut qs);
-            a.k.forward(kern, x, n, b.k, &mut qs);
-            a.v.forward(kern, x, n, b.v, &mut qs);
-            for t in 0..n {
-                let row = t * d..(t + 1) * d;
-                attend(
-                    kern,
-                    &b.q[row.clone()],
-                    b.k,
-                    b.v,
-                    n,
-                    |s| s,
-                    self.hp.encoder_heads,
-                    b.scores,
-                    &mut b.ctx[row],
-                );
-            }
-            a.o.forward(kern, b.ctx, n, b.tmp, &mut qs);
-            add_norm(x, &b.tmp[..n * d], &layer.attn_norm);
-            ffn(
+            layer.forward(
                 kern,
+                self.hp.encoder_heads,
                 self.hp.activation,
-                layer.ffn_up,
-                layer.ffn_down,
-                &layer.ffn_norm,
                 x,
                 n,
-                b.ffn,
-                b.tmp,
-                &mut qs,
+                &mut b.s,
             );
         }
         let stride = limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
-            layer
-                .cross
-                .k
-                .forward(kern, x, n, &mut b.cross_k[l * stride..], &mut qs);
-            layer
-                .cross
-                .v
-                .forward(kern, x, n, &mut b.cross_v[l * stride..], &mut qs);
+            let span = l * stride..(l + 1) * stride;
+            layer.cross.project_kv(
+                kern,
+                x,
+                n,
+                &mut b.cross_k[span.clone()],
+                &mut b.cross_v[span],
+                &mut b.s.qs,
+            );
         }
         Ok(())
     }
@@ -440,11 +375,7 @@ impl Seq2Seq for Marian<'_> {
             return Err(Error::OutputTooSmall { needed: nb * v * 4 });
         }
         let dims = Dims::new(&self.hp, limits);
-        let b = dims.carve(state)?;
-        let mut qs = QuantScratch {
-            q: b.quant,
-            scales: b.quant_scales,
-        };
+        let mut b = dims.carve(state)?;
         let src_len = b.src_len[0] as usize;
         if src_len == 0 || src_len > limits.max_src {
             return Err(Error::BadLimit("step before encode"));
@@ -471,18 +402,19 @@ impl Seq2Seq for Marian<'_> {
         let cross_stride = limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
             // Self-attention over this beam's history, read through the ancestry table.
+            let sc = &mut b.s;
             let a = &layer.attn;
-            a.q.forward(kern, x, nb, b.q, &mut qs);
-            a.k.forward(kern, x, nb, b.k, &mut qs);
-            a.v.forward(kern, x, nb, b.v, &mut qs);
+            a.q.forward(kern, x, nb, sc.q, &mut sc.qs);
+            a.k.forward(kern, x, nb, sc.k, &mut sc.qs);
+            a.v.forward(kern, x, nb, sc.v, &mut sc.qs);
             let (ck, cv) = (
                 &mut b.self_k[l * layer_cache..(l + 1) * layer_cache],
                 &mut b.self_v[l * layer_cache..(l + 1) * layer_cache],
             );
             for bi in 0..nb {
                 let cell = (bi * t_max + pos) * d;
-                ck[cell..cell + d].copy_from_slice(&b.k[bi * d..(bi + 1) * d]);
-                cv[cell..cell + d].copy_from_slice(&b.v[bi * d..(bi + 1) * d]);
+                ck[cell..cell + d].copy_from_slice(&sc.k[bi * d..(bi + 1) * d]);
+                cv[cell..cell + d].copy_from_slice(&sc.v[bi * d..(bi + 1) * d]);
             }
             for bi in 0..nb {
                 let hist = &anc[bi * t_max..(bi + 1) * t_max];
@@ -496,41 +428,31 @@ impl Seq2Seq for Marian<'_> {
                 let row = bi * d..(bi + 1) * d;
                 attend(
                     kern,
-                    &b.q[row.clone()],
+                    &sc.q[row.clone()],
                     ck,
                     cv,
                     pos + 1,
                     row_of,
                     self.hp.decoder_heads,
-                    b.scores,
-                    &mut b.ctx[row],
+                    sc.scores,
+                    &mut sc.ctx[row],
                 );
             }
-            a.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
-            add_norm(x, &b.tmp[..nb * d], &layer.attn_norm);
+            a.o.forward(kern, sc.ctx, nb, sc.tmp, &mut sc.qs);
+            add_norm(x, &sc.tmp[..nb * d], &layer.attn_norm);
             // Cross-attention over the encoder output's keys and values.
-            let c = &layer.cross;
-            c.q.forward(kern, x, nb, b.q, &mut qs);
-            let (xk, xv) = (
-                &b.cross_k[l * cross_stride..(l + 1) * cross_stride],
-                &b.cross_v[l * cross_stride..(l + 1) * cross_stride],
+            let span = l * cross_stride..(l + 1) * cross_stride;
+            layer.cross.cross(
+                kern,
+                &layer.cross_norm,
+                self.hp.decoder_heads,
+                x,
+                nb,
+                &b.cross_k[span.clone()],
+                &b.cross_v[span],
+                src_len,
+                sc,
             );
-            for bi in 0..nb {
-                let row = bi * d..(bi + 1) * d;
-                attend(
-                    kern,
-                    &b.q[row.clone()],
-                    xk,
-                    xv,
-                    src_len,
-                    |s| s,
-                    self.hp.decoder_heads,
-                    b.scores,
-                    &mut b.ctx[row],
-                );
-            }
-            c.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
-            add_norm(x, &b.tmp[..nb * d], &layer.cross_norm);
             ffn(
                 kern,
                 self.hp.activation,
@@ -539,13 +461,13 @@ impl Seq2Seq for Marian<'_> {
                 &layer.ffn_norm,
                 x,
                 nb,
-                b.ffn,
-                b.tmp,
-                &mut qs,
+                sc.ffn,
+                sc.tmp,
+                &mut sc.qs,
             );
         }
         let logits = &mut logits[..nb * v];
-        kern.linear(x, nb, &self.output, self.output_bias, logits, &mut qs);
+        kern.linear(x, nb, &self.output, self.output_bias, logits, &mut b.s.qs);
         Ok(())
     }
 }

@@ -17,10 +17,13 @@
 //! activation scale per input ("alphas"), so results follow intgemm's integer arithmetic.
 
 use super::names::*;
-use super::{add_norm, attend, ffn, Activation, LayerNorm, Linear, Loader, Seq2Seq, MAX_LAYERS};
+use super::{
+    add_norm, ffn, Activation, Attention, EncoderLayer, LayerNorm, Linear, Loader, Scratch,
+    Seq2Seq, MAX_LAYERS,
+};
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
-use crate::kernels::{Kernels, Matrix, QuantScratch};
+use crate::kernels::{Kernels, Matrix};
 use crate::plan::{Carver, Limits, Sizer};
 use crate::shortlist::Shortlist;
 
@@ -96,24 +99,6 @@ impl Hparams {
     }
 }
 
-/// Attention projections.
-#[derive(Debug, Clone, Copy)]
-pub struct Attention<'a> {
-    pub q: Linear<'a>,
-    pub k: Linear<'a>,
-    pub v: Linear<'a>,
-    pub o: Linear<'a>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct EncoderLayer<'a> {
-    pub attn: Attention<'a>,
-    pub attn_norm: LayerNorm<'a>,
-    pub ffn_up: Linear<'a>,
-    pub ffn_down: Linear<'a>,
-    pub ffn_norm: LayerNorm<'a>,
-}
-
 /// A decoder layer: SSRU cell, cross-attention, FFN.
 #[derive(Debug, Clone, Copy)]
 pub struct DecoderLayer<'a> {
@@ -147,25 +132,10 @@ impl<'a> MarianNmt<'a> {
         let hp = Hparams::from_gguf(g)?;
         let l = Loader { g };
         let (d, f, eps) = (hp.d_model, hp.ffn_dim, hp.layer_norm_eps);
-        let attn = |q, k, v, o, i: u32| -> Result<Attention<'a>> {
-            Ok(Attention {
-                q: l.linear(q, i, d, d)?,
-                k: l.linear(k, i, d, d)?,
-                v: l.linear(v, i, d, d)?,
-                o: l.linear(o, i, d, d)?,
-            })
-        };
         let mut encoder = heapless::Vec::new();
         for i in 0..hp.encoder_layers as u32 {
-            let layer = EncoderLayer {
-                attn: attn(ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O, i)?,
-                attn_norm: l.norm(ENC_ATTN_NORM, i, d, eps)?,
-                ffn_up: l.linear(ENC_FFN_UP, i, f, d)?,
-                ffn_down: l.linear(ENC_FFN_DOWN, i, d, f)?,
-                ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
-            };
             encoder
-                .push(layer)
+                .push(EncoderLayer::load(&l, i, d, f, eps)?)
                 .map_err(|_| Error::BadHyperparameter("marian_nmt.encoder_layers"))?;
         }
         let mut decoder = heapless::Vec::new();
@@ -174,7 +144,12 @@ impl<'a> MarianNmt<'a> {
                 rnn_w: l.linear(DEC_RNN_W, i, d, d)?,
                 rnn_wf: l.linear(DEC_RNN_WF, i, d, d)?,
                 rnn_norm: l.norm(DEC_RNN_NORM, i, d, eps)?,
-                cross: attn(DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O, i)?,
+                cross: Attention::load(
+                    &l,
+                    [DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O],
+                    i,
+                    d,
+                )?,
                 cross_norm: l.norm(DEC_CROSS_NORM, i, d, eps)?,
                 ffn_up: l.linear(DEC_FFN_UP, i, f, d)?,
                 ffn_down: l.linear(DEC_FFN_DOWN, i, d, f)?,
@@ -253,15 +228,7 @@ struct Buffers<'w> {
     /// SSRU cell states: layers x beam x max_tgt x d (read through the ancestry table).
     cells: &'w mut [f32],
     x: &'w mut [f32],
-    q: &'w mut [f32],
-    k: &'w mut [f32],
-    v: &'w mut [f32],
-    ctx: &'w mut [f32],
-    tmp: &'w mut [f32],
-    ffn: &'w mut [f32],
-    scores: &'w mut [f32],
-    quant: &'w mut [i8],
-    quant_scales: &'w mut [f32],
+    s: Scratch<'w>,
 }
 
 /// Buffer sizes for a model and limits: the single source of the plan.
@@ -299,12 +266,8 @@ impl Dims {
             .add::<u32>(self.seen);
         let cross = self.layers * self.max_src * self.d;
         s.add::<f32>(cross).add::<f32>(cross).add::<f32>(self.cells);
-        for _ in 0..6 {
-            s.add::<f32>(self.rows * self.d);
-        }
-        s.add::<f32>(self.rows * self.ffn).add::<f32>(self.max_src);
-        s.add::<i8>(self.rows * self.d.max(self.ffn))
-            .add::<f32>(self.rows);
+        s.add::<f32>(self.rows * self.d);
+        Scratch::size(&mut s, self.rows, self.d, self.ffn, self.max_src);
         s.bytes()
     }
 
@@ -321,15 +284,7 @@ impl Dims {
             cross_v: c.take(cross)?,
             cells: c.take(self.cells)?,
             x: c.take(rd)?,
-            q: c.take(rd)?,
-            k: c.take(rd)?,
-            v: c.take(rd)?,
-            ctx: c.take(rd)?,
-            tmp: c.take(rd)?,
-            ffn: c.take(self.rows * self.ffn)?,
-            scores: c.take(self.max_src)?,
-            quant: c.take(self.rows * self.d.max(self.ffn))?,
-            quant_scales: c.take(self.rows)?,
+            s: Scratch::carve(&mut c, self.rows, self.d, self.ffn, self.max_src)?,
         })
     }
 }
@@ -375,12 +330,8 @@ impl Seq2Seq for MarianNmt<'_> {
                 max: limits.max_src,
             });
         }
-        let b = Dims::new(self, limits).carve(state)?;
+        let mut b = Dims::new(self, limits).carve(state)?;
         let (d, kern) = (self.hp.d_model, &self.kernels);
-        let mut qs = QuantScratch {
-            q: b.quant,
-            scales: b.quant_scales,
-        };
         for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
             self.embed_into(Some(id), t, row)?;
         }
@@ -391,49 +342,19 @@ impl Seq2Seq for MarianNmt<'_> {
         };
         let x = &mut b.x[..n * d];
         for layer in &self.encoder {
-            let a = &layer.attn;
-            a.q.forward(kern, x, n, b.q, &mut qs);
-            a.k.forward(kern, x, n, b.k, &mut qs);
-            a.v.forward(kern, x, n, b.v, &mut qs);
-            for t in 0..n {
-                let row = t * d..(t + 1) * d;
-                attend(
-                    kern,
-                    &b.q[row.clone()],
-                    b.k,
-                    b.v,
-                    n,
-                    |s| s,
-                    self.hp.heads,
-                    b.scores,
-                    &mut b.ctx[row],
-                );
-            }
-            a.o.forward(kern, b.ctx, n, b.tmp, &mut qs);
-            add_norm(x, &b.tmp[..n * d], &layer.attn_norm);
-            ffn(
-                kern,
-                self.hp.activation,
-                layer.ffn_up,
-                layer.ffn_down,
-                &layer.ffn_norm,
-                x,
-                n,
-                b.ffn,
-                b.tmp,
-                &mut qs,
-            );
+            layer.forward(kern, self.hp.heads, self.hp.activation, x, n, &mut b.s);
         }
         let stride = limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
-            layer
-                .cross
-                .k
-                .forward(kern, x, n, &mut b.cross_k[l * stride..], &mut qs);
-            layer
-                .cross
-                .v
-                .forward(kern, x, n, &mut b.cross_v[l * stride..], &mut qs);
+            let span = l * stride..(l + 1) * stride;
+            layer.cross.project_kv(
+                kern,
+                x,
+                n,
+                &mut b.cross_k[span.clone()],
+                &mut b.cross_v[span],
+                &mut b.s.qs,
+            );
         }
         Ok(())
     }
@@ -455,11 +376,7 @@ impl Seq2Seq for MarianNmt<'_> {
         if logits.len() < nb * v {
             return Err(Error::OutputTooSmall { needed: nb * v * 4 });
         }
-        let b = Dims::new(self, limits).carve(state)?;
-        let mut qs = QuantScratch {
-            q: b.quant,
-            scales: b.quant_scales,
-        };
+        let mut b = Dims::new(self, limits).carve(state)?;
         let (src_len, n_cands) = (b.info[0] as usize, b.info[1] as usize);
         if src_len == 0 || src_len > limits.max_src || n_cands > b.cands.len() {
             return Err(Error::BadLimit("step before encode"));
@@ -477,45 +394,35 @@ impl Seq2Seq for MarianNmt<'_> {
         for (l, layer) in self.decoder.iter().enumerate() {
             // SSRU: the forget gate mixes the previous cell (this beam's ancestor at pos - 1)
             // with the new candidate; the output is relu(c).
-            layer.rnn_w.forward(kern, x, nb, b.tmp, &mut qs);
-            layer.rnn_wf.forward(kern, x, nb, b.q, &mut qs);
+            let sc = &mut b.s;
+            layer.rnn_w.forward(kern, x, nb, sc.tmp, &mut sc.qs);
+            layer.rnn_wf.forward(kern, x, nb, sc.q, &mut sc.qs);
             let cells = &mut b.cells[l * layer_cells..(l + 1) * layer_cells];
             for bi in 0..nb {
                 let here = (bi * t_max + pos) * d;
                 let prev =
                     (pos > 0).then(|| (anc[bi * t_max + pos - 1] as usize * t_max + pos - 1) * d);
                 for j in 0..d {
-                    let f = 1.0 / (1.0 + libm::expf(-b.q[bi * d + j]));
+                    let f = 1.0 / (1.0 + libm::expf(-sc.q[bi * d + j]));
                     let c_prev = prev.map_or(0.0, |p| cells[p + j]);
-                    let c = f * c_prev + (1.0 - f) * b.tmp[bi * d + j];
+                    let c = f * c_prev + (1.0 - f) * sc.tmp[bi * d + j];
                     cells[here + j] = c;
-                    b.ctx[bi * d + j] = c.max(0.0);
+                    sc.ctx[bi * d + j] = c.max(0.0);
                 }
             }
-            add_norm(x, &b.ctx[..nb * d], &layer.rnn_norm);
-            // Cross-attention over the encoder output.
-            let c = &layer.cross;
-            c.q.forward(kern, x, nb, b.q, &mut qs);
-            let (xk, xv) = (
-                &b.cross_k[l * cross_stride..(l + 1) * cross_stride],
-                &b.cross_v[l * cross_stride..(l + 1) * cross_stride],
+            add_norm(x, &sc.ctx[..nb * d], &layer.rnn_norm);
+            let span = l * cross_stride..(l + 1) * cross_stride;
+            layer.cross.cross(
+                kern,
+                &layer.cross_norm,
+                self.hp.heads,
+                x,
+                nb,
+                &b.cross_k[span.clone()],
+                &b.cross_v[span],
+                src_len,
+                sc,
             );
-            for bi in 0..nb {
-                let row = bi * d..(bi + 1) * d;
-                attend(
-                    kern,
-                    &b.q[row.clone()],
-                    xk,
-                    xv,
-                    src_len,
-                    |s| s,
-                    self.hp.heads,
-                    b.scores,
-                    &mut b.ctx[row],
-                );
-            }
-            c.o.forward(kern, b.ctx, nb, b.tmp, &mut qs);
-            add_norm(x, &b.tmp[..nb * d], &layer.cross_norm);
             ffn(
                 kern,
                 self.hp.activation,
@@ -524,9 +431,9 @@ impl Seq2Seq for MarianNmt<'_> {
                 &layer.ffn_norm,
                 x,
                 nb,
-                b.ffn,
-                b.tmp,
-                &mut qs,
+                sc.ffn,
+                sc.tmp,
+                &mut sc.qs,
             );
         }
         let logits = &mut logits[..nb * v];
@@ -542,7 +449,7 @@ impl Seq2Seq for MarianNmt<'_> {
                     self.output_bias,
                     cands,
                     scored,
-                    &mut qs,
+                    &mut b.s.qs,
                 );
                 cands
                     .iter()
@@ -550,7 +457,7 @@ impl Seq2Seq for MarianNmt<'_> {
                     .for_each(|(&id, &s)| out[id as usize] = s);
             }
         } else {
-            kern.linear(x, nb, &self.embed, self.output_bias, logits, &mut qs);
+            kern.linear(x, nb, &self.embed, self.output_bias, logits, &mut b.s.qs);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ pub mod names;
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorInfo, TensorType};
 use crate::kernels::{Kernels, Matrix, MatrixData, QuantScratch};
-use crate::plan::Limits;
+use crate::plan::{Carver, Limits, Sizer};
 
 /// Most layers per stack a model may have (capacity of the layer arrays).
 pub const MAX_LAYERS: usize = 16;
@@ -279,6 +279,199 @@ pub(crate) fn ffn(
     act.apply(&mut hidden[..n * f]);
     down.forward(k, hidden, n, tmp, qs);
     add_norm(x, &tmp[..x.len()], norm);
+}
+
+/// Attention projections.
+#[derive(Debug, Clone, Copy)]
+pub struct Attention<'a> {
+    pub q: Linear<'a>,
+    pub k: Linear<'a>,
+    pub v: Linear<'a>,
+    pub o: Linear<'a>,
+}
+
+/// A post-norm Transformer encoder layer: `x = LN(x + SelfAttn(x))`, `x = LN(x + FFN(x))`.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderLayer<'a> {
+    pub attn: Attention<'a>,
+    pub attn_norm: LayerNorm<'a>,
+    pub ffn_up: Linear<'a>,
+    pub ffn_down: Linear<'a>,
+    pub ffn_norm: LayerNorm<'a>,
+}
+
+/// The per-row scratch every layer uses, carved from the workspace: `rows x d` for queries,
+/// keys, values, attention context and a temporary; `rows x ffn` for the FFN; `keys` attention
+/// scores; and the int8 quantization scratch.
+pub(crate) struct Scratch<'w> {
+    pub q: &'w mut [f32],
+    pub k: &'w mut [f32],
+    pub v: &'w mut [f32],
+    pub ctx: &'w mut [f32],
+    pub tmp: &'w mut [f32],
+    pub ffn: &'w mut [f32],
+    pub scores: &'w mut [f32],
+    pub qs: QuantScratch<'w>,
+}
+
+impl<'w> Scratch<'w> {
+    /// Adds the scratch for `rows` rows to a plan.
+    pub(crate) fn size(s: &mut Sizer, rows: usize, d: usize, ffn: usize, keys: usize) {
+        for _ in 0..5 {
+            s.add::<f32>(rows * d);
+        }
+        s.add::<f32>(rows * ffn).add::<f32>(keys);
+        s.add::<i8>(rows * d.max(ffn)).add::<f32>(rows);
+    }
+
+    /// Carves it, in the order of [`size`](Self::size).
+    pub(crate) fn carve(
+        c: &mut Carver<'w>,
+        rows: usize,
+        d: usize,
+        ffn: usize,
+        keys: usize,
+    ) -> Result<Self> {
+        Ok(Scratch {
+            q: c.take(rows * d)?,
+            k: c.take(rows * d)?,
+            v: c.take(rows * d)?,
+            ctx: c.take(rows * d)?,
+            tmp: c.take(rows * d)?,
+            ffn: c.take(rows * ffn)?,
+            scores: c.take(keys)?,
+            qs: QuantScratch {
+                q: c.take(rows * d.max(ffn))?,
+                scales: c.take(rows)?,
+            },
+        })
+    }
+}
+
+impl<'a> Attention<'a> {
+    /// Loads the four `d x d` projections named by `names` (q, k, v, o) for layer `i`.
+    pub(crate) fn load(
+        l: &Loader<'_, 'a>,
+        names: [&'static str; 4],
+        i: u32,
+        d: usize,
+    ) -> Result<Self> {
+        let [q, k, v, o] = names;
+        Ok(Attention {
+            q: l.linear(q, i, d, d)?,
+            k: l.linear(k, i, d, d)?,
+            v: l.linear(v, i, d, d)?,
+            o: l.linear(o, i, d, d)?,
+        })
+    }
+
+    /// Writes the keys and values of `n` rows of `x` (the encoder output) for cross-attention.
+    pub(crate) fn project_kv(
+        &self,
+        kern: &Kernels,
+        x: &[f32],
+        n: usize,
+        keys: &mut [f32],
+        values: &mut [f32],
+        qs: &mut QuantScratch,
+    ) {
+        self.k.forward(kern, x, n, keys, qs);
+        self.v.forward(kern, x, n, values, qs);
+    }
+
+    /// Cross-attention with residual and norm for `nb` rows of `x`: each row attends to the
+    /// first `n_keys` rows of `keys`/`values`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn cross(
+        &self,
+        kern: &Kernels,
+        norm: &LayerNorm,
+        heads: usize,
+        x: &mut [f32],
+        nb: usize,
+        keys: &[f32],
+        values: &[f32],
+        n_keys: usize,
+        s: &mut Scratch,
+    ) {
+        let d = x.len() / nb;
+        self.q.forward(kern, x, nb, s.q, &mut s.qs);
+        for bi in 0..nb {
+            let row = bi * d..(bi + 1) * d;
+            attend(
+                kern,
+                &s.q[row.clone()],
+                keys,
+                values,
+                n_keys,
+                |t| t,
+                heads,
+                s.scores,
+                &mut s.ctx[row],
+            );
+        }
+        self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
+        add_norm(x, &s.tmp[..nb * d], norm);
+    }
+}
+
+impl<'a> EncoderLayer<'a> {
+    /// Loads encoder layer `i` from the shared tensor-name table.
+    pub(crate) fn load(l: &Loader<'_, 'a>, i: u32, d: usize, ffn: usize, eps: f32) -> Result<Self> {
+        use names::*;
+        Ok(EncoderLayer {
+            attn: Attention::load(l, [ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O], i, d)?,
+            attn_norm: l.norm(ENC_ATTN_NORM, i, d, eps)?,
+            ffn_up: l.linear(ENC_FFN_UP, i, ffn, d)?,
+            ffn_down: l.linear(ENC_FFN_DOWN, i, d, ffn)?,
+            ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
+        })
+    }
+
+    /// Runs the layer over `n` rows of `x` (every row attends to every row).
+    pub(crate) fn forward(
+        &self,
+        kern: &Kernels,
+        heads: usize,
+        act: Activation,
+        x: &mut [f32],
+        n: usize,
+        s: &mut Scratch,
+    ) {
+        let d = x.len() / n;
+        let a = &self.attn;
+        a.q.forward(kern, x, n, s.q, &mut s.qs);
+        a.k.forward(kern, x, n, s.k, &mut s.qs);
+        a.v.forward(kern, x, n, s.v, &mut s.qs);
+        for t in 0..n {
+            let row = t * d..(t + 1) * d;
+            attend(
+                kern,
+                &s.q[row.clone()],
+                s.k,
+                s.v,
+                n,
+                |r| r,
+                heads,
+                s.scores,
+                &mut s.ctx[row],
+            );
+        }
+        a.o.forward(kern, s.ctx, n, s.tmp, &mut s.qs);
+        add_norm(x, &s.tmp[..n * d], &self.attn_norm);
+        ffn(
+            kern,
+            act,
+            self.ffn_up,
+            self.ffn_down,
+            &self.ffn_norm,
+            x,
+            n,
+            s.ffn,
+            s.tmp,
+            &mut s.qs,
+        );
+    }
 }
 
 /// Resolves tensors by table name and checks their shapes and types.
