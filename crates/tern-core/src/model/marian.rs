@@ -9,8 +9,8 @@
 
 use super::names::*;
 use super::{
-    add_norm, add_sinusoidal_position, attend, ffn, Activation, Attention, EncoderLayer, LayerNorm,
-    Linear, Loader, Scratch, Seq2Seq, MAX_LAYERS,
+    add_norm, add_sinusoidal_position, attend, check_step, encode_stack, ffn, Activation,
+    Attention, EncoderLayer, LayerNorm, Linear, Loader, Scratch, Seq2Seq, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -332,28 +332,19 @@ impl Seq2Seq for Marian<'_> {
             add_sinusoidal_position(row, t);
         }
         let x = &mut b.x[..n * d];
-        for layer in &self.encoder {
-            layer.forward(
-                kern,
-                self.hp.encoder_heads,
-                self.hp.activation,
-                x,
-                n,
-                &mut b.s,
-            );
-        }
         let stride = limits.max_src * d;
-        for (l, layer) in self.decoder.iter().enumerate() {
-            let span = l * stride..(l + 1) * stride;
-            layer.cross.project_kv(
-                kern,
-                x,
-                n,
-                &mut b.cross_k[span.clone()],
-                &mut b.cross_v[span],
-                &mut b.s.qs,
-            );
-        }
+        let cross = self.decoder.iter().map(|l| &l.cross);
+        encode_stack(
+            kern,
+            &self.encoder,
+            cross,
+            self.hp.encoder_heads,
+            self.hp.activation,
+            x,
+            n,
+            (b.cross_k, b.cross_v, stride),
+            &mut b.s,
+        );
         Ok(())
     }
 
@@ -367,13 +358,8 @@ impl Seq2Seq for Marian<'_> {
         logits: &mut [f32],
     ) -> Result<()> {
         let nb = tokens.len();
-        if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
-            return Err(Error::BadLimit("step outside the planned beam or length"));
-        }
         let (d, v, kern) = (self.hp.d_model, self.hp.vocab_size, &self.kernels);
-        if logits.len() < nb * v {
-            return Err(Error::OutputTooSmall { needed: nb * v * 4 });
-        }
+        check_step(limits, nb, pos, anc, logits, v)?;
         let dims = Dims::new(&self.hp, limits);
         let mut b = dims.carve(state)?;
         let src_len = b.src_len[0] as usize;

@@ -18,8 +18,8 @@
 
 use super::names::*;
 use super::{
-    add_norm, ffn, Activation, Attention, EncoderLayer, LayerNorm, Linear, Loader, Scratch,
-    Seq2Seq, MAX_LAYERS,
+    add_norm, check_step, encode_stack, ffn, Activation, Attention, EncoderLayer, LayerNorm,
+    Linear, Loader, Scratch, Seq2Seq, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -341,21 +341,19 @@ impl Seq2Seq for MarianNmt<'_> {
             None => 0,
         };
         let x = &mut b.x[..n * d];
-        for layer in &self.encoder {
-            layer.forward(kern, self.hp.heads, self.hp.activation, x, n, &mut b.s);
-        }
         let stride = limits.max_src * d;
-        for (l, layer) in self.decoder.iter().enumerate() {
-            let span = l * stride..(l + 1) * stride;
-            layer.cross.project_kv(
-                kern,
-                x,
-                n,
-                &mut b.cross_k[span.clone()],
-                &mut b.cross_v[span],
-                &mut b.s.qs,
-            );
-        }
+        let cross = self.decoder.iter().map(|l| &l.cross);
+        encode_stack(
+            kern,
+            &self.encoder,
+            cross,
+            self.hp.heads,
+            self.hp.activation,
+            x,
+            n,
+            (b.cross_k, b.cross_v, stride),
+            &mut b.s,
+        );
         Ok(())
     }
 
@@ -369,13 +367,8 @@ impl Seq2Seq for MarianNmt<'_> {
         logits: &mut [f32],
     ) -> Result<()> {
         let nb = tokens.len();
-        if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
-            return Err(Error::BadLimit("step outside the planned beam or length"));
-        }
         let (d, v, kern) = (self.hp.d_model, self.hp.vocab_size, &self.kernels);
-        if logits.len() < nb * v {
-            return Err(Error::OutputTooSmall { needed: nb * v * 4 });
-        }
+        check_step(limits, nb, pos, anc, logits, v)?;
         let mut b = Dims::new(self, limits).carve(state)?;
         let (src_len, n_cands) = (b.info[0] as usize, b.info[1] as usize);
         if src_len == 0 || src_len > limits.max_src || n_cands > b.cands.len() {

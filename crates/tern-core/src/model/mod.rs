@@ -474,6 +474,57 @@ impl<'a> EncoderLayer<'a> {
     }
 }
 
+/// Runs an encoder stack over `n` rows of `x`, then writes each decoder layer's cross-attention
+/// keys and values (`stride` floats apart in `keys`/`values`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_stack<'l, 'a: 'l>(
+    kern: &Kernels,
+    layers: &[EncoderLayer<'a>],
+    cross: impl Iterator<Item = &'l Attention<'a>>,
+    heads: usize,
+    act: Activation,
+    x: &mut [f32],
+    n: usize,
+    (keys, values, stride): (&mut [f32], &mut [f32], usize),
+    s: &mut Scratch,
+) {
+    for layer in layers {
+        layer.forward(kern, heads, act, x, n, s);
+    }
+    for (l, attn) in cross.enumerate() {
+        let span = l * stride..(l + 1) * stride;
+        attn.project_kv(
+            kern,
+            x,
+            n,
+            &mut keys[span.clone()],
+            &mut values[span],
+            &mut s.qs,
+        );
+    }
+}
+
+/// Checks a decoder step's arguments against the plan: `nb` beams at `pos`, the ancestry table
+/// and room for `nb x vocab` logits.
+pub(crate) fn check_step(
+    limits: &Limits,
+    nb: usize,
+    pos: usize,
+    anc: &[u32],
+    logits: &[f32],
+    vocab: usize,
+) -> Result<()> {
+    if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
+        return Err(Error::BadLimit("step outside the planned beam or length"));
+    }
+    if logits.len() < nb * vocab {
+        return Err(Error::OutputTooSmall {
+            needed: nb * vocab * 4,
+        });
+    }
+    Ok(())
+}
+
 /// Resolves tensors by table name and checks their shapes and types.
 pub(crate) struct Loader<'g, 'a> {
     pub g: &'g Gguf<'a>,
