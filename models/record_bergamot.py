@@ -2,23 +2,45 @@
 
 usage: python models/record_bergamot.py BERGAMOT_DIR
   BERGAMOT_DIR: set up by ../shared/peers/bergamot/setup.sh (a CPython 3.10 venv with the
-  bergamot 0.4.5 wheel, and models/enpt, models/pten with the Firefox tiny models).
-Writes models/samples/bergamot/{enpt,pten}.expected: one line per input line, one sentence
-per call (as an on-device app translates). tests/bergamot.rs compares tern's output with them.
+  bergamot 0.4.5 wheel, and models/enpt, models/pten with the Firefox tiny models). Run it with
+  a Python that has numpy (e.g. target/py/bin/python from `cargo xtask py-env`).
+Writes, for each of enpt and pten, one line per input line, one sentence per call:
+  models/samples/bergamot/<pair>.expected        the int8 model as Firefox runs it
+  models/samples/bergamot/<pair>.float.expected  the same model dequantized to a float .npz
+                                                 (models/marian_bin_to_npz.py), gemm-precision float32
+tests/bergamot.rs compares tern's output with them.
 """
-import os, subprocess, sys
+import os, subprocess, sys, tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 berg = os.path.abspath(sys.argv[1])
 samples = os.path.join(here, "samples", "bergamot")
+runner = os.path.join(berg, "translate.py")
+
+
+def bergamot(model_dir, config, text):
+    # translate.py reads config.intgemm8bitalpha.yml; a float run gets its own directory.
+    out = subprocess.run([os.path.join(berg, "venv/bin/python"), runner, model_dir, "--one-by-one"],
+                         input=text, capture_output=True, text=True, check=True).stdout
+    assert len(out.splitlines()) == len(text.splitlines()), "Bergamot lost or added lines"
+    return out if out.endswith("\n") else out + "\n"
+
+
 for pair, src in (("enpt", "en.txt"), ("pten", "pt.txt")):
     with open(os.path.join(samples, src), encoding="utf-8") as f:
-        lines = f.read()
-    out = subprocess.run(
-        [os.path.join(berg, "venv/bin/python"), os.path.join(berg, "translate.py"),
-         os.path.join(berg, "models", pair), "--one-by-one"],
-        input=lines, capture_output=True, text=True, check=True).stdout
-    assert len(out.splitlines()) == len(lines.splitlines()), "Bergamot lost or added lines"
+        text = f.read()
+    model_dir = os.path.join(berg, "models", pair)
     with open(os.path.join(samples, pair + ".expected"), "w", encoding="utf-8") as f:
-        f.write(out if out.endswith("\n") else out + "\n")
-    sys.stderr.write(f"{pair}: {len(out.splitlines())} lines recorded\n")
+        f.write(bergamot(model_dir, None, text))
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, os.path.join(here, "marian_bin_to_npz.py"), model_dir, tmp], check=True)
+        cfg = os.path.join(tmp, "config.intgemm8bitalpha.yml")
+        with open(cfg, encoding="utf-8") as f:
+            yml = f.read()
+        model = next(n for n in os.listdir(model_dir) if n.startswith("model") and n.endswith(".bin"))
+        yml = yml.replace(model, "model.float.npz").replace("int8shiftAlphaAll", "float32")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write(yml)
+        with open(os.path.join(samples, pair + ".float.expected"), "w", encoding="utf-8") as f:
+            f.write(bergamot(tmp, None, text))
+    sys.stderr.write(f"{pair}: recorded\n")

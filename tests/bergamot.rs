@@ -19,88 +19,38 @@ fn model(pair: &str) -> tern::Translator {
     tern::Translator::from_bytes(&bytes).expect("the converted file loads")
 }
 
-/// Translates the samples and compares them with Bergamot's recorded output, line by line.
+/// Translates the samples and compares them with Bergamot's recorded int8 output.
 fn check(pair: &str, src: &str) {
-    check_model(pair, src, &model(pair));
+    check_model(pair, src, &model(pair), "expected", 0.6, false);
 }
 
-fn check_model(pair: &str, src: &str, t: &tern::Translator) {
+/// Compares `t`'s translations of the samples with `<pair>.<which>` line by line: at least
+/// `min_same` of the lines must be identical, and with `exact_single` every one-sentence line.
+fn check_model(pair: &str, src: &str, t: &tern::Translator, which: &str, min_same: f64, exact_single: bool) {
     let e = t.engine();
-    assert!(
-        matches!(e.model, tern_core::model::Model::MarianNmt(_)),
-        "{pair}: not the SSRU architecture"
-    );
+    assert!(matches!(e.model, tern_core::model::Model::MarianNmt(_)), "{pair}: not the SSRU architecture");
     assert_eq!(e.model.vocab_size(), 32000);
     let samples = root().join("models/samples/bergamot");
-    let lines: Vec<String> = std::fs::read_to_string(samples.join(src))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    let want: Vec<String> = std::fs::read_to_string(samples.join(format!("{pair}.expected")))
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
+    let lines: Vec<String> = std::fs::read_to_string(samples.join(src)).unwrap().lines().map(String::from).collect();
+    let want: Vec<String> = std::fs::read_to_string(samples.join(format!("{pair}.{which}"))).unwrap().lines().map(String::from).collect();
     assert_eq!(lines.len(), want.len());
-    let got: Vec<String> = t
-        .translate_batch(&lines, 2)
-        .into_iter()
-        .map(|r| r.expect("translates").text)
-        .collect();
+    let got: Vec<String> = t.translate_batch(&lines, 2).into_iter().map(|r| r.expect("translates").text).collect();
     let same = got.iter().zip(&want).filter(|(a, b)| a == b).count();
     for ((s, g), w) in lines.iter().zip(&got).zip(&want) {
         assert!(!g.trim().is_empty(), "{pair}: empty translation of {s:?}");
         if g != w {
-            eprintln!("{pair}: {s}\n  tern:     {g}\n  bergamot: {w}");
+            eprintln!("{pair} ({which}): {s}\n  tern:     {g}\n  bergamot: {w}");
+            let single = tern_core::text::sentences(s).count() == 1;
+            assert!(!(exact_single && single), "{pair} ({which}): a one-sentence line differs");
         }
     }
-    // tern reproduces Bergamot's graph and its int8 arithmetic (weights, alphas, shortlist,
-    // sentence splitting); the remaining differences are float-level (see docs/bergamot.md).
-    // Measured: 20/25 (en->pt) and 18/25 (pt->en) identical; FLORES: 75% / 67%.
-    assert!(
-        same * 10 >= lines.len() * 6,
-        "{pair}: only {same} of {} lines identical to Bergamot",
-        lines.len()
-    );
+    assert!(same as f64 >= min_same * lines.len() as f64, "{pair} ({which}): only {same} of {} lines identical to Bergamot", lines.len());
 }
 
-/// A float Marian model (.npz, as Marian training writes them), made from the int8 one by
-/// `models/marian_bin_to_npz.py`: converted to f32 and to tern's own int8, it still translates
-/// like Bergamot (measured 19/25 and 21/25 identical lines).
-#[test]
-fn float_npz_model_converts_and_translates() {
-    let src = root().join("models/downloads/enpt");
-    assert!(
-        src.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
-    let dir = tern_e2e::scratch().join("enpt-npz");
-    tern_e2e::run_python(
-        "marian_bin_to_npz.py",
-        &[src.as_os_str(), dir.as_os_str()],
-        b"",
-    );
-    for precision in [None, Some(tern_convert::Precision::Int8)] {
-        let bytes = tern_convert::build(&dir, precision, true)
-            .unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
-        let t = tern::Translator::from_bytes(&bytes).expect("loads");
-        assert_eq!(
-            t.engine().gguf.str("tern.precision").unwrap(),
-            if precision.is_some() { "int8" } else { "f32" }
-        );
-        check_model("enpt", "en.txt", &t);
-    }
-    // An int8 model refuses to be "upgraded".
-    let err = tern_convert::build(
-        &root().join("models/downloads/enpt"),
-        Some(tern_convert::Precision::F16),
-        true,
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("already int8"), "{err:#}");
-}
-
+/// The int8 model's greedy output is chaotic under float-level differences (see
+/// docs/bergamot.md): tern reproduces Bergamot's graph and integer arithmetic, but not Marian's
+/// float summation orders. Measured 20/25 (en->pt) and 18/25 (pt->en) identical lines; FLORES
+/// 75% / 67%. The float model below is where exactness is checked.
 #[test]
 fn en_pt_matches_bergamot() {
     check("enpt", "en.txt");
@@ -109,4 +59,29 @@ fn en_pt_matches_bergamot() {
 #[test]
 fn pt_en_matches_bergamot() {
     check("pten", "pt.txt");
+}
+
+/// The same models as float `.npz` files (as Marian training writes them), made from the int8
+/// ones by `models/marian_bin_to_npz.py`: converted to f32, tern's translation of every
+/// one-sentence line equals Bergamot's float32 run (also measured: 300 of the first 300 FLORES
+/// lines). Lines of several sentences may differ: Bergamot decodes them as one batch, whose
+/// shortlist tern reproduces but whose float GEMM shapes it does not (23/25 lines equal).
+/// tern's own per-row int8 of the float model still translates like it (measured 21/25).
+#[test]
+fn float_npz_models_equal_bergamot_float() {
+    for (pair, src) in [("enpt", "en.txt"), ("pten", "pt.txt")] {
+        let dir = root().join("models/downloads").join(pair);
+        assert!(dir.join(".tern-source").exists(), "run `cargo xtask fetch-model {pair}`");
+        let npz = tern_e2e::scratch().join(format!("{pair}-npz"));
+        tern_e2e::run_python("marian_bin_to_npz.py", &[dir.as_os_str(), npz.as_os_str()], b"");
+        for (precision, exact) in [(None, true), (Some(tern_convert::Precision::Int8), false)] {
+            let bytes = tern_convert::build(&npz, precision, true).unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
+            let t = tern::Translator::from_bytes(&bytes).expect("loads");
+            assert_eq!(t.engine().gguf.str("tern.precision").unwrap(), if precision.is_some() { "int8" } else { "f32" });
+            check_model(pair, src, &t, "float.expected", 0.6, exact);
+        }
+    }
+    // An int8 model refuses to be "upgraded".
+    let err = tern_convert::build(&root().join("models/downloads/enpt"), Some(tern_convert::Precision::F16), true).unwrap_err();
+    assert!(format!("{err:#}").contains("already int8"), "{err:#}");
 }

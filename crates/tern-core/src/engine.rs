@@ -156,6 +156,20 @@ impl<'a> Engine<'a> {
         decode::generate(&self.model, ws, limits, src, &self.special, opts, out)
     }
 
+    /// [`generate`](Self::generate) for one sentence of a batch whose source ids are all in
+    /// `context` (see [`decode::generate_in_context`]).
+    pub fn generate_in_context(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        opts: &Options,
+        src: &[u32],
+        context: &[u32],
+        out: &mut [u32],
+    ) -> Result<Hypothesis> {
+        decode::generate_in_context(&self.model, ws, limits, src, Some(context), &self.special, opts, out)
+    }
+
     /// Translates `text` into `out` (UTF-8). Errors with [`Error::InputTooLong`] when the text has
     /// more tokens than `limits.max_src`.
     pub fn translate(

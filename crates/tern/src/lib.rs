@@ -192,6 +192,8 @@ impl Translator {
             ids: Vec::new(),
             tgt: Vec::new(),
             out: Vec::new(),
+            context: Vec::new(),
+            batch_width: 0,
         }
     }
 
@@ -254,6 +256,10 @@ pub struct Session<'t> {
     ids: Vec<u32>,
     tgt: Vec<u32>,
     out: Vec<u8>,
+    /// Source ids of every sentence of the current line (Bergamot's batch), when it has several.
+    context: Vec<u32>,
+    /// Longest sentence of the current line, in tokens.
+    batch_width: usize,
 }
 
 impl Session<'_> {
@@ -266,15 +272,32 @@ impl Session<'_> {
     /// (Bergamot's) translate each sentence of the line on its own and keep the text between
     /// sentences, as Bergamot does.
     pub fn translate(&mut self, text: &str) -> Result<Output, Error> {
-        if !self.t.engine().defaults.split_sentences {
+        let e = self.t.engine();
+        if !e.defaults.split_sentences {
             return self.translate_sentence(text);
         }
-        let mut out = Output {
-            text: String::new(),
-            truncated: false,
-        };
+        let spans: Vec<_> = tern_core::text::sentences(text).collect();
+        // Bergamot translates a request's sentences as one batch: one shortlist for all of them
+        // and one length limit from the longest. Do the same when they fit the plan together.
+        self.context.clear();
+        self.batch_width = 0;
+        if spans.len() > 1 {
+            let mut ids = vec![0u32; self.limits.max_src];
+            for span in &spans {
+                let part = &text[span.clone()];
+                let mut scratch = vec![0u8; e.tokenizer.encode_scratch_bytes(part.len())];
+                let n = e.tokenizer.encode(part, &mut scratch, &mut ids)?;
+                self.batch_width = self.batch_width.max(n.min(self.limits.max_src));
+                self.context.extend_from_slice(&ids[..n.min(ids.len())]);
+            }
+            if self.context.len() > self.limits.max_src {
+                self.context.clear();
+                self.batch_width = 0;
+            }
+        }
+        let mut out = Output { text: String::new(), truncated: false };
         let mut last = 0;
-        for span in tern_core::text::sentences(text) {
+        for span in spans {
             out.text.push_str(&text[last..span.start]);
             let o = self.translate_sentence(&text[span.clone()])?;
             out.text.push_str(&o.text);
@@ -282,6 +305,8 @@ impl Session<'_> {
             last = span.end;
         }
         out.text.push_str(&text[last..]);
+        self.context.clear();
+        self.batch_width = 0;
         Ok(out)
     }
 

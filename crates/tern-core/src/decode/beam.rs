@@ -25,6 +25,7 @@ pub fn generate<M: Seq2Seq + ?Sized>(
     ws: &mut [u8],
     limits: &Limits,
     src: &[u32],
+    context: Option<&[u32]>,
     special: &Special,
     opts: &Options,
     out: &mut [u32],
@@ -33,7 +34,7 @@ pub fn generate<M: Seq2Seq + ?Sized>(
         len: 0,
         score: f32::NEG_INFINITY,
     };
-    search(model, ws, limits, src, special, opts, |tokens, score| {
+    search_in_context(model, ws, limits, src, context, special, opts, |tokens, score| {
         if score > best.score {
             best = Hypothesis {
                 len: tokens.len(),
@@ -59,6 +60,22 @@ pub fn search<M: Seq2Seq + ?Sized>(
     src: &[u32],
     special: &Special,
     opts: &Options,
+    emit: impl FnMut(&[u32], f32) -> Result<()>,
+) -> Result<()> {
+    search_in_context(model, ws, limits, src, None, special, opts, emit)
+}
+
+/// [`search`] with the output candidates chosen by `context` (see
+/// [`super::generate_in_context`]).
+#[allow(clippy::too_many_arguments)]
+pub fn search_in_context<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    context: Option<&[u32]>,
+    special: &Special,
+    opts: &Options,
     mut emit: impl FnMut(&[u32], f32) -> Result<()>,
 ) -> Result<()> {
     check(limits, opts, model.max_positions())?;
@@ -78,6 +95,9 @@ pub fn search<M: Seq2Seq + ?Sized>(
         done_score,
     } = sb;
     model.encode(state, limits, src)?;
+    if let Some(words) = context {
+        model.restrict_output(state, limits, words)?;
+    }
     let (nb, t_max, v) = (opts.beam, limits.max_tgt, model.vocab_size());
     tokens[..nb].fill(special.decoder_start);
     scores[..nb].fill(INACTIVE);

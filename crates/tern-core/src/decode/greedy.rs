@@ -11,6 +11,7 @@ pub fn generate<M: Seq2Seq + ?Sized>(
     ws: &mut [u8],
     limits: &Limits,
     src: &[u32],
+    context: Option<&[u32]>,
     special: &Special,
     opts: &Options,
     out: &mut [u32],
@@ -23,6 +24,9 @@ pub fn generate<M: Seq2Seq + ?Sized>(
     }
     let (state, sb) = split(model, limits, ws)?;
     model.encode(state, limits, src)?;
+    if let Some(words) = context {
+        model.restrict_output(state, limits, words)?;
+    }
     let v = model.vocab_size();
     let mut token = special.decoder_start;
     for pos in 0..opts.max_len {

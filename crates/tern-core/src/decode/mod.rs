@@ -161,10 +161,27 @@ pub fn generate<M: Seq2Seq + ?Sized>(
     opts: &Options,
     out: &mut [u32],
 ) -> Result<Hypothesis> {
+    generate_in_context(model, ws, limits, src, None, special, opts, out)
+}
+
+/// [`generate`] for one sentence of a batch: `context` (the ids of every sentence translated
+/// together, this one included) chooses the output candidates, as Bergamot's one shortlist per
+/// batch does ([`Seq2Seq::restrict_output`]).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_in_context<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    context: Option<&[u32]>,
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+) -> Result<Hypothesis> {
     if opts.beam == 1 {
-        greedy::generate(model, ws, limits, src, special, opts, out)
+        greedy::generate(model, ws, limits, src, context, special, opts, out)
     } else {
-        beam::generate(model, ws, limits, src, special, opts, out)
+        beam::generate(model, ws, limits, src, context, special, opts, out)
     }
 }
 

@@ -357,6 +357,17 @@ impl Seq2Seq for MarianNmt<'_> {
         Ok(())
     }
 
+    fn restrict_output(&self, state: &mut [u8], limits: &Limits, words: &[u32]) -> Result<()> {
+        let Some(list) = &self.shortlist else { return Ok(()) };
+        let b = Dims::new(self, limits).carve(state)?;
+        // The plan holds the candidates of `max_src` source words.
+        if words.len() > limits.max_src {
+            return Err(Error::BadLimit("shortlist context longer than max_src"));
+        }
+        b.info[1] = list.build(words, b.seen, b.cands)? as u32;
+        Ok(())
+    }
+
     fn step(
         &self,
         state: &mut [u8],

@@ -28,6 +28,12 @@ pub trait Seq2Seq {
     fn state_bytes(&self, limits: &Limits) -> usize;
     /// Runs the encoder over `src` (ids, EOS included).
     fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()>;
+    /// After `encode`: where the model has a lexical shortlist, rebuilds it from `words` (the
+    /// source ids of every sentence translated together) instead of this sentence alone. Models
+    /// without one ignore it.
+    fn restrict_output(&self, _state: &mut [u8], _limits: &Limits, _words: &[u32]) -> Result<()> {
+        Ok(())
+    }
     /// One decoder step at position `pos` for `tokens.len()` beams. Beam `b` attends to its
     /// earlier positions `s < pos` in cache slot `anc[b * limits.max_tgt + s]` and writes its own
     /// keys and values at slot `b`. Writes `tokens.len() x vocab` logits.
@@ -91,6 +97,9 @@ impl Seq2Seq for Model<'_> {
     }
     fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
         self.inner().encode(state, limits, src)
+    }
+    fn restrict_output(&self, state: &mut [u8], limits: &Limits, words: &[u32]) -> Result<()> {
+        self.inner().restrict_output(state, limits, words)
     }
     fn step(
         &self,
