@@ -26,25 +26,54 @@ fn check(pair: &str, src: &str) {
 
 /// Compares `t`'s translations of the samples with `<pair>.<which>` line by line: at least
 /// `min_same` of the lines must be identical, and with `exact_single` every one-sentence line.
-fn check_model(pair: &str, src: &str, t: &tern::Translator, which: &str, min_same: f64, exact_single: bool) {
+fn check_model(
+    pair: &str,
+    src: &str,
+    t: &tern::Translator,
+    which: &str,
+    min_same: f64,
+    exact_single: bool,
+) {
     let e = t.engine();
-    assert!(matches!(e.model, tern_core::model::Model::MarianNmt(_)), "{pair}: not the SSRU architecture");
+    assert!(
+        matches!(e.model, tern_core::model::Model::MarianNmt(_)),
+        "{pair}: not the SSRU architecture"
+    );
     assert_eq!(e.model.vocab_size(), 32000);
     let samples = root().join("models/samples/bergamot");
-    let lines: Vec<String> = std::fs::read_to_string(samples.join(src)).unwrap().lines().map(String::from).collect();
-    let want: Vec<String> = std::fs::read_to_string(samples.join(format!("{pair}.{which}"))).unwrap().lines().map(String::from).collect();
+    let lines: Vec<String> = std::fs::read_to_string(samples.join(src))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let want: Vec<String> = std::fs::read_to_string(samples.join(format!("{pair}.{which}")))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(lines.len(), want.len());
-    let got: Vec<String> = t.translate_batch(&lines, 2).into_iter().map(|r| r.expect("translates").text).collect();
+    let got: Vec<String> = t
+        .translate_batch(&lines, 2)
+        .into_iter()
+        .map(|r| r.expect("translates").text)
+        .collect();
     let same = got.iter().zip(&want).filter(|(a, b)| a == b).count();
     for ((s, g), w) in lines.iter().zip(&got).zip(&want) {
         assert!(!g.trim().is_empty(), "{pair}: empty translation of {s:?}");
         if g != w {
             eprintln!("{pair} ({which}): {s}\n  tern:     {g}\n  bergamot: {w}");
             let single = tern_core::text::sentences(s).count() == 1;
-            assert!(!(exact_single && single), "{pair} ({which}): a one-sentence line differs");
+            assert!(
+                !(exact_single && single),
+                "{pair} ({which}): a one-sentence line differs"
+            );
         }
     }
-    assert!(same as f64 >= min_same * lines.len() as f64, "{pair} ({which}): only {same} of {} lines identical to Bergamot", lines.len());
+    assert!(
+        same as f64 >= min_same * lines.len() as f64,
+        "{pair} ({which}): only {same} of {} lines identical to Bergamot",
+        lines.len()
+    );
 }
 
 /// The int8 model's greedy output is chaotic under float-level differences (see
@@ -71,17 +100,33 @@ fn pt_en_matches_bergamot() {
 fn float_npz_models_equal_bergamot_float() {
     for (pair, src) in [("enpt", "en.txt"), ("pten", "pt.txt")] {
         let dir = root().join("models/downloads").join(pair);
-        assert!(dir.join(".tern-source").exists(), "run `cargo xtask fetch-model {pair}`");
+        assert!(
+            dir.join(".tern-source").exists(),
+            "run `cargo xtask fetch-model {pair}`"
+        );
         let npz = tern_e2e::scratch().join(format!("{pair}-npz"));
-        tern_e2e::run_python("marian_bin_to_npz.py", &[dir.as_os_str(), npz.as_os_str()], b"");
+        tern_e2e::run_python(
+            "marian_bin_to_npz.py",
+            &[dir.as_os_str(), npz.as_os_str()],
+            b"",
+        );
         for (precision, exact) in [(None, true), (Some(tern_convert::Precision::Int8), false)] {
-            let bytes = tern_convert::build(&npz, precision, true).unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
+            let bytes = tern_convert::build(&npz, precision, true)
+                .unwrap_or_else(|e| panic!("converting the .npz model: {e:#}"));
             let t = tern::Translator::from_bytes(&bytes).expect("loads");
-            assert_eq!(t.engine().gguf.str("tern.precision").unwrap(), if precision.is_some() { "int8" } else { "f32" });
+            assert_eq!(
+                t.engine().gguf.str("tern.precision").unwrap(),
+                if precision.is_some() { "int8" } else { "f32" }
+            );
             check_model(pair, src, &t, "float.expected", 0.6, exact);
         }
     }
     // An int8 model refuses to be "upgraded".
-    let err = tern_convert::build(&root().join("models/downloads/enpt"), Some(tern_convert::Precision::F16), true).unwrap_err();
+    let err = tern_convert::build(
+        &root().join("models/downloads/enpt"),
+        Some(tern_convert::Precision::F16),
+        true,
+    )
+    .unwrap_err();
     assert!(format!("{err:#}").contains("already int8"), "{err:#}");
 }

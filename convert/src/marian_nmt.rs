@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use tern_core::gguf::write::{GgufWriter, MetaValue};
 use tern_core::gguf::TensorType;
 use tern_core::model::names::{self, *};
-use tern_core::model::Activation;
+use tern_core::model::{Activation, Ops};
 use tern_core::tokenizer::build::{write_tokenizer, SpmModel, TokenizerSpec};
 
 /// Marian's layer-norm epsilon in `transformer.h`.
@@ -129,6 +129,17 @@ struct Shapes {
     enc: usize,
     dec: usize,
     ffn: usize,
+    process: Process,
+}
+
+/// Marian's processing around sublayers, embeddings and stack outputs, parsed.
+struct Process {
+    pre: Ops,
+    post: Ops,
+    emb: Ops,
+    top: Ops,
+    /// The four strings as written (pre, post, emb, top), stored in the file.
+    names: [String; 4],
 }
 
 /// Converts a Marian-toolkit model directory into GGUF bytes.
@@ -252,7 +263,17 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
         ] {
             t.linear(&mut w, &p, m, Some(b), tmpl, i, (s.d, s.d))?;
         }
-        t.norm(&mut w, &format!("{p}_self_Wo_ln"), ENC_ATTN_NORM, i, s.d)?;
+        let wo = format!("{p}_self_Wo");
+        t.wrap(
+            &mut w,
+            &s.process,
+            &wo,
+            ENC_ATTN_PRE_NORM,
+            &wo,
+            ENC_ATTN_NORM,
+            i,
+            s.d,
+        )?;
         t.linear(
             &mut w,
             &p,
@@ -271,7 +292,17 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
             i,
             (s.d, s.ffn),
         )?;
-        t.norm(&mut w, &format!("{p}_ffn_ffn_ln"), ENC_FFN_NORM, i, s.d)?;
+        let ffn = format!("{p}_ffn_ffn");
+        t.wrap(
+            &mut w,
+            &s.process,
+            &ffn,
+            ENC_FFN_PRE_NORM,
+            &ffn,
+            ENC_FFN_NORM,
+            i,
+            s.d,
+        )?;
     }
     for l in 0..s.dec {
         progress(&format!("decoder {l}"));
@@ -287,7 +318,17 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
             i,
             (s.d, s.d),
         )?;
-        t.norm(&mut w, &format!("{p}_rnn_ffn_ln"), DEC_RNN_NORM, i, s.d)?;
+        let (rnn, rnn_post) = (format!("{p}_rnn"), format!("{p}_rnn_ffn"));
+        t.wrap(
+            &mut w,
+            &s.process,
+            &rnn,
+            DEC_RNN_PRE_NORM,
+            &rnn_post,
+            DEC_RNN_NORM,
+            i,
+            s.d,
+        )?;
         for (m, b, tmpl) in [
             ("context_Wq", "context_bq", DEC_CROSS_Q),
             ("context_Wk", "context_bk", DEC_CROSS_K),
@@ -296,9 +337,13 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
         ] {
             t.linear(&mut w, &p, m, Some(b), tmpl, i, (s.d, s.d))?;
         }
-        t.norm(
+        let wo = format!("{p}_context_Wo");
+        t.wrap(
             &mut w,
-            &format!("{p}_context_Wo_ln"),
+            &s.process,
+            &wo,
+            DEC_CROSS_PRE_NORM,
+            &wo,
             DEC_CROSS_NORM,
             i,
             s.d,
@@ -321,7 +366,25 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
             i,
             (s.d, s.ffn),
         )?;
-        t.norm(&mut w, &format!("{p}_ffn_ffn_ln"), DEC_FFN_NORM, i, s.d)?;
+        let ffn = format!("{p}_ffn_ffn");
+        t.wrap(
+            &mut w,
+            &s.process,
+            &ffn,
+            DEC_FFN_PRE_NORM,
+            &ffn,
+            DEC_FFN_NORM,
+            i,
+            s.d,
+        )?;
+    }
+    if s.process.emb.has(b'n') {
+        t.norm_sfx(&mut w, "encoder_emb_ln", "_pre", ENC_EMB_NORM, 0, s.d)?;
+        t.norm_sfx(&mut w, "decoder_emb_ln", "_pre", DEC_EMB_NORM, 0, s.d)?;
+    }
+    if s.process.top.has(b'n') {
+        t.norm(&mut w, "encoder_top_ln", ENC_OUT_NORM, 0, s.d)?;
+        t.norm(&mut w, "decoder_top_ln", DEC_OUT_NORM, 0, s.d)?;
     }
     if let Some(path) = &files.shortlist {
         progress("shortlist");
@@ -371,20 +434,28 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
         "decoders with an SSRU cell, as Bergamot's students",
     )?;
     cfg.expect("dec-cell", "gru", &["ssru"], "the SSRU decoder cell")?;
-    cfg.expect("transformer-preprocess", "", &[""], "post-norm layers")?;
-    cfg.expect(
-        "transformer-postprocess",
-        "dan",
-        &["dan"],
-        "dropout, add, norm after each sublayer",
-    )?;
-    cfg.expect(
-        "transformer-postprocess-emb",
-        "d",
-        &["d", ""],
-        "no norm on embeddings",
-    )?;
-    cfg.expect("transformer-postprocess-top", "", &[""], "no final norm")?;
+    let op = |key: &str, default: &str, allowed: &[u8]| -> Result<(Ops, String)> {
+        let v = cfg.str_or(key, default)?;
+        let o = Ops::parse(v, allowed).with_context(|| {
+            format!(
+                "model.yml: {key}: {v:?}; tern supports the operations {:?} and d",
+                String::from_utf8_lossy(allowed)
+            )
+        })?;
+        Ok((o, v.to_string()))
+    };
+    let process = Process {
+        pre: op("transformer-preprocess", "", b"n")?.0,
+        post: op("transformer-postprocess", "dan", b"an")?.0,
+        emb: op("transformer-postprocess-emb", "d", b"n")?.0,
+        top: op("transformer-postprocess-top", "", b"n")?.0,
+        names: [
+            op("transformer-preprocess", "", b"n")?.1,
+            op("transformer-postprocess", "dan", b"an")?.1,
+            op("transformer-postprocess-emb", "d", b"n")?.1,
+            op("transformer-postprocess-top", "", b"n")?.1,
+        ],
+    };
     ensure!(
         !cfg.bool_or("transformer-train-position-embeddings", false)?,
         "model.yml: learned position embeddings are not supported (sinusoidal ones are)"
@@ -427,6 +498,7 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
         enc: cfg.usize("enc-depth")?,
         dec: cfg.usize("dec-depth")?,
         ffn: cfg.usize("transformer-dim-ffn")?,
+        process,
     };
     let heads = cfg.usize("transformer-heads")?;
     ensure!(
@@ -464,6 +536,15 @@ fn write_metadata(
     w.meta("marian_nmt.decoder_cell", MetaValue::Str("ssru".into()));
     w.meta("marian_nmt.max_positions", MetaValue::U32(MAX_POSITIONS));
     w.meta("marian_nmt.layer_norm_eps", MetaValue::F32(LAYER_NORM_EPS));
+    let keys = [
+        "marian_nmt.preprocess",
+        "marian_nmt.postprocess",
+        "marian_nmt.postprocess_emb",
+        "marian_nmt.postprocess_top",
+    ];
+    for (k, v) in keys.iter().zip(&s.process.names) {
+        w.meta(k, MetaValue::Str(v.clone()));
+    }
     // Bergamot's run settings for these models: greedy, at most 2.5x the source length.
     w.meta("generation.num_beams", MetaValue::U32(1));
     w.meta(
@@ -600,7 +681,43 @@ impl Tensors<'_, '_> {
     }
 
     fn norm(&self, w: &mut GgufWriter, prefix: &str, tmpl: &str, i: u32, d: usize) -> Result<()> {
-        self.vector(w, &format!("{prefix}_scale"), tmpl, i, WEIGHT, d)?;
-        self.vector(w, &format!("{prefix}_bias"), tmpl, i, BIAS, d)
+        self.norm_sfx(w, prefix, "", tmpl, i, d)
+    }
+
+    /// Marian names a norm `<prefix>_ln_scale<suffix>` / `_ln_bias<suffix>` (`_pre` for pre-norms).
+    fn norm_sfx(
+        &self,
+        w: &mut GgufWriter,
+        prefix: &str,
+        suffix: &str,
+        tmpl: &str,
+        i: u32,
+        d: usize,
+    ) -> Result<()> {
+        self.vector(w, &format!("{prefix}_scale{suffix}"), tmpl, i, WEIGHT, d)?;
+        self.vector(w, &format!("{prefix}_bias{suffix}"), tmpl, i, BIAS, d)
+    }
+
+    /// The norms around one sublayer, as the processing ops need them: `<pre>_ln_*_pre` before,
+    /// `<post>_ln_*` after.
+    #[allow(clippy::too_many_arguments)]
+    fn wrap(
+        &self,
+        w: &mut GgufWriter,
+        p: &Process,
+        pre: &str,
+        pre_tmpl: &str,
+        post: &str,
+        post_tmpl: &str,
+        i: u32,
+        d: usize,
+    ) -> Result<()> {
+        if p.pre.has(b'n') {
+            self.norm_sfx(w, &format!("{pre}_ln"), "_pre", pre_tmpl, i, d)?;
+        }
+        if p.post.has(b'n') {
+            self.norm(w, &format!("{post}_ln"), post_tmpl, i, d)?;
+        }
+        Ok(())
     }
 }

@@ -167,7 +167,16 @@ impl<'a> Engine<'a> {
         context: &[u32],
         out: &mut [u32],
     ) -> Result<Hypothesis> {
-        decode::generate_in_context(&self.model, ws, limits, src, Some(context), &self.special, opts, out)
+        decode::generate_in_context(
+            &self.model,
+            ws,
+            limits,
+            src,
+            Some(context),
+            &self.special,
+            opts,
+            out,
+        )
     }
 
     /// Translates `text` into `out` (UTF-8). Errors with [`Error::InputTooLong`] when the text has

@@ -295,7 +295,10 @@ impl Session<'_> {
                 self.batch_width = 0;
             }
         }
-        let mut out = Output { text: String::new(), truncated: false };
+        let mut out = Output {
+            text: String::new(),
+            truncated: false,
+        };
         let mut last = 0;
         for span in spans {
             out.text.push_str(&text[last..span.start]);

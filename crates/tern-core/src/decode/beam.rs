@@ -34,20 +34,29 @@ pub fn generate<M: Seq2Seq + ?Sized>(
         len: 0,
         score: f32::NEG_INFINITY,
     };
-    search_in_context(model, ws, limits, src, context, special, opts, |tokens, score| {
-        if score > best.score {
-            best = Hypothesis {
-                len: tokens.len(),
-                score,
-            };
-            out.get_mut(..tokens.len())
-                .ok_or(Error::OutputTooSmall {
-                    needed: tokens.len() * 4,
-                })?
-                .copy_from_slice(tokens);
-        }
-        Ok(())
-    })?;
+    search_in_context(
+        model,
+        ws,
+        limits,
+        src,
+        context,
+        special,
+        opts,
+        |tokens, score| {
+            if score > best.score {
+                best = Hypothesis {
+                    len: tokens.len(),
+                    score,
+                };
+                out.get_mut(..tokens.len())
+                    .ok_or(Error::OutputTooSmall {
+                        needed: tokens.len() * 4,
+                    })?
+                    .copy_from_slice(tokens);
+            }
+            Ok(())
+        },
+    )?;
     Ok(best)
 }
 

@@ -10,7 +10,8 @@
 use super::names::*;
 use super::{
     add_norm, add_sinusoidal_position, attend, check_step, encode_stack, ffn, Activation,
-    Attention, EncoderLayer, LayerNorm, Linear, Loader, Scratch, Seq2Seq, MAX_LAYERS,
+    Attention, EncoderLayer, LayerNorm, Linear, Loader, Scratch, Seq2Seq, Wrap, WrapSpec,
+    MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -114,10 +115,10 @@ pub struct DecoderLayer<'a> {
     pub attn: Attention<'a>,
     pub attn_norm: LayerNorm<'a>,
     pub cross: Attention<'a>,
-    pub cross_norm: LayerNorm<'a>,
+    pub cross_wrap: Wrap<'a>,
     pub ffn_up: Linear<'a>,
     pub ffn_down: Linear<'a>,
-    pub ffn_norm: LayerNorm<'a>,
+    pub ffn_wrap: Wrap<'a>,
 }
 
 /// The weights of a Marian model, borrowed from the file.
@@ -147,7 +148,14 @@ impl<'a> Marian<'a> {
         let mut encoder = heapless::Vec::new();
         for i in 0..hp.encoder_layers as u32 {
             encoder
-                .push(EncoderLayer::load(&l, i, d, hp.encoder_ffn_dim, eps)?)
+                .push(EncoderLayer::load(
+                    &l,
+                    &WrapSpec::POST_NORM,
+                    i,
+                    d,
+                    hp.encoder_ffn_dim,
+                    eps,
+                )?)
                 .map_err(|_| Error::BadHyperparameter("marian.encoder_layers"))?;
         }
         let mut decoder = heapless::Vec::new();
@@ -161,10 +169,10 @@ impl<'a> Marian<'a> {
                     i,
                     d,
                 )?,
-                cross_norm: l.norm(DEC_CROSS_NORM, i, d, eps)?,
+                cross_wrap: Wrap::post_norm(l.norm(DEC_CROSS_NORM, i, d, eps)?),
                 ffn_up: l.linear(DEC_FFN_UP, i, hp.decoder_ffn_dim, d)?,
                 ffn_down: l.linear(DEC_FFN_DOWN, i, d, hp.decoder_ffn_dim)?,
-                ffn_norm: l.norm(DEC_FFN_NORM, i, d, eps)?,
+                ffn_wrap: Wrap::post_norm(l.norm(DEC_FFN_NORM, i, d, eps)?),
             };
             decoder
                 .push(layer)
@@ -337,6 +345,7 @@ impl Seq2Seq for Marian<'_> {
         encode_stack(
             kern,
             &self.encoder,
+            None,
             cross,
             self.hp.encoder_heads,
             self.hp.activation,
@@ -430,7 +439,7 @@ impl Seq2Seq for Marian<'_> {
             let span = l * cross_stride..(l + 1) * cross_stride;
             layer.cross.cross(
                 kern,
-                &layer.cross_norm,
+                &layer.cross_wrap,
                 self.hp.decoder_heads,
                 x,
                 nb,
@@ -444,12 +453,10 @@ impl Seq2Seq for Marian<'_> {
                 self.hp.activation,
                 layer.ffn_up,
                 layer.ffn_down,
-                &layer.ffn_norm,
+                &layer.ffn_wrap,
                 x,
                 nb,
-                sc.ffn,
-                sc.tmp,
-                &mut sc.qs,
+                sc,
             );
         }
         let logits = &mut logits[..nb * v];

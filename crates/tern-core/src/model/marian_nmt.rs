@@ -18,8 +18,8 @@
 
 use super::names::*;
 use super::{
-    add_norm, check_step, encode_stack, ffn, Activation, Attention, EncoderLayer, LayerNorm,
-    Linear, Loader, Scratch, Seq2Seq, MAX_LAYERS,
+    check_step, encode_stack, ffn, Activation, Attention, EncoderLayer, LayerNorm, Linear, Loader,
+    Ops, Scratch, Seq2Seq, Wrap, WrapSpec, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -43,6 +43,12 @@ pub struct Hparams {
     /// Longest sequence tern plans for (sinusoidal positions have no inherent limit).
     pub max_positions: usize,
     pub layer_norm_eps: f32,
+    /// `transformer-preprocess` / `-postprocess` of every sublayer.
+    pub wrap: WrapSpec,
+    /// `transformer-postprocess-emb` has `n`: the embeddings are normed.
+    pub emb_norm: bool,
+    /// `transformer-postprocess-top` has `n`: each stack's output is normed.
+    pub top_norm: bool,
 }
 
 impl Hparams {
@@ -64,6 +70,12 @@ impl Hparams {
             activation: Activation::from_name(g.str("marian_nmt.ffn_activation")?)?,
             max_positions: u("marian_nmt.max_positions")?,
             layer_norm_eps: g.f32("marian_nmt.layer_norm_eps")?,
+            wrap: WrapSpec {
+                pre_norm: ops(g, "marian_nmt.preprocess", "", b"n")?.has(b'n'),
+                post: ops(g, "marian_nmt.postprocess", "dan", b"an")?,
+            },
+            emb_norm: ops(g, "marian_nmt.postprocess_emb", "d", b"n")?.has(b'n'),
+            top_norm: ops(g, "marian_nmt.postprocess_top", "", b"n")?.has(b'n'),
         };
         let bad = Error::BadHyperparameter;
         let sane = |v: usize, max: usize| v > 0 && v <= max;
@@ -99,6 +111,15 @@ impl Hparams {
     }
 }
 
+/// Reads an ops string key (absent: `default`), allowing `allowed` (and `d`).
+fn ops(g: &Gguf, key: &'static str, default: &str, allowed: &[u8]) -> Result<Ops> {
+    let v = match g.get(key) {
+        None => default,
+        Some(_) => g.str(key)?,
+    };
+    Ops::parse(v, allowed).ok_or(Error::BadHyperparameter(key))
+}
+
 /// A decoder layer: SSRU cell, cross-attention, FFN.
 #[derive(Debug, Clone, Copy)]
 pub struct DecoderLayer<'a> {
@@ -106,12 +127,12 @@ pub struct DecoderLayer<'a> {
     pub rnn_w: Linear<'a>,
     /// Forget gate `x Wf + bf`.
     pub rnn_wf: Linear<'a>,
-    pub rnn_norm: LayerNorm<'a>,
+    pub rnn_wrap: Wrap<'a>,
     pub cross: Attention<'a>,
-    pub cross_norm: LayerNorm<'a>,
+    pub cross_wrap: Wrap<'a>,
     pub ffn_up: Linear<'a>,
     pub ffn_down: Linear<'a>,
-    pub ffn_norm: LayerNorm<'a>,
+    pub ffn_wrap: Wrap<'a>,
 }
 
 /// A Marian-toolkit Transformer with an SSRU decoder, borrowed from the file.
@@ -124,6 +145,11 @@ pub struct MarianNmt<'a> {
     pub shortlist: Option<Shortlist<'a>>,
     pub encoder: heapless::Vec<EncoderLayer<'a>, MAX_LAYERS>,
     pub decoder: heapless::Vec<DecoderLayer<'a>, MAX_LAYERS>,
+    /// Norms of the embeddings and of each stack's output, where configured.
+    pub enc_emb_norm: Option<LayerNorm<'a>>,
+    pub dec_emb_norm: Option<LayerNorm<'a>>,
+    pub enc_top_norm: Option<LayerNorm<'a>>,
+    pub dec_top_norm: Option<LayerNorm<'a>>,
     pub kernels: Kernels,
 }
 
@@ -135,7 +161,7 @@ impl<'a> MarianNmt<'a> {
         let mut encoder = heapless::Vec::new();
         for i in 0..hp.encoder_layers as u32 {
             encoder
-                .push(EncoderLayer::load(&l, i, d, f, eps)?)
+                .push(EncoderLayer::load(&l, &hp.wrap, i, d, f, eps)?)
                 .map_err(|_| Error::BadHyperparameter("marian_nmt.encoder_layers"))?;
         }
         let mut decoder = heapless::Vec::new();
@@ -143,17 +169,17 @@ impl<'a> MarianNmt<'a> {
             let layer = DecoderLayer {
                 rnn_w: l.linear(DEC_RNN_W, i, d, d)?,
                 rnn_wf: l.linear(DEC_RNN_WF, i, d, d)?,
-                rnn_norm: l.norm(DEC_RNN_NORM, i, d, eps)?,
+                rnn_wrap: l.wrap(&hp.wrap, DEC_RNN_PRE_NORM, DEC_RNN_NORM, i, d, eps)?,
                 cross: Attention::load(
                     &l,
                     [DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O],
                     i,
                     d,
                 )?,
-                cross_norm: l.norm(DEC_CROSS_NORM, i, d, eps)?,
+                cross_wrap: l.wrap(&hp.wrap, DEC_CROSS_PRE_NORM, DEC_CROSS_NORM, i, d, eps)?,
                 ffn_up: l.linear(DEC_FFN_UP, i, f, d)?,
                 ffn_down: l.linear(DEC_FFN_DOWN, i, d, f)?,
-                ffn_norm: l.norm(DEC_FFN_NORM, i, d, eps)?,
+                ffn_wrap: l.wrap(&hp.wrap, DEC_FFN_PRE_NORM, DEC_FFN_NORM, i, d, eps)?,
             };
             decoder
                 .push(layer)
@@ -162,6 +188,13 @@ impl<'a> MarianNmt<'a> {
         let embed = l.matrix(TOKEN_EMBD, 0, hp.vocab_size, d)?;
         let output_bias = l.opt_vector(OUTPUT_BIAS, 0, "", hp.vocab_size)?;
         let shortlist = Shortlist::from_gguf(g, hp.vocab_size, hp.vocab_size)?;
+        let norm = |on: bool, name| {
+            if on {
+                l.norm(name, 0, d, eps).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
         Ok(MarianNmt {
             hp,
             embed,
@@ -169,6 +202,10 @@ impl<'a> MarianNmt<'a> {
             shortlist,
             encoder,
             decoder,
+            enc_emb_norm: norm(hp.emb_norm, ENC_EMB_NORM)?,
+            dec_emb_norm: norm(hp.emb_norm, DEC_EMB_NORM)?,
+            enc_top_norm: norm(hp.top_norm, ENC_OUT_NORM)?,
+            dec_top_norm: norm(hp.top_norm, DEC_OUT_NORM)?,
             kernels,
         })
     }
@@ -341,11 +378,15 @@ impl Seq2Seq for MarianNmt<'_> {
             None => 0,
         };
         let x = &mut b.x[..n * d];
+        if let Some(ln) = &self.enc_emb_norm {
+            ln.forward(x);
+        }
         let stride = limits.max_src * d;
         let cross = self.decoder.iter().map(|l| &l.cross);
         encode_stack(
             kern,
             &self.encoder,
+            self.enc_top_norm.as_ref(),
             cross,
             self.hp.heads,
             self.hp.activation,
@@ -358,7 +399,9 @@ impl Seq2Seq for MarianNmt<'_> {
     }
 
     fn restrict_output(&self, state: &mut [u8], limits: &Limits, words: &[u32]) -> Result<()> {
-        let Some(list) = &self.shortlist else { return Ok(()) };
+        let Some(list) = &self.shortlist else {
+            return Ok(());
+        };
         let b = Dims::new(self, limits).carve(state)?;
         // The plan holds the candidates of `max_src` source words.
         if words.len() > limits.max_src {
@@ -393,14 +436,18 @@ impl Seq2Seq for MarianNmt<'_> {
             return Err(Error::BadLimit("ancestry slot out of range"));
         }
         let x = &mut b.x[..nb * d];
+        if let Some(ln) = &self.dec_emb_norm {
+            ln.forward(x);
+        }
         let layer_cells = limits.beam * t_max * d;
         let cross_stride = limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
             // SSRU: the forget gate mixes the previous cell (this beam's ancestor at pos - 1)
             // with the new candidate; the output is relu(c).
             let sc = &mut b.s;
-            layer.rnn_w.forward(kern, x, nb, sc.tmp, &mut sc.qs);
-            layer.rnn_wf.forward(kern, x, nb, sc.q, &mut sc.qs);
+            let input = layer.rnn_wrap.input(x, sc.pre);
+            layer.rnn_w.forward(kern, input, nb, sc.tmp, &mut sc.qs);
+            layer.rnn_wf.forward(kern, input, nb, sc.q, &mut sc.qs);
             let cells = &mut b.cells[l * layer_cells..(l + 1) * layer_cells];
             for bi in 0..nb {
                 let here = (bi * t_max + pos) * d;
@@ -414,11 +461,11 @@ impl Seq2Seq for MarianNmt<'_> {
                     sc.ctx[bi * d + j] = c.max(0.0);
                 }
             }
-            add_norm(x, &sc.ctx[..nb * d], &layer.rnn_norm);
+            layer.rnn_wrap.output(x, sc.ctx);
             let span = l * cross_stride..(l + 1) * cross_stride;
             layer.cross.cross(
                 kern,
-                &layer.cross_norm,
+                &layer.cross_wrap,
                 self.hp.heads,
                 x,
                 nb,
@@ -432,13 +479,14 @@ impl Seq2Seq for MarianNmt<'_> {
                 self.hp.activation,
                 layer.ffn_up,
                 layer.ffn_down,
-                &layer.ffn_norm,
+                &layer.ffn_wrap,
                 x,
                 nb,
-                sc.ffn,
-                sc.tmp,
-                &mut sc.qs,
+                sc,
             );
+        }
+        if let Some(ln) = &self.dec_top_norm {
+            ln.forward(x);
         }
         let logits = &mut logits[..nb * v];
         if self.shortlist.is_some() {

@@ -201,6 +201,99 @@ impl LayerNorm<'_> {
     }
 }
 
+/// The operations Marian applies around a sublayer (`transformer-preprocess`/`-postprocess`):
+/// `a` adds the sublayer's input (the residual), `n` is a LayerNorm; `d` (dropout) does nothing
+/// at inference and is dropped. At most four, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ops {
+    ops: [u8; 4],
+    len: u8,
+}
+
+impl Ops {
+    /// No operation.
+    pub const NONE: Ops = Ops {
+        ops: [0; 4],
+        len: 0,
+    };
+    /// Residual then norm: HF Marian's and Marian's default post-norm "dan".
+    pub const ADD_NORM: Ops = Ops {
+        ops: [b'a', b'n', 0, 0],
+        len: 2,
+    };
+
+    /// Parses an ops string; `None` for an op outside `allowed` (plus `d`) or too many.
+    pub fn parse(s: &str, allowed: &[u8]) -> Option<Ops> {
+        let mut o = Ops::NONE;
+        for &c in s.as_bytes() {
+            if c == b'd' {
+                continue;
+            }
+            if !allowed.contains(&c) || o.len == 4 {
+                return None;
+            }
+            o.ops[o.len as usize] = c;
+            o.len += 1;
+        }
+        Some(o)
+    }
+
+    pub fn has(&self, op: u8) -> bool {
+        self.ops[..self.len as usize].contains(&op)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        self.ops[..self.len as usize].iter().copied()
+    }
+}
+
+/// A sublayer's wrapping: an optional norm of its input (pre-norm), then `post` applied to its
+/// output with `norm` for `n`.
+#[derive(Debug, Clone, Copy)]
+pub struct Wrap<'a> {
+    pub pre: Option<LayerNorm<'a>>,
+    pub post: Ops,
+    pub norm: Option<LayerNorm<'a>>,
+}
+
+impl<'a> Wrap<'a> {
+    /// Post-norm: `x = LN(x + sublayer(x))`.
+    pub fn post_norm(norm: LayerNorm<'a>) -> Self {
+        Wrap {
+            pre: None,
+            post: Ops::ADD_NORM,
+            norm: Some(norm),
+        }
+    }
+
+    /// The sublayer's input: `x`, or its pre-norm written to `buf`.
+    pub(crate) fn input<'b>(&self, x: &'b [f32], buf: &'b mut [f32]) -> &'b [f32] {
+        match &self.pre {
+            None => x,
+            Some(ln) => {
+                let buf = &mut buf[..x.len()];
+                buf.copy_from_slice(x);
+                ln.forward(buf);
+                buf
+            }
+        }
+    }
+
+    /// Applies the post operations to the sublayer output `y` (residual: `x`) and stores the
+    /// result in `x`.
+    pub(crate) fn output(&self, x: &mut [f32], y: &mut [f32]) {
+        let y = &mut y[..x.len()];
+        for op in self.post.iter() {
+            match (op, &self.norm) {
+                (b'a', _) => y.iter_mut().zip(x.iter()).for_each(|(a, b)| *a += b),
+                (b'n', Some(ln)) => ln.forward(y),
+                _ => {}
+            }
+        }
+        x.copy_from_slice(y);
+    }
+}
+
 /// Softmax of `x` in place (max-subtracted).
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
@@ -268,26 +361,24 @@ pub(crate) fn attend(
     }
 }
 
-/// Position-wise feed-forward block with residual and norm: `x = norm(x + down(act(up(x))))`
-/// for `n` rows.
+/// Position-wise feed-forward block, wrapped: `x = wrap(x, down(act(up(x))))` for `n` rows.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ffn(
     k: &Kernels,
     act: Activation,
     up: Linear,
     down: Linear,
-    norm: &LayerNorm,
+    wrap: &Wrap,
     x: &mut [f32],
     n: usize,
-    hidden: &mut [f32],
-    tmp: &mut [f32],
-    qs: &mut QuantScratch,
+    s: &mut Scratch,
 ) {
     let f = up.w.rows;
-    up.forward(k, x, n, hidden, qs);
-    act.apply(&mut hidden[..n * f]);
-    down.forward(k, hidden, n, tmp, qs);
-    add_norm(x, &tmp[..x.len()], norm);
+    let input = wrap.input(x, s.pre);
+    up.forward(k, input, n, s.ffn, &mut s.qs);
+    act.apply(&mut s.ffn[..n * f]);
+    down.forward(k, s.ffn, n, s.tmp, &mut s.qs);
+    wrap.output(x, s.tmp);
 }
 
 /// Attention projections.
@@ -299,20 +390,23 @@ pub struct Attention<'a> {
     pub o: Linear<'a>,
 }
 
-/// A post-norm Transformer encoder layer: `x = LN(x + SelfAttn(x))`, `x = LN(x + FFN(x))`.
+/// A Transformer encoder layer: `x = wrap(x, SelfAttn(x))`, `x = wrap(x, FFN(x))` (post-norm:
+/// `x = LN(x + SelfAttn(x))`...).
 #[derive(Debug, Clone, Copy)]
 pub struct EncoderLayer<'a> {
     pub attn: Attention<'a>,
-    pub attn_norm: LayerNorm<'a>,
+    pub attn_wrap: Wrap<'a>,
     pub ffn_up: Linear<'a>,
     pub ffn_down: Linear<'a>,
-    pub ffn_norm: LayerNorm<'a>,
+    pub ffn_wrap: Wrap<'a>,
 }
 
 /// The per-row scratch every layer uses, carved from the workspace: `rows x d` for queries,
 /// keys, values, attention context and a temporary; `rows x ffn` for the FFN; `keys` attention
 /// scores; and the int8 quantization scratch.
 pub(crate) struct Scratch<'w> {
+    /// A sublayer's pre-normed input.
+    pub pre: &'w mut [f32],
     pub q: &'w mut [f32],
     pub k: &'w mut [f32],
     pub v: &'w mut [f32],
@@ -326,7 +420,7 @@ pub(crate) struct Scratch<'w> {
 impl<'w> Scratch<'w> {
     /// Adds the scratch for `rows` rows to a plan.
     pub(crate) fn size(s: &mut Sizer, rows: usize, d: usize, ffn: usize, keys: usize) {
-        for _ in 0..5 {
+        for _ in 0..6 {
             s.add::<f32>(rows * d);
         }
         s.add::<f32>(rows * ffn).add::<f32>(keys);
@@ -342,6 +436,7 @@ impl<'w> Scratch<'w> {
         keys: usize,
     ) -> Result<Self> {
         Ok(Scratch {
+            pre: c.take(rows * d)?,
             q: c.take(rows * d)?,
             k: c.take(rows * d)?,
             v: c.take(rows * d)?,
@@ -391,10 +486,11 @@ impl<'a> Attention<'a> {
     /// Cross-attention with residual and norm for `nb` rows of `x`: each row attends to the
     /// first `n_keys` rows of `keys`/`values`.
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn cross(
         &self,
         kern: &Kernels,
-        norm: &LayerNorm,
+        wrap: &Wrap,
         heads: usize,
         x: &mut [f32],
         nb: usize,
@@ -404,7 +500,8 @@ impl<'a> Attention<'a> {
         s: &mut Scratch,
     ) {
         let d = x.len() / nb;
-        self.q.forward(kern, x, nb, s.q, &mut s.qs);
+        let input = wrap.input(x, s.pre);
+        self.q.forward(kern, input, nb, s.q, &mut s.qs);
         for bi in 0..nb {
             let row = bi * d..(bi + 1) * d;
             attend(
@@ -420,20 +517,69 @@ impl<'a> Attention<'a> {
             );
         }
         self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
-        add_norm(x, &s.tmp[..nb * d], norm);
+        wrap.output(x, s.tmp);
+    }
+}
+
+/// Which wrap norms a model's files carry: pre-norms (`_pre`) and post ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapSpec {
+    pub pre_norm: bool,
+    pub post: Ops,
+}
+
+impl WrapSpec {
+    /// Post-norm layers (HF Marian; Marian's "dan").
+    pub const POST_NORM: WrapSpec = WrapSpec {
+        pre_norm: false,
+        post: Ops::ADD_NORM,
+    };
+}
+
+impl<'a> Loader<'_, 'a> {
+    /// The wrap of a sublayer: `pre` and `post` norm tensors as `spec` needs them.
+    pub(crate) fn wrap(
+        &self,
+        spec: &WrapSpec,
+        pre: &'static str,
+        post: &'static str,
+        i: u32,
+        d: usize,
+        eps: f32,
+    ) -> Result<Wrap<'a>> {
+        Ok(Wrap {
+            pre: if spec.pre_norm {
+                Some(self.norm(pre, i, d, eps)?)
+            } else {
+                None
+            },
+            post: spec.post,
+            norm: if spec.post.has(b'n') {
+                Some(self.norm(post, i, d, eps)?)
+            } else {
+                None
+            },
+        })
     }
 }
 
 impl<'a> EncoderLayer<'a> {
     /// Loads encoder layer `i` from the shared tensor-name table.
-    pub(crate) fn load(l: &Loader<'_, 'a>, i: u32, d: usize, ffn: usize, eps: f32) -> Result<Self> {
+    pub(crate) fn load(
+        l: &Loader<'_, 'a>,
+        spec: &WrapSpec,
+        i: u32,
+        d: usize,
+        ffn: usize,
+        eps: f32,
+    ) -> Result<Self> {
         use names::*;
         Ok(EncoderLayer {
             attn: Attention::load(l, [ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O], i, d)?,
-            attn_norm: l.norm(ENC_ATTN_NORM, i, d, eps)?,
+            attn_wrap: l.wrap(spec, ENC_ATTN_PRE_NORM, ENC_ATTN_NORM, i, d, eps)?,
             ffn_up: l.linear(ENC_FFN_UP, i, ffn, d)?,
             ffn_down: l.linear(ENC_FFN_DOWN, i, d, ffn)?,
-            ffn_norm: l.norm(ENC_FFN_NORM, i, d, eps)?,
+            ffn_wrap: l.wrap(spec, ENC_FFN_PRE_NORM, ENC_FFN_NORM, i, d, eps)?,
         })
     }
 
@@ -449,9 +595,13 @@ impl<'a> EncoderLayer<'a> {
     ) {
         let d = x.len() / n;
         let a = &self.attn;
-        a.q.forward(kern, x, n, s.q, &mut s.qs);
+        // Marian pre-norms only the queries: keys and values come from the raw layer input
+        // (`EncoderTransformer::apply` passes `layer` as keys and values, `LayerAttention`
+        // normalizes only its query). Without a pre-norm both are `x`.
         a.k.forward(kern, x, n, s.k, &mut s.qs);
         a.v.forward(kern, x, n, s.v, &mut s.qs);
+        let input = self.attn_wrap.input(x, s.pre);
+        a.q.forward(kern, input, n, s.q, &mut s.qs);
         for t in 0..n {
             let row = t * d..(t + 1) * d;
             attend(
@@ -467,18 +617,16 @@ impl<'a> EncoderLayer<'a> {
             );
         }
         a.o.forward(kern, s.ctx, n, s.tmp, &mut s.qs);
-        add_norm(x, &s.tmp[..n * d], &self.attn_norm);
+        self.attn_wrap.output(x, s.tmp);
         ffn(
             kern,
             act,
             self.ffn_up,
             self.ffn_down,
-            &self.ffn_norm,
+            &self.ffn_wrap,
             x,
             n,
-            s.ffn,
-            s.tmp,
-            &mut s.qs,
+            s,
         );
     }
 }
@@ -489,6 +637,7 @@ impl<'a> EncoderLayer<'a> {
 pub(crate) fn encode_stack<'l, 'a: 'l>(
     kern: &Kernels,
     layers: &[EncoderLayer<'a>],
+    top: Option<&LayerNorm>,
     cross: impl Iterator<Item = &'l Attention<'a>>,
     heads: usize,
     act: Activation,
@@ -499,6 +648,9 @@ pub(crate) fn encode_stack<'l, 'a: 'l>(
 ) {
     for layer in layers {
         layer.forward(kern, heads, act, x, n, s);
+    }
+    if let Some(ln) = top {
+        ln.forward(x);
     }
     for (l, attn) in cross.enumerate() {
         let span = l * stride..(l + 1) * stride;

@@ -20,6 +20,18 @@ pub const ENC_FFN_UP: &str = "enc.{}.ffn_up";
 pub const ENC_FFN_DOWN: &str = "enc.{}.ffn_down";
 pub const ENC_FFN_NORM: &str = "enc.{}.ffn_norm";
 
+/// Marian-toolkit models: pre-norms of sublayer inputs (`transformer-preprocess: n`), norms of
+/// the embeddings (`-postprocess-emb: n`) and of a stack's output (`-postprocess-top: n`).
+pub const ENC_ATTN_PRE_NORM: &str = "enc.{}.attn_pre_norm";
+pub const ENC_FFN_PRE_NORM: &str = "enc.{}.ffn_pre_norm";
+pub const DEC_RNN_PRE_NORM: &str = "dec.{}.rnn_pre_norm";
+pub const DEC_CROSS_PRE_NORM: &str = "dec.{}.cross_pre_norm";
+pub const DEC_FFN_PRE_NORM: &str = "dec.{}.ffn_pre_norm";
+pub const ENC_EMB_NORM: &str = "enc.emb_norm";
+pub const DEC_EMB_NORM: &str = "dec.emb_norm";
+pub const ENC_OUT_NORM: &str = "enc.output_norm";
+pub const DEC_OUT_NORM: &str = "dec.output_norm";
+
 pub const DEC_ATTN_Q: &str = "dec.{}.attn_q";
 pub const DEC_ATTN_K: &str = "dec.{}.attn_k";
 pub const DEC_ATTN_V: &str = "dec.{}.attn_v";
