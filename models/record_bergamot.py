@@ -8,6 +8,8 @@ Writes, for each of enpt and pten, one line per input line, one sentence per cal
   models/samples/bergamot/<pair>.expected        the int8 model as Firefox runs it
   models/samples/bergamot/<pair>.float.expected  the same model dequantized to a float .npz
                                                  (models/marian_bin_to_npz.py), gemm-precision float32
+  models/samples/bergamot/enpt.prenorm.expected  that float model turned pre-norm
+                                                 (models/marian_variant.py): a configuration check
 tests/bergamot.rs compares tern's output with them.
 """
 import os, subprocess, sys, tempfile
@@ -43,4 +45,9 @@ for pair, src in (("enpt", "en.txt"), ("pten", "pt.txt")):
             f.write(yml)
         with open(os.path.join(samples, pair + ".float.expected"), "w", encoding="utf-8") as f:
             f.write(bergamot(tmp, None, text))
+        if pair == "enpt":
+            pre = os.path.join(tmp, "prenorm")
+            subprocess.run([sys.executable, os.path.join(here, "marian_variant.py"), tmp, pre], check=True)
+            with open(os.path.join(samples, pair + ".prenorm.expected"), "w", encoding="utf-8") as f:
+                f.write(bergamot(pre, None, text))
     sys.stderr.write(f"{pair}: recorded\n")
