@@ -76,6 +76,14 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The kernel table the model runs on.
+    pub fn kernels(&self) -> &Kernels {
+        match self {
+            Model::Marian(m) => &m.kernels,
+            Model::MarianNmt(m) => &m.kernels,
+        }
+    }
+
     /// Bytes of weights read per generated token at batch 1.
     pub fn bytes_per_token(&self) -> usize {
         match self {

@@ -33,6 +33,9 @@ enum Cmd {
         /// Sentences are spread over this many threads (order is kept).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Print the translation time and sentences/s to stderr (model loading excluded).
+        #[arg(long)]
+        stats: bool,
     },
     /// Show a model's architecture, hyperparameters, tensors and memory plan.
     Inspect {
@@ -88,6 +91,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
             limits,
             threads,
+            stats,
         } => {
             let t = Translator::open(&model)
                 .with_context(|| format!("loading {}", model.display()))?
@@ -105,6 +109,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             let lines = split_lines(&raw);
+            let started = std::time::Instant::now();
             let out: Box<dyn Write> = match &output {
                 Some(p) => Box::new(
                     std::fs::File::create(p)
@@ -135,6 +140,15 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             out.flush()?;
+            if stats {
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "tern: {} sentences in {secs:.3} s = {:.1} sent/s (threads={threads}, kernels={})",
+                    lines.len(),
+                    lines.len() as f64 / secs,
+                    t.engine().model.kernels().name
+                );
+            }
             Ok(())
         }
     }
