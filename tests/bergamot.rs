@@ -126,8 +126,13 @@ fn float_npz_models_equal_bergamot_float() {
             // trained post-norm), which makes it a sharp check: every one-sentence line must
             // still equal Bergamot's (measured 22/25 lines, the other 3 being multi-sentence).
             let pre = tern_e2e::scratch().join("enpt-prenorm");
-            tern_e2e::run_python("marian_variant.py", &[npz.as_os_str(), pre.as_os_str()], b"");
-            let bytes = tern_convert::build(&pre, None, true).unwrap_or_else(|e| panic!("converting the pre-norm model: {e:#}"));
+            tern_e2e::run_python(
+                "marian_variant.py",
+                &[npz.as_os_str(), pre.as_os_str()],
+                b"",
+            );
+            let bytes = tern_convert::build(&pre, None, true)
+                .unwrap_or_else(|e| panic!("converting the pre-norm model: {e:#}"));
             let t = tern::Translator::from_bytes(&bytes).expect("loads");
             assert_eq!(t.engine().gguf.str("marian_nmt.preprocess").unwrap(), "n");
             check_model(pair, src, &t, "prenorm.expected", 0.6, true);
@@ -141,4 +146,62 @@ fn float_npz_models_equal_bergamot_float() {
     )
     .unwrap_err();
     assert!(format!("{err:#}").contains("already int8"), "{err:#}");
+}
+
+/// Every kernel table this machine can run (scalar, AVX2, AVX-512 VNNI) gives bit-identical
+/// results, so translations do not depend on the machine: int8 products are exact and the float
+/// kernels keep the scalar order of operations. Runs the core engine API (as firmware does).
+#[test]
+fn every_kernel_table_translates_identically() {
+    use tern_core::engine::Engine;
+    use tern_core::kernels::Kernels;
+    use tern_core::plan::Limits;
+    let dir = root().join("models/downloads/enpt");
+    assert!(
+        dir.join(".tern-source").exists(),
+        "run `cargo xtask fetch-model enpt`"
+    );
+    let bytes = tern_convert::build(&dir, None, true).expect("converts");
+    let mut store = vec![0u64; bytes.len().div_ceil(8)];
+    tern_core::plan::as_bytes_mut(&mut store)[..bytes.len()].copy_from_slice(&bytes);
+    let file = &tern_core::plan::as_bytes(&store)[..bytes.len()];
+    let lines: Vec<String> = std::fs::read_to_string(root().join("models/samples/bergamot/en.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let tables: Vec<Kernels> = ["scalar", "avx2", "avx512vnni"]
+        .iter()
+        .filter_map(|n| Kernels::named(n))
+        .collect();
+    assert_eq!(tables[0].name, "scalar");
+    let mut outputs = Vec::new();
+    for k in &tables {
+        let e = Engine::load(file, *k).expect("loads");
+        let limits = Limits {
+            max_src: 128,
+            max_tgt: 320,
+            beam: 1,
+        };
+        let opts = e.options(&limits);
+        let mut ws = vec![0u8; e.workspace_bytes(&limits, 4096)];
+        let mut out = vec![0u8; 4096];
+        let texts: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let t = e
+                    .translate(&mut ws, &limits, &opts, l, &mut out)
+                    .expect("translates");
+                String::from_utf8(out[..t.text_len].to_vec()).unwrap()
+            })
+            .collect();
+        outputs.push((k.name, texts));
+    }
+    eprintln!(
+        "kernel tables compared: {:?}",
+        outputs.iter().map(|o| o.0).collect::<Vec<_>>()
+    );
+    for (name, texts) in &outputs[1..] {
+        assert_eq!(texts, &outputs[0].1, "{name} differs from scalar");
+    }
 }

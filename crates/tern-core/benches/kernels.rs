@@ -10,11 +10,18 @@ use tern_core::kernels::{scalar, Kernels};
 
 fn tables() -> Vec<Kernels> {
     let best = Kernels::best();
-    if best.name == scalar::KERNELS.name { vec![best] } else { vec![scalar::KERNELS, best] }
+    if best.name == scalar::KERNELS.name {
+        vec![best]
+    } else {
+        vec![scalar::KERNELS, best]
+    }
 }
 
 fn data_i8(n: usize, seed: u32) -> Vec<i8> {
-    (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 24) as i8).map(|v| v.max(-127)).collect()
+    (0..n)
+        .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 24) as i8)
+        .map(|v| v.max(-127))
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -25,11 +32,21 @@ fn bench(c: &mut Criterion) {
         let (x, w) = (data_i8(m * k, 1), data_i8(n * k, 2));
         let (xs, ws) = (vec![0.01f32; m], vec![0.02f32; n]);
         let mut y = vec![0f32; m * n];
-        g.throughput(if m == 1 { Throughput::Bytes((n * k) as u64) } else { Throughput::Elements((m * n * k) as u64) });
+        g.throughput(if m == 1 {
+            Throughput::Bytes((n * k) as u64)
+        } else {
+            Throughput::Elements((m * n * k) as u64)
+        });
         for t in tables() {
-            g.bench_with_input(BenchmarkId::new(t.name, format!("{m}x{k}x{n}")), &t, |b, t| {
-                b.iter(|| (t.matmul_i8)(black_box(&x), &xs, black_box(&w), &ws, &mut y, m, k, n))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(t.name, format!("{m}x{k}x{n}")),
+                &t,
+                |b, t| {
+                    b.iter(|| {
+                        (t.matmul_i8)(black_box(&x), &xs, black_box(&w), &ws, &mut y, m, k, n)
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -37,10 +54,14 @@ fn bench(c: &mut Criterion) {
     let (a, bv) = (vec![0.5f32; ffn], vec![0.25f32; ffn]);
     g.throughput(Throughput::Elements(ffn as u64));
     for t in tables() {
-        g.bench_function(BenchmarkId::new(t.name, "dot 1536"), |b| b.iter(|| (t.dot)(black_box(&a), black_box(&bv))));
+        g.bench_function(BenchmarkId::new(t.name, "dot 1536"), |b| {
+            b.iter(|| (t.dot)(black_box(&a), black_box(&bv)))
+        });
         let x = vec![1.7f32; ffn];
         let mut q = vec![0i8; ffn];
-        g.bench_function(BenchmarkId::new(t.name, "quantize_static 1536"), |b| b.iter(|| (t.quantize_static)(black_box(&x), &mut q, 7.5)));
+        g.bench_function(BenchmarkId::new(t.name, "quantize_static 1536"), |b| {
+            b.iter(|| (t.quantize_static)(black_box(&x), &mut q, 7.5))
+        });
     }
     g.finish();
 }

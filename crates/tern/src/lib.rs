@@ -127,7 +127,12 @@ impl Translator {
     }
 
     fn from_owner(bytes: Bytes) -> Result<Self, Error> {
-        let loaded = Loaded::try_new(bytes, |b| Engine::load(b.as_slice(), Kernels::best()))?;
+        // TERN_KERNELS=scalar|avx2|avx512vnni picks a kernel table (benchmarks, comparisons).
+        let kernels = std::env::var("TERN_KERNELS")
+            .ok()
+            .and_then(|n| Kernels::named(&n))
+            .unwrap_or_else(Kernels::best);
+        let loaded = Loaded::try_new(bytes, |b| Engine::load(b.as_slice(), kernels))?;
         Ok(Translator {
             loaded,
             settings: Settings::default(),

@@ -57,15 +57,38 @@ pub fn generate<M: Seq2Seq + ?Sized>(
     })
 }
 
-/// Index of the largest value, the first one on ties (NaN never wins).
+/// Index of the largest value, the first one on ties (NaN never wins). Two passes (the maximum
+/// in eight independent lanes, then its first position) so that both vectorize: the greedy loop
+/// scans the whole vocabulary every step.
 pub fn argmax(x: &[f32]) -> u32 {
-    let mut best = 0;
-    let mut best_v = f32::NEG_INFINITY;
-    for (i, &v) in x.iter().enumerate() {
-        if v > best_v {
-            best = i;
-            best_v = v;
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = l.max(v);
         }
     }
-    best as u32
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    x.iter().position(|&v| v == max).unwrap_or(0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn argmax_first_of_ties_and_ignores_nan() {
+        use super::argmax;
+        assert_eq!(argmax(&[]), 0);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 3]), 0);
+        let mut v = [0f32; 37];
+        v[20] = 2.0;
+        v[33] = 2.0;
+        v[5] = f32::NAN;
+        assert_eq!(argmax(&v), 20);
+        v[36] = 3.0;
+        assert_eq!(argmax(&v), 36);
+    }
 }

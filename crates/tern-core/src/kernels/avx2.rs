@@ -5,7 +5,9 @@
 //! fits a u8 even for a hostile -128, and activations are quantized to [-127, 127], so a pair is
 //! at most `2 * 128 * 127 = 32512 < 32767`: nothing saturates (intgemm's shifted `x + 127`
 //! operand can reach 2 * 254 * 127 and does). `madd` with ones then widens to i32.
-//! Float kernels reassociate sums (8 lanes), so they differ from the scalar ones by rounding.
+//! Float kernels use the scalar table's exact order of operations (16 lanes, the same reduction
+//! tree, a multiply then an add rather than a fused FMA), so SIMD and scalar results are
+//! bit-identical and translations do not depend on the machine.
 
 use super::{scalar, Kernels};
 use core::arch::x86_64::*;
@@ -85,7 +87,19 @@ fn matmul_i8(
     let mut j = 0;
     while j + 4 <= n {
         let w = &wq[j * k..(j + 4) * k];
-        for i in 0..m {
+        let mut i = 0;
+        // Two input rows share each weight load and its absolute value.
+        while i + 2 <= m {
+            // SAFETY: AVX2 is present (see `kernels`).
+            let d = unsafe { dot2x4_i8_avx2(&xq[i * k..(i + 2) * k], w, k) };
+            for (r, row) in d.iter().enumerate() {
+                for (t, &v) in row.iter().enumerate() {
+                    y[(i + r) * n + j + t] = v as f32 * (xs[i + r] * ws[j + t]);
+                }
+            }
+            i += 2;
+        }
+        if i < m {
             // SAFETY: AVX2 is present (see `kernels`).
             let d = unsafe { dot4_i8_avx2(&xq[i * k..(i + 1) * k], w, k) };
             for (t, &v) in d.iter().enumerate() {
@@ -109,6 +123,58 @@ fn madd_i8(x: __m256i, w: __m256i) -> __m256i {
         _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
         _mm256_set1_epi16(1),
     )
+}
+
+/// Sums of four i32 accumulators, in order.
+#[target_feature(enable = "avx2")]
+fn sum4(acc: &[__m256i; 4]) -> [i32; 4] {
+    let s01 = _mm256_hadd_epi32(acc[0], acc[1]);
+    let s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+    let s = _mm256_hadd_epi32(s01, s23);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    [
+        _mm_extract_epi32::<0>(s),
+        _mm_extract_epi32::<1>(s),
+        _mm_extract_epi32::<2>(s),
+        _mm_extract_epi32::<3>(s),
+    ]
+}
+
+/// Dot products of two consecutive `k`-byte rows of `x` with four of `w`: `[x row][w row]`.
+#[target_feature(enable = "avx2")]
+unsafe fn dot2x4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; 2] {
+    assert!(x.len() >= 2 * k && w.len() >= 4 * k);
+    let (px, pw) = (x.as_ptr(), w.as_ptr());
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+    let mut i = 0;
+    while i + 32 <= k {
+        // SAFETY: i + 32 <= k: every load at row * k + i reads 32 bytes inside its row.
+        unsafe {
+            let vx = [
+                _mm256_loadu_si256(px.add(i).cast()),
+                _mm256_loadu_si256(px.add(k + i).cast()),
+            ];
+            for r in 0..4 {
+                let vw = _mm256_loadu_si256(pw.add(r * k + i).cast());
+                let aw = _mm256_abs_epi8(vw);
+                for (a, x) in acc.iter_mut().zip(&vx) {
+                    let pairs = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(*x, vw));
+                    a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        i += 32;
+    }
+    let mut out = [sum4(&acc[0]), sum4(&acc[1])];
+    for (xr, o) in out.iter_mut().enumerate() {
+        for (r, v) in o.iter_mut().enumerate() {
+            for t in i..k {
+                *v += i32::from(x[xr * k + t]) * i32::from(w[r * k + t]);
+            }
+        }
+    }
+    out
 }
 
 /// Dot products of one row `x` (`k` bytes) with four consecutive rows of `w` (`4 * k` bytes).
@@ -196,11 +262,16 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     while i + 16 <= n {
         // SAFETY: i + 16 <= n, so both 8-float loads at i and i + 8 are inside both slices.
         unsafe {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pa.add(i + 8)),
-                _mm256_loadu_ps(pb.add(i + 8)),
+            acc0 = _mm256_add_ps(
+                acc0,
+                _mm256_mul_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))),
+            );
+            acc1 = _mm256_add_ps(
                 acc1,
+                _mm256_mul_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                ),
             );
         }
         i += 16;
@@ -222,7 +293,10 @@ unsafe fn axpy_avx2(a: f32, x: &[f32], y: &mut [f32]) {
     while i + 8 <= n {
         // SAFETY: i + 8 <= n: the 8-float load and store are inside `x` and `y`.
         unsafe {
-            let r = _mm256_fmadd_ps(av, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+            let r = _mm256_add_ps(
+                _mm256_loadu_ps(py.add(i)),
+                _mm256_mul_ps(av, _mm256_loadu_ps(px.add(i))),
+            );
             _mm256_storeu_ps(py.add(i), r);
         }
         i += 8;
@@ -317,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn float_kernels_match_scalar_within_rounding() {
+    fn float_kernels_are_bit_identical_to_scalar() {
         let Some(k) = kernels() else { return };
         let a: heapless::Vec<f32, 300> = (0..300)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
@@ -327,15 +401,12 @@ mod tests {
             .collect();
         for n in [0, 7, 8, 16, 17, 300] {
             let (d, s) = ((k.dot)(&a[..n], &b[..n]), scalar::dot(&a[..n], &b[..n]));
-            assert!((d - s).abs() <= 1e-4 * s.abs().max(1.0), "{n}: {d} vs {s}");
+            assert_eq!(d.to_bits(), s.to_bits(), "{n}: {d} vs {s}");
             let mut y1 = b.clone();
             let mut y2 = b.clone();
             (k.axpy)(0.37, &a[..n], &mut y1[..n]);
             scalar::axpy(0.37, &a[..n], &mut y2[..n]);
-            assert!(y1
-                .iter()
-                .zip(&y2)
-                .all(|(p, q)| (p - q).abs() <= 1e-5 * q.abs().max(1.0)));
+            assert_eq!(y1, y2);
         }
     }
 }

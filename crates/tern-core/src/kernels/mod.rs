@@ -6,6 +6,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 pub mod scalar;
 
 use half::f16;
@@ -113,10 +115,23 @@ impl Kernels {
     /// The best kernels for this machine.
     pub fn best() -> Kernels {
         #[cfg(target_arch = "x86_64")]
-        if let Some(k) = avx2::kernels() {
+        if let Some(k) = avx512::kernels().or_else(avx2::kernels) {
             return k;
         }
         scalar::KERNELS
+    }
+
+    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`), if this machine can run it: to
+    /// compare kernels on the same machine.
+    pub fn named(name: &str) -> Option<Kernels> {
+        let candidates = [
+            Some(scalar::KERNELS),
+            #[cfg(target_arch = "x86_64")]
+            avx2::kernels(),
+            #[cfg(target_arch = "x86_64")]
+            avx512::kernels(),
+        ];
+        candidates.into_iter().flatten().find(|k| k.name == name)
     }
 
     /// `y = x * w^T + bias` for `m` rows of `x`. `q` is only touched for int8 weights.

@@ -16,21 +16,29 @@ pub const KERNELS: Kernels = Kernels {
     axpy,
 };
 
+/// Dot product in a fixed order every SIMD table reproduces: two 8-lane accumulators over
+/// 16-element blocks (`acc0 += a[i..i+8] * b[i..i+8]`, `acc1` for the next 8), added lane-wise,
+/// then summed as lanes `(0..4) + (4..8)`, `(0,1) + (2,3)`, `0 + 1`; the tail is added in order.
+/// A multiply then an add, never a fused multiply-add.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Four partial sums: lets LLVM pipeline the adds without changing results much.
-    let mut s = [0f32; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..4 {
-            s[i] += x[i] * y[i];
+    let n = a.len().min(b.len());
+    let (mut acc0, mut acc1) = ([0f32; 8], [0f32; 8]);
+    let mut i = 0;
+    while i + 16 <= n {
+        for l in 0..8 {
+            acc0[l] += a[i + l] * b[i + l];
+            acc1[l] += a[i + 8 + l] * b[i + 8 + l];
         }
+        i += 16;
     }
-    let mut t = (s[0] + s[1]) + (s[2] + s[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        t += x * y;
+    let v: [f32; 8] = core::array::from_fn(|l| acc0[l] + acc1[l]);
+    let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
+    let mut s = (q[0] + q[2]) + (q[1] + q[3]);
+    while i < n {
+        s += a[i] * b[i];
+        i += 1;
     }
-    t
+    s
 }
 
 pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {

@@ -1,0 +1,233 @@
+//! x86-64 AVX-512 VNNI int8 kernels (Ice Lake, Zen 4 and later), laid over the AVX2 table.
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes and adds groups of four straight into i32
+//! lanes, without the i16 saturation of AVX2's `maddubs`. The weight's sign is moved onto the
+//! activation as in the AVX2 kernel (`|w| * sign(w) x`, exact for every input tern produces), so
+//! 64 multiply-adds take four instructions (sign mask, masked negate, abs, dpbusd).
+
+use super::{avx2, Kernels};
+use core::arch::x86_64::*;
+
+/// The AVX-512 VNNI table, if this CPU has it (and AVX2 for everything else).
+pub fn kernels() -> Option<Kernels> {
+    let base = avx2::kernels()?;
+    if detected() {
+        Some(Kernels {
+            name: "avx512vnni",
+            dot_i8,
+            matmul_i8,
+            ..base
+        })
+    } else {
+        None
+    }
+}
+
+#[cfg(feature = "std")]
+fn detected() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vnni")
+}
+
+#[cfg(not(feature = "std"))]
+fn detected() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni"
+    ))
+}
+
+// The safe wrappers below are only reachable through `kernels()`, which returns them only after
+// the CPU features were detected.
+
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+    unsafe { dot_rows::<1>(a, b, a.len().min(b.len()))[0] }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_i8(
+    xq: &[i8],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    y: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let mut j = 0;
+    while j + 4 <= n {
+        let w = &wq[j * k..(j + 4) * k];
+        let mut i = 0;
+        // Two input rows share each weight load, its absolute value and its sign mask.
+        while i + 2 <= m {
+            // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+            let d = unsafe { dot_2x4(&xq[i * k..(i + 2) * k], w, k) };
+            for (r, row) in d.iter().enumerate() {
+                for (t, &v) in row.iter().enumerate() {
+                    y[(i + r) * n + j + t] = v as f32 * (xs[i + r] * ws[j + t]);
+                }
+            }
+            i += 2;
+        }
+        if i < m {
+            // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+            let d = unsafe { dot_rows::<4>(&xq[i * k..(i + 1) * k], w, k) };
+            for (t, &v) in d.iter().enumerate() {
+                y[i * n + j + t] = v as f32 * (xs[i] * ws[j + t]);
+            }
+        }
+        j += 4;
+    }
+    for j in j..n {
+        let w = &wq[j * k..(j + 1) * k];
+        for i in 0..m {
+            y[i * n + j] = dot_i8(&xq[i * k..(i + 1) * k], w) as f32 * (xs[i] * ws[j]);
+        }
+    }
+}
+
+/// Sums of four i32 accumulators, in order.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn sum4(acc: &[__m512i; 4]) -> [i32; 4] {
+    let half =
+        |v: __m512i| _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v));
+    let s01 = _mm256_hadd_epi32(half(acc[0]), half(acc[1]));
+    let s23 = _mm256_hadd_epi32(half(acc[2]), half(acc[3]));
+    let s = _mm256_hadd_epi32(s01, s23);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    [
+        _mm_extract_epi32::<0>(s),
+        _mm_extract_epi32::<1>(s),
+        _mm_extract_epi32::<2>(s),
+        _mm_extract_epi32::<3>(s),
+    ]
+}
+
+/// Dot products of two consecutive `k`-byte rows of `x` with four of `w`: `[x row][w row]`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot_2x4(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; 2] {
+    assert!(x.len() >= 2 * k && w.len() >= 4 * k);
+    let (px, pw) = (x.as_ptr(), w.as_ptr());
+    let mut acc = [[_mm512_setzero_si512(); 4]; 2];
+    let mut i = 0;
+    while i + 64 <= k {
+        // SAFETY: i + 64 <= k: every load at row * k + i reads 64 bytes inside its row.
+        unsafe {
+            let vx = [
+                _mm512_loadu_si512(px.add(i).cast()),
+                _mm512_loadu_si512(px.add(k + i).cast()),
+            ];
+            for r in 0..4 {
+                let vw = _mm512_loadu_si512(pw.add(r * k + i).cast());
+                let (neg, aw) = (_mm512_movepi8_mask(vw), _mm512_abs_epi8(vw));
+                for (a, x) in acc.iter_mut().zip(&vx) {
+                    let sx = _mm512_mask_sub_epi8(*x, neg, _mm512_setzero_si512(), *x);
+                    a[r] = _mm512_dpbusd_epi32(a[r], aw, sx);
+                }
+            }
+        }
+        i += 64;
+    }
+    let mut out = [sum4(&acc[0]), sum4(&acc[1])];
+    for (xr, o) in out.iter_mut().enumerate() {
+        for (r, v) in o.iter_mut().enumerate() {
+            for t in i..k {
+                *v += i32::from(x[xr * k + t]) * i32::from(w[r * k + t]);
+            }
+        }
+    }
+    out
+}
+
+/// `R` dot products of `x` (`k` bytes) with `R` consecutive `k`-byte rows of `w`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot_rows<const R: usize>(x: &[i8], w: &[i8], k: usize) -> [i32; R] {
+    assert!(x.len() >= k && w.len() >= R * k);
+    let (px, pw) = (x.as_ptr(), w.as_ptr());
+    let mut acc = [_mm512_setzero_si512(); R];
+    let mut i = 0;
+    while i + 64 <= k {
+        // SAFETY: i + 64 <= k: the 64-byte load of `x` is inside its first k bytes, and row r's
+        // load at r * k + i stays inside `w`'s R * k bytes.
+        unsafe {
+            let vx = _mm512_loadu_si512(px.add(i).cast());
+            for (r, a) in acc.iter_mut().enumerate() {
+                let vw = _mm512_loadu_si512(pw.add(r * k + i).cast());
+                // x negated where w < 0 (|x| <= 127, so this never overflows); where w == 0
+                // |w| is 0 and the product vanishes anyway.
+                let neg = _mm512_movepi8_mask(vw);
+                let sx = _mm512_mask_sub_epi8(vx, neg, _mm512_setzero_si512(), vx);
+                *a = _mm512_dpbusd_epi32(*a, _mm512_abs_epi8(vw), sx);
+            }
+        }
+        i += 64;
+    }
+    let mut out = [0i32; R];
+    if R == 4 {
+        out[..4].copy_from_slice(&sum4(&[acc[0], acc[1], acc[2], acc[3]]));
+    } else {
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = _mm512_reduce_add_epi32(*a);
+        }
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        for t in i..k {
+            *o += i32::from(x[t]) * i32::from(w[r * k + t]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::scalar;
+
+    #[test]
+    fn int8_is_exact() {
+        // Only where the CPU has VNNI; elsewhere `kernels()` is None and there is nothing to run.
+        let Some(k) = kernels() else { return };
+        let mut seed = 0x2468_ace1u32;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for len in [0usize, 1, 63, 64, 65, 128, 256, 300, 1536] {
+            let a: heapless::Vec<i8, 1536> = (0..len)
+                .map(|_| (rnd() % 255) as i8)
+                .map(|v| v.max(-127))
+                .collect();
+            let b: heapless::Vec<i8, 1536> = (0..len).map(|_| rnd() as i8).collect();
+            assert_eq!((k.dot_i8)(&a, &b), scalar::dot_i8(&a, &b), "len {len}");
+        }
+        for (x, y) in [
+            (127i8, 127i8),
+            (-127, -128),
+            (127, -128),
+            (-127, 127),
+            (0, -128),
+        ] {
+            assert_eq!(
+                (k.dot_i8)(&[x; 128], &[y; 128]),
+                128 * i32::from(x) * i32::from(y)
+            );
+        }
+        let (m, kk, n) = (3, 200, 9);
+        let x: heapless::Vec<i8, 600> = (0..m * kk)
+            .map(|_| (rnd() % 255) as i8)
+            .map(|v| v.max(-127))
+            .collect();
+        let w: heapless::Vec<i8, 1800> = (0..n * kk).map(|_| rnd() as i8).collect();
+        let (xs, ws) = ([0.5f32, 1.0, 2.0], [0.25f32; 9]);
+        let (mut y1, mut y2) = ([0f32; 27], [0f32; 27]);
+        (k.matmul_i8)(&x, &xs, &w, &ws, &mut y1, m, kk, n);
+        scalar::matmul_i8(&x, &xs, &w, &ws, &mut y2, m, kk, n);
+        assert_eq!(y1, y2);
+    }
+}
