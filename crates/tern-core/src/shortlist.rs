@@ -63,9 +63,8 @@ impl<'a> Shortlist<'a> {
         if prev as usize != words.len() {
             return Err(bad("the last offset must end the words"));
         }
-        if words.iter().any(|&w| w as usize >= tgt_vocab) {
-            return Err(bad("a word beyond the target vocabulary"));
-        }
+        // Word ids are checked where they are read (`build`): scanning all of them here would
+        // page the whole list into memory for a few hundred used per sentence.
         let shared = g.bool_or("shortlist.shared", false)?;
         if shared && src_vocab != tgt_vocab {
             return Err(bad("a shared shortlist needs one vocabulary"));
@@ -116,9 +115,12 @@ impl<'a> Shortlist<'a> {
                     "token id beyond the shortlist's source vocabulary",
                 ));
             };
-            self.words[a as usize..b as usize]
-                .iter()
-                .for_each(|&w| mark(w));
+            for &w in &self.words[a as usize..b as usize] {
+                if w as usize >= self.vocab {
+                    return Err(Error::BadShortlist("a word beyond the target vocabulary"));
+                }
+                mark(w);
+            }
             if self.shared {
                 mark(s);
             }
@@ -195,9 +197,14 @@ mod tests {
             s.build(&[3], &mut seen, &mut out),
             Err(Error::BadTokenizer(_))
         ));
+        // A word id beyond the vocabulary is an error where it is read.
+        let store = file(&[0, 0, 2, 4], &[1, 2, 3, 64], 4);
+        let g = Gguf::parse(crate::plan::as_bytes(&store)).unwrap();
+        let bad = Shortlist::from_gguf(&g, 3, 64).unwrap().unwrap();
+        assert!(bad.build(&[1], &mut seen, &mut out).is_ok());
+        assert!(matches!(bad.build(&[2], &mut seen, &mut out), Err(Error::BadShortlist(_))));
         for (offsets, words) in [
-            (&[0, 0, 2, 4][..], &[1, 2, 3, 64][..]),
-            (&[0, 2, 1, 4], &[1, 2, 3, 4]),
+            (&[0, 2, 1, 4][..], &[1, 2, 3, 4][..]),
             (&[0, 1, 2, 3], &[1, 2, 3, 4]),
         ] {
             let store = file(offsets, words, 4);

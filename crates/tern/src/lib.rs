@@ -194,6 +194,7 @@ impl Translator {
             limits,
             opts,
             ws: Vec::new(),
+            scratch: Vec::new(),
             ids: Vec::new(),
             tgt: Vec::new(),
             out: Vec::new(),
@@ -258,6 +259,8 @@ pub struct Session<'t> {
     limits: Limits,
     opts: Options,
     ws: Vec<u8>,
+    /// Tokenizer scratch (grows with the longest line).
+    scratch: Vec<u8>,
     ids: Vec<u32>,
     tgt: Vec<u32>,
     out: Vec<u8>,
@@ -330,17 +333,21 @@ impl Session<'_> {
             });
         }
         let e = self.t.engine();
-        let need = e.workspace_bytes(&self.limits, text.len());
-        if self.ws.len() < need {
-            self.ws.resize(need, 0);
+        if self.ws.is_empty() {
+            // Sized once; `vec!` of zeros maps fresh pages, so only what a sentence uses becomes
+            // resident.
+            self.ws = vec![0u8; tern_core::decode::workspace_bytes(&e.model, &self.limits)];
         }
         let scratch_len = e.tokenizer.encode_scratch_bytes(text.len());
+        if self.scratch.len() < scratch_len {
+            self.scratch = vec![0u8; scratch_len];
+        }
         let max_src = self.limits.max_src;
         self.ids.resize(max_src, 0);
         // `encode` stores the first `max_src` ids and counts them all.
         let n = e
             .tokenizer
-            .encode(text, &mut self.ws[..scratch_len], &mut self.ids)?;
+            .encode(text, &mut self.scratch[..scratch_len], &mut self.ids)?;
         if n <= max_src {
             let text = self.translate_ids(n)?;
             return Ok(Output {
@@ -351,7 +358,7 @@ impl Session<'_> {
         if e.defaults.split_sentences && max_src >= 2 {
             let mut all = vec![0u32; n];
             e.tokenizer
-                .encode(text, &mut self.ws[..scratch_len], &mut all)?;
+                .encode(text, &mut self.scratch[..scratch_len], &mut all)?;
             let mut out = String::new();
             for piece in all[..n - 1].chunks(max_src - 1) {
                 self.ids.clear();
