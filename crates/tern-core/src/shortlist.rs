@@ -202,7 +202,10 @@ mod tests {
         let g = Gguf::parse(crate::plan::as_bytes(&store)).unwrap();
         let bad = Shortlist::from_gguf(&g, 3, 64).unwrap().unwrap();
         assert!(bad.build(&[1], &mut seen, &mut out).is_ok());
-        assert!(matches!(bad.build(&[2], &mut seen, &mut out), Err(Error::BadShortlist(_))));
+        assert!(matches!(
+            bad.build(&[2], &mut seen, &mut out),
+            Err(Error::BadShortlist(_))
+        ));
         for (offsets, words) in [
             (&[0, 2, 1, 4][..], &[1, 2, 3, 4][..]),
             (&[0, 1, 2, 3], &[1, 2, 3, 4]),

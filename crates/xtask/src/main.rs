@@ -6,6 +6,8 @@
 //!   sentences with the CLI and the library.
 //! - `quality`: BLEU/chrF (sacrebleu) of a real model on FLORES devtest or given files, and how
 //!   many lines equal Bergamot's output.
+//! - `fuzz`: seeds corpora from the fixtures and runs every cargo-fuzz target for a while
+//!   (nightly; installs cargo-fuzz if missing); fails on any crash.
 //! - `bench`: tern against Bergamot on the same model and sentences in one run (medians, ratios,
 //!   peak RSS).
 
@@ -24,9 +26,10 @@ fn main() -> Result<()> {
         Some("demo") => demo(&args[1..]),
         Some("quality") => quality(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -259,6 +262,90 @@ fn quality(args: &[String]) -> Result<()> {
             "identical to Bergamot: {same} of {} lines",
             theirs.lines().count()
         );
+    }
+    Ok(())
+}
+
+const FUZZ_TARGETS: &[&str] = &["gguf", "marian_bin", "tokenizer", "translate"];
+
+/// Seeds the corpora (converted fixture models, the head of the real Marian model and shortlist,
+/// sample sentences) under `target/fuzz-corpus`, then runs each target for `--seconds` (default
+/// 20) with libFuzzer; a crash fails the task and leaves the input in `fuzz/artifacts`.
+fn fuzz(args: &[String]) -> Result<()> {
+    let seconds: u64 = opt(args, "--seconds")
+        .map_or(Ok(20), |s| s.parse())
+        .context("--seconds")?;
+    let chosen: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| FUZZ_TARGETS.contains(a))
+        .collect();
+    let targets = if chosen.is_empty() {
+        FUZZ_TARGETS.to_vec()
+    } else {
+        chosen
+    };
+    let has = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
+    if !has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    if !has(Command::new("cargo").args(["fuzz", "--version"])) {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let corpus = root().join("target/fuzz-corpus");
+    let seed = |target: &str, name: &str, bytes: &[u8]| -> Result<()> {
+        let d = corpus.join(target);
+        std::fs::create_dir_all(&d)?;
+        Ok(std::fs::write(d.join(name), bytes)?)
+    };
+    build_release()?;
+    let fixture = root().join("models/fixtures/marian-tiny-en-de");
+    let gguf = root().join("target/demo/fixture-seed.gguf");
+    std::fs::create_dir_all(gguf.parent().unwrap_or(&root()))?;
+    run(Command::new(bin("convert"))
+        .arg("--int8")
+        .arg(&fixture)
+        .arg("-o")
+        .arg(&gguf)
+        .arg("--force")
+        .arg("-q")
+        .stdout(std::process::Stdio::null()))?;
+    seed("gguf", "fixture-int8.gguf", &std::fs::read(&gguf)?)?;
+    let marian = root().join("models/downloads/enpt");
+    if marian.join(".tern-source").exists() {
+        for entry in std::fs::read_dir(&marian)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".bin") {
+                let bytes = std::fs::read(entry.path())?;
+                // Headers, names and shapes, and the first item: what the parser walks.
+                seed("marian_bin", &name, &bytes[..bytes.len().min(16384)])?;
+            }
+        }
+    }
+    let samples = std::fs::read_to_string(root().join("models/samples/bergamot/en.txt"))?;
+    for (i, line) in samples.lines().take(8).enumerate() {
+        seed("tokenizer", &format!("line{i}"), line.as_bytes())?;
+        seed("translate", &format!("line{i}"), line.as_bytes())?;
+    }
+    for t in targets {
+        eprintln!("xtask: fuzzing {t} for {seconds} s");
+        run(Command::new("cargo")
+            .current_dir(root())
+            .args(["+nightly", "fuzz", "run", "-O", t])
+            .arg(corpus.join(t))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .args([
+                "-rss_limit_mb=4096",
+                "-max_len=1048576",
+                "-print_final_stats=1",
+            ]))?;
     }
     Ok(())
 }
