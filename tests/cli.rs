@@ -131,6 +131,31 @@ fn convert_then_translate_and_inspect() {
     assert!(ok);
     assert_eq!(std::fs::read_to_string(&outp).unwrap(), one);
 
+    // --verify: the file's CRC-32 holds; one weight byte changed still loads, but fails it.
+    let (ok, out, stderr) = run(
+        Command::new(&tern)
+            .arg("inspect")
+            .arg("--verify")
+            .arg(&model),
+        b"",
+    );
+    assert!(ok && out.contains("checksum: ok"), "{out}{stderr}");
+    let damaged = dir.join("cli-damaged.gguf");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0x10;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (ok, _, _) = run(Command::new(&tern).arg("inspect").arg(&damaged), b"");
+    assert!(ok, "a changed weight is structurally valid");
+    let (ok, _, stderr) = run(
+        Command::new(&tern)
+            .arg("inspect")
+            .arg("--verify")
+            .arg(&damaged),
+        b"",
+    );
+    assert!(!ok && stderr.contains("checksum mismatch"), "{stderr}");
+
     // A file that is not a model: a clear error and a non-zero exit.
     let bogus = dir.join("cli-bogus.gguf");
     std::fs::write(&bogus, b"not a model at all").unwrap();

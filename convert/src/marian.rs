@@ -132,21 +132,38 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
             .unwrap_or(Value::Null)
     };
     let gen_u32 = |k: &str, default: Option<usize>| -> Result<MetaValue> {
-        match get(k).as_u64() {
-            Some(v) => Ok(MetaValue::U32(v as u32)),
-            None => default
+        match get(k) {
+            Value::Null => default
                 .map(|d| MetaValue::U32(d as u32))
                 .with_context(|| format!("config has no {k}")),
+            v => v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .map(MetaValue::U32)
+                .with_context(|| format!("{k} = {v} is not a count tern can use")),
         }
     };
-    let pad = cfg.usize_key("pad_token_id")?;
-    let eos = cfg.usize_key("eos_token_id")?;
-    w.meta(
-        "generation.decoder_start_token_id",
-        gen_u32("decoder_start_token_id", Some(pad))?,
-    );
-    w.meta("generation.eos_token_id", MetaValue::U32(eos as u32));
-    w.meta("generation.pad_token_id", MetaValue::U32(pad as u32));
+    // Token ids must name a token: the engine refuses a file whose ids lie outside the
+    // vocabulary, so convert refuses the checkpoint, saying which.
+    let vocab = cfg.usize_key("vocab_size")?;
+    let token = |k: &str, v: usize| -> Result<u32> {
+        if v >= vocab {
+            bail!("{k} = {v} is not a token id: the vocabulary has {vocab} tokens");
+        }
+        Ok(v as u32)
+    };
+    let pad = token("pad_token_id", cfg.usize_key("pad_token_id")?)?;
+    let eos = token("eos_token_id", cfg.usize_key("eos_token_id")?)?;
+    let start = match get("decoder_start_token_id") {
+        Value::Null => pad,
+        v => token(
+            "decoder_start_token_id",
+            v.as_u64().map_or(usize::MAX, |v| v as usize),
+        )?,
+    };
+    w.meta("generation.decoder_start_token_id", MetaValue::U32(start));
+    w.meta("generation.eos_token_id", MetaValue::U32(eos));
+    w.meta("generation.pad_token_id", MetaValue::U32(pad));
     w.meta("generation.num_beams", gen_u32("num_beams", Some(1))?);
     w.meta("generation.max_length", gen_u32("max_length", Some(512))?);
     w.meta(
@@ -159,16 +176,25 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
     );
     w.meta(
         "generation.forced_eos",
-        MetaValue::Bool(get("forced_eos_token_id").as_u64() == Some(eos as u64)),
+        MetaValue::Bool(get("forced_eos_token_id").as_u64() == Some(u64::from(eos))),
     );
     let mut suppress = Vec::new();
     if let Some(lists) = get("bad_words_ids").as_array() {
         for l in lists {
             match l.as_array().map(|a| a.as_slice()) {
-                Some([id]) if id.as_u64().is_some() => suppress.push(id.as_u64().unwrap_or(0) as i32),
+                Some([id]) if id.as_u64().is_some() => suppress.push(token(
+                    "bad_words_ids",
+                    id.as_u64().map_or(usize::MAX, |v| v as usize),
+                )? as i32),
                 _ => bail!("bad_words_ids entry {l} is a multi-token sequence; tern suppresses single tokens only"),
             }
         }
+    }
+    if suppress.len() > 1 {
+        bail!(
+            "bad_words_ids lists {} tokens; tern suppresses one (HF Marian lists only the pad token)",
+            suppress.len()
+        );
     }
     w.meta(
         "generation.suppress_token_ids",

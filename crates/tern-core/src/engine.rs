@@ -1,5 +1,7 @@
 //! One loaded model file: the validated GGUF, the model's weights, its tokenizer and its
 //! generation defaults, all borrowing the file's bytes. This is what firmware and hosts use.
+// Bytes from a file or a user: no index may panic (clippy enforces it; tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use crate::decode::{self, Hypothesis, Options, Special};
 use crate::error::{Error, Result};
@@ -208,8 +210,14 @@ impl<'a> Engine<'a> {
                 max: limits.max_src,
             });
         }
-        let hyp = self.generate(ws, limits, &self.options_for(opts, n), &src[..n], tgt)?;
-        let text_len = self.tokenizer.decode(&tgt[..hyp.len], out)?;
+        let too_long = Error::InputTooLong {
+            tokens: n,
+            max: limits.max_src,
+        };
+        let src = src.get(..n).ok_or(too_long)?;
+        let hyp = self.generate(ws, limits, &self.options_for(opts, n), src, tgt)?;
+        let ids = tgt.get(..hyp.len).ok_or(Error::BadLimit("max_tgt"))?;
+        let text_len = self.tokenizer.decode(ids, out)?;
         Ok(Translation {
             text_len,
             src_tokens: n,

@@ -55,6 +55,9 @@ pub enum Error {
     BadLimit(&'static str),
     /// A caller-provided output buffer is too small.
     OutputTooSmall { needed: usize },
+    /// The file's bytes do not match its `tern.checksum` (CRC-32): damaged in storage or
+    /// transfer.
+    ChecksumMismatch { stored: u32, computed: u32 },
 }
 
 impl fmt::Display for Error {
@@ -108,6 +111,10 @@ impl fmt::Display for Error {
             }
             BadLimit(what) => write!(f, "bad limit: {what}"),
             OutputTooSmall { needed } => write!(f, "output buffer too small: need {needed} bytes"),
+            ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checksum mismatch: the file says CRC-32 {stored:08x}, its bytes give {computed:08x} (damaged file)"
+            ),
         }
     }
 }

@@ -14,6 +14,17 @@
 //! - [`text`]: Bergamot-compatible sentence splitting.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
+// No input may make the core panic: errors are values.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 #![warn(missing_docs)]
 #![allow(missing_docs)] // TODO(tern): document every public item, then drop this.
 

@@ -1,5 +1,7 @@
 //! The memory plan: limits chosen up front, and the carving of one caller-owned byte buffer into
 //! the typed buffers a forward pass needs. A model that fits, fits before it runs.
+// Bytes from a file or a user: no index may panic (clippy enforces it; tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use crate::error::{Error, Result};
 
@@ -76,7 +78,8 @@ impl<'w> Carver<'w> {
         if rest.len() - pad < len {
             return Err(short);
         }
-        let (buf, rest) = rest[pad..].split_at_mut(len);
+        let (_, tail) = rest.split_at_mut(pad);
+        let (buf, rest) = tail.split_at_mut(len);
         self.rest = rest;
         bytemuck::try_cast_slice_mut(buf).map_err(|_| short)
     }

@@ -9,6 +9,8 @@
 //! Stored in the GGUF file as `shortlist.offsets` (i32, source vocab + 1 entries: word `w`'s
 //! list is `words[offsets[w]..offsets[w + 1]]`) and `shortlist.words` (i32 target ids), with
 //! `shortlist.first` and `shortlist.best` metadata (see `docs/gguf-format.md`).
+// Bytes from a file or a user: no index may panic (clippy enforces it; tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorType};
@@ -106,6 +108,8 @@ impl<'a> Shortlist<'a> {
                 given: 0,
             })?;
         seen.fill(0);
+        // Word ids are checked below the vocabulary, whose bits `seen` holds.
+        #[allow(clippy::indexing_slicing)]
         let mut mark = |w: u32| seen[w as usize / 32] |= 1 << (w % 32);
         (0..self.first as u32).for_each(&mut mark);
         for &s in src {
@@ -115,7 +119,13 @@ impl<'a> Shortlist<'a> {
                     "token id beyond the shortlist's source vocabulary",
                 ));
             };
-            for &w in &self.words[a as usize..b as usize] {
+            let words = self
+                .words
+                .get(a as usize..b as usize)
+                .ok_or(Error::BadShortlist(
+                    "a source word's list lies outside the word table",
+                ))?;
+            for &w in words {
                 if w as usize >= self.vocab {
                     return Err(Error::BadShortlist("a word beyond the target vocabulary"));
                 }
@@ -131,6 +141,8 @@ impl<'a> Shortlist<'a> {
         let mut pad = (8 - count % 8) % 8;
         let mut w = self.first;
         while pad > 0 && w < self.vocab {
+            // `seen` holds a bit per vocabulary word (checked above).
+            #[allow(clippy::indexing_slicing)]
             if seen[w / 32] & (1 << (w % 32)) == 0 {
                 seen[w / 32] |= 1 << (w % 32);
                 pad -= 1;

@@ -7,6 +7,8 @@
 //! Models trained on single sentences translate multi-sentence lines better one sentence at a
 //! time, and doing exactly what Bergamot does makes tern's output comparable line for line.
 //! Spans are byte ranges into the input, so the caller can keep the text between sentences.
+// Bytes from a file or a user: no index may panic (clippy enforces it; tests may index).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use core::ops::Range;
 use unicode_general_category::{get_general_category, GeneralCategory as G};

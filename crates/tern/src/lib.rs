@@ -150,6 +150,13 @@ impl Translator {
         self.loaded.borrow_dependent()
     }
 
+    /// Checks every byte of the file against its CRC-32 (`tern.checksum`): `Ok(true)` if it
+    /// matches, `Ok(false)` if the file has no checksum (written by an older `convert`), an
+    /// error naming both values if the file is damaged. Loading checks structure, not this.
+    pub fn verify(&self) -> Result<bool, Error> {
+        Ok(self.engine().gguf.verify()?)
+    }
+
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         self.loaded.borrow_owner().as_slice()

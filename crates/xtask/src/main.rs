@@ -1,7 +1,11 @@
 //! Project tasks, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
-//! - `test`: everything CI runs: installs what it needs (rustup targets, a Python venv with
-//!   gguf-py), runs all tests, checks the `no_std` core builds for Cortex-M.
+//! - `test`: everything CI runs: installs what it needs (rustup targets, nightly with Miri,
+//!   cargo-fuzz, a Python venv with gguf-py), runs all tests, checks the `no_std` core builds for
+//!   Cortex-M, runs the core's reader/tokenizer/kernel tests under Miri and every fuzz target
+//!   for 10 s.
+//! - `firmware`: builds the Cortex-M and Raspberry Pi examples and runs them under QEMU;
+//!   fails unless every translation equals the host engine's.
 //! - `demo`: the main job: fetches Firefox's real en->pt model, converts it and translates
 //!   sentences with the CLI and the library.
 //! - `quality`: BLEU/chrF (sacrebleu) of a real model on FLORES devtest or given files, and how
@@ -10,6 +14,8 @@
 //!   (nightly; installs cargo-fuzz if missing); fails on any crash.
 //! - `bench`: tern against Bergamot on the same model and sentences in one run (medians, ratios,
 //!   peak RSS).
+
+mod firmware;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -27,9 +33,11 @@ fn main() -> Result<()> {
         Some("quality") => quality(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("miri") => miri(),
+        Some("firmware") => firmware::firmware(&args[1..]),
         Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|firmware|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -115,7 +123,48 @@ fn test() -> Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--all-features"])
         .env("TERN_PYTHON", &python))?;
+    miri()?;
+    // A smoke run of every fuzz target; `cargo xtask fuzz --seconds 120` is the long run
+    // recorded in docs/robustness.md.
+    fuzz(&["--seconds".to_string(), "10".to_string()])
+}
+
+/// Installs the nightly toolchain with Miri if it is missing (cargo-fuzz and Miri need it).
+fn ensure_nightly() -> Result<()> {
+    let has = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
+    if !has(Command::new("cargo").args(["+nightly", "miri", "--version"])) {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "--component",
+            "miri,rust-src",
+        ]))?;
+    }
     Ok(())
+}
+
+/// Miri runs tern-core's unit tests that read untrusted bytes or use `unsafe`: the GGUF reader,
+/// tokenizer, shortlist, text splitting, memory plan, decoders and the SIMD kernels (about a
+/// minute). The model tests (whole forward passes) are left to the native run: under Miri each
+/// takes longer than all of CI.
+fn miri() -> Result<()> {
+    ensure_nightly()?;
+    run(Command::new("cargo").current_dir(root()).args([
+        "+nightly",
+        "miri",
+        "test",
+        "-p",
+        "tern-core",
+        "--lib",
+        "--features",
+        "std",
+        "--",
+        "--skip",
+        "model::",
+    ]))
 }
 
 fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
@@ -266,7 +315,7 @@ fn quality(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-const FUZZ_TARGETS: &[&str] = &["gguf", "marian_bin", "tokenizer", "translate"];
+const FUZZ_TARGETS: &[&str] = &["gguf", "marian_bin", "checkpoint", "tokenizer", "translate"];
 
 /// Seeds the corpora (converted fixture models, the head of the real Marian model and shortlist,
 /// sample sentences) under `target/fuzz-corpus`, then runs each target for `--seconds` (default
@@ -286,15 +335,7 @@ fn fuzz(args: &[String]) -> Result<()> {
         chosen
     };
     let has = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
-    if !has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
-        run(Command::new("rustup").args([
-            "toolchain",
-            "install",
-            "nightly",
-            "--profile",
-            "minimal",
-        ]))?;
-    }
+    ensure_nightly()?;
     if !has(Command::new("cargo").args(["fuzz", "--version"])) {
         run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     }
@@ -328,6 +369,20 @@ fn fuzz(args: &[String]) -> Result<()> {
             }
         }
     }
+    for (i, name) in [
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+        "vocab.json",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // The first byte picks the file the rest replaces (fuzz/fuzz_targets/checkpoint.rs).
+        let mut bytes = vec![i as u8];
+        bytes.extend(std::fs::read(fixture.join(name))?);
+        seed("checkpoint", name, &bytes)?;
+    }
     let samples = std::fs::read_to_string(root().join("models/samples/bergamot/en.txt"))?;
     for (i, line) in samples.lines().take(8).enumerate() {
         seed("tokenizer", &format!("line{i}"), line.as_bytes())?;
@@ -343,7 +398,7 @@ fn fuzz(args: &[String]) -> Result<()> {
             .arg(format!("-max_total_time={seconds}"))
             .args([
                 "-rss_limit_mb=4096",
-                "-max_len=1048576",
+                "-max_len=4194304",
                 "-print_final_stats=1",
             ]))?;
     }

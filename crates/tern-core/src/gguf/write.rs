@@ -1,7 +1,7 @@
 //! GGUF v3 writer (needs `alloc`): collects metadata and tensors, then lays them out with aligned
 //! tensor data. Used by the converter, by firmware build scripts and by tests.
 
-use super::{TensorType, ValueType, DEFAULT_ALIGNMENT, MAGIC, VERSION};
+use super::{TensorType, ValueType, CHECKSUM_KEY, DEFAULT_ALIGNMENT, MAGIC, VERSION};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -76,24 +76,33 @@ impl GgufWriter {
         self.tensors.len()
     }
 
-    /// Serializes the file.
+    /// Serializes the file, sealed with its `tern.checksum` (the last metadata entry).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
         let needs_alignment_key = self.alignment != DEFAULT_ALIGNMENT;
-        let n_kv = self.meta.len() + usize::from(needs_alignment_key);
+        let meta: Vec<&(String, MetaValue)> = self
+            .meta
+            .iter()
+            .filter(|(k, _)| k != CHECKSUM_KEY)
+            .collect();
+        let n_kv = meta.len() + 1 + usize::from(needs_alignment_key);
         out.extend_from_slice(&(n_kv as u64).to_le_bytes());
         if needs_alignment_key {
             put_str(&mut out, "general.alignment");
             put_u32(&mut out, ValueType::U32 as u32);
             put_u32(&mut out, self.alignment as u32);
         }
-        for (k, v) in &self.meta {
+        for (k, v) in meta {
             put_str(&mut out, k);
             put_value(&mut out, v);
         }
+        put_str(&mut out, CHECKSUM_KEY);
+        put_u32(&mut out, ValueType::U32 as u32);
+        let checksum_at = out.len();
+        put_u32(&mut out, 0);
         let mut offset = 0u64;
         let mut offsets = Vec::with_capacity(self.tensors.len());
         for t in &self.tensors {
@@ -114,6 +123,11 @@ impl GgufWriter {
             out.extend_from_slice(&t.data);
         }
         pad(&mut out, self.alignment);
+        // The checksum value is the last metadata entry, so it lies inside `out`.
+        let (head, tail) = out.split_at_mut(checksum_at);
+        if let Some((value, rest)) = tail.split_first_chunk_mut::<4>() {
+            *value = super::crc32(head, rest).to_le_bytes();
+        }
         out
     }
 }

@@ -4,6 +4,8 @@
 //! field by field, so a target only replaces what it does better. Model code calls
 //! [`Kernels::linear`] and friends and never sees a target.
 
+#[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+pub mod arm_dsp;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -118,10 +120,13 @@ impl Kernels {
         if let Some(k) = avx512::kernels().or_else(avx2::kernels) {
             return k;
         }
+        #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+        return arm_dsp::KERNELS;
+        #[allow(unreachable_code)]
         scalar::KERNELS
     }
 
-    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`), if this machine can run it: to
+    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`), if this machine can run it: to
     /// compare kernels on the same machine.
     pub fn named(name: &str) -> Option<Kernels> {
         let candidates = [
@@ -130,6 +135,8 @@ impl Kernels {
             avx2::kernels(),
             #[cfg(target_arch = "x86_64")]
             avx512::kernels(),
+            #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+            Some(arm_dsp::KERNELS),
         ];
         candidates.into_iter().flatten().find(|k| k.name == name)
     }

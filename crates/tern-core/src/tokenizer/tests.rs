@@ -8,6 +8,32 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
+/// File bytes on an 8-byte boundary, as a mapped file is (a `Vec<u8>` need not be; Miri
+/// checks).
+#[derive(Clone)]
+struct Aligned(Vec<u64>, usize);
+
+impl From<Vec<u8>> for Aligned {
+    fn from(b: Vec<u8>) -> Self {
+        let mut v = vec![0u64; b.len().div_ceil(8)];
+        crate::plan::as_bytes_mut(&mut v)[..b.len()].copy_from_slice(&b);
+        Aligned(v, b.len())
+    }
+}
+
+impl core::ops::Deref for Aligned {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &crate::plan::as_bytes(&self.0)[..self.1]
+    }
+}
+
+impl core::ops::DerefMut for Aligned {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut crate::plan::as_bytes_mut(&mut self.0)[..self.1]
+    }
+}
+
 fn model(pieces: &[(&str, f32, i8)]) -> SpmModel {
     SpmModel::from_pieces(
         pieces
@@ -37,7 +63,7 @@ fn toy() -> SpmModel {
     ])
 }
 
-fn file(spm: &SpmModel, vocab: Option<&[String]>, hf: bool) -> Vec<u8> {
+fn file(spm: &SpmModel, vocab: Option<&[String]>, hf: bool) -> Aligned {
     let mut w = GgufWriter::new();
     let spec = TokenizerSpec {
         source: spm,
@@ -50,7 +76,7 @@ fn file(spm: &SpmModel, vocab: Option<&[String]>, hf: bool) -> Vec<u8> {
         clean_up_spaces: hf,
     };
     write_tokenizer(&mut w, &spec).unwrap();
-    w.to_bytes()
+    w.to_bytes().into()
 }
 
 fn encode(t: &Tokenizer<'_>, text: &str) -> Vec<u32> {
@@ -118,7 +144,7 @@ fn hf_mapping_language_codes_strip_and_clean_up() {
         clean_up_spaces: true,
     };
     write_tokenizer(&mut w, &spec).unwrap();
-    let bytes = w.to_bytes();
+    let bytes = Aligned::from(w.to_bytes());
     let g = Gguf::parse(&bytes).unwrap();
     let t = Tokenizer::from_gguf(&g).unwrap();
     // ">>pt<<" is one token; "▁ab" is not in the vocabulary: <unk>; the unknown run "xy" is.
@@ -165,7 +191,8 @@ fn corrupt_tables_are_typed_errors() {
         );
     }
     // Every single-byte flip anywhere either loads or fails with an error, never panics.
-    for i in 0..good.len() {
+    // Under Miri every 37th byte (a prime stride); natively every byte.
+    for i in (0..good.len()).step_by(if cfg!(miri) { 37 } else { 1 }) {
         let mut bad = good.clone();
         bad[i] ^= 0x41;
         if let Ok(g) = Gguf::parse(&bad) {

@@ -42,6 +42,9 @@ enum Cmd {
         model: PathBuf,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Also check every byte against the file's CRC-32 (a damaged copy fails, exit 1).
+        #[arg(long)]
+        verify: bool,
     },
 }
 
@@ -78,11 +81,25 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Inspect { model, limits } => {
+        Cmd::Inspect {
+            model,
+            limits,
+            verify,
+        } => {
             let t = Translator::open(&model)
                 .with_context(|| format!("loading {}", model.display()))?
                 .with_settings(limits.settings());
             print!("{}", inspect::report(t.engine(), &t.plan().0));
+            if verify {
+                let checked = t
+                    .verify()
+                    .with_context(|| format!("verifying {}", model.display()))?;
+                if checked {
+                    println!("checksum: ok (CRC-32 of all {} bytes)", t.bytes().len());
+                } else {
+                    println!("checksum: none in this file (convert it again to add one)");
+                }
+            }
             Ok(())
         }
         Cmd::Translate {

@@ -1,0 +1,414 @@
+//! `cargo xtask firmware`: builds every firmware example and runs it under QEMU, comparing its
+//! translations with the host engine's; exits non-zero on any difference.
+//!
+//! - Cortex-M (`firmware/cortex-m`): the fixture model on mps2-an500 (Cortex-M7; scalar and DSP
+//!   kernels) and mps3-an547 (Cortex-M55; scalar, Helium, DSP), Firefox's real en->pt model on
+//!   mps3-an547 from DDR; the firmware itself compares with the host engine's translations
+//!   recorded at build time and exits 0 only if all are equal. The STM32H743 layout is built,
+//!   and two plans that do not fit their board must fail to build with a message.
+//! - Raspberry Pi (`firmware/rpi`): tern-core's and tern's tests and the `tern-pi` example under
+//!   qemu-aarch64 as a Pi 4 (cortex-a72) and a Pi 5 (cortex-a76), and under qemu-arm (32-bit,
+//!   cortex-a7 as in a Pi 2; a Pi 3/4 running 32-bit Raspberry Pi OS runs the same binary);
+//!   the example's translations must equal the x86 `tern` CLI's.
+
+use crate::{bin, build_release, convert_model, ensure_target, fetch_model, root, run};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CORTEX_M_TARGETS: &[&str] = &["thumbv7em-none-eabihf", "thumbv8m.main-none-eabihf"];
+const PI_TARGETS: &[&str] = &["aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"];
+/// Debian packages: QEMU for both families, cross linkers and C libraries for the Pi.
+const APT: &[&str] = &[
+    "qemu-system-arm",
+    "qemu-user",
+    "gcc-aarch64-linux-gnu",
+    "gcc-arm-linux-gnueabihf",
+    "libc6-dev-arm64-cross",
+    "libc6-dev-armhf-cross",
+];
+/// Limits of the Pi comparison (the same on x86 and under emulation).
+const PI_LIMITS: &[&str] = &["--beam", "2", "--max-len", "48", "--max-src-len", "48"];
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs what the firmware needs if it is missing: rustup targets, Debian packages (as
+/// root, or with sudo), defmt-print.
+fn install() -> Result<()> {
+    for t in CORTEX_M_TARGETS.iter().chain(PI_TARGETS) {
+        ensure_target(t)?;
+    }
+    let missing: Vec<&str> = APT
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        let sudo: &[&str] = if have("sudo") && !is_root() {
+            &["sudo"]
+        } else {
+            &[]
+        };
+        let apt = |args: &[&str]| {
+            let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+            if !sudo.is_empty() {
+                c.arg("apt-get");
+            }
+            c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        };
+        run(&mut apt(&["update", "-qq"]))?;
+        run(apt(&["install", "-y", "-qq"]).args(&missing))?;
+    }
+    if !have("defmt-print") {
+        run(Command::new("cargo").args(["install", "defmt-print", "--locked"]))?;
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// One Cortex-M build.
+struct Build<'a> {
+    board: &'a str,
+    target: &'a str,
+    features: &'a str,
+    cpu: Option<&'a str>,
+    model: &'a Path,
+    env: &'a [(&'a str, &'a str)],
+}
+
+impl Build<'_> {
+    fn target_dir(&self) -> PathBuf {
+        let cpu = self.cpu.map_or(String::new(), |c| format!("-{c}"));
+        root().join(format!("target/firmware/{}{cpu}", self.target))
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("cargo");
+        c.current_dir(root().join("firmware/cortex-m"))
+            .args(["build", "--release", "--target", self.target, "--features"])
+            .arg(format!("board-{}{}", self.board, self.features))
+            .arg("--target-dir")
+            .arg(self.target_dir())
+            .env("TERN_MODEL", self.model)
+            .env_remove("RUSTFLAGS");
+        if let Some(cpu) = self.cpu {
+            c.env("RUSTFLAGS", format!("-C target-cpu={cpu}"));
+        }
+        for (k, v) in self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn elf(&self) -> PathBuf {
+        self.target_dir()
+            .join(self.target)
+            .join("release/tern-cortex-m")
+    }
+}
+
+fn output(cmd: &mut Command) -> Result<Output> {
+    eprintln!("xtask: running {cmd:?}");
+    cmd.output()
+        .with_context(|| format!("could not start {cmd:?}"))
+}
+
+/// What a QEMU run reported.
+struct Report {
+    what: String,
+    per_token: String,
+    seconds: f64,
+}
+
+fn cortex_m(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
+    let runs = [
+        (
+            "M7, scalar",
+            Build {
+                board: "mps2-an500",
+                target: CORTEX_M_TARGETS[0],
+                features: "",
+                cpu: None,
+                model: fixture,
+                env: &[],
+            },
+        ),
+        (
+            "M7, DSP (SMLAD)",
+            Build {
+                board: "mps2-an500",
+                target: CORTEX_M_TARGETS[0],
+                features: ",dsp",
+                cpu: None,
+                model: fixture,
+                env: &[],
+            },
+        ),
+        (
+            "M55, scalar (no MVE)",
+            Build {
+                board: "mps3-an547",
+                target: CORTEX_M_TARGETS[1],
+                features: "",
+                cpu: None,
+                model: fixture,
+                env: &[],
+            },
+        ),
+        (
+            "M55, DSP (SMLAD)",
+            Build {
+                board: "mps3-an547",
+                target: CORTEX_M_TARGETS[1],
+                features: ",dsp",
+                cpu: Some("cortex-m55"),
+                model: fixture,
+                env: &[],
+            },
+        ),
+        (
+            "M55, Helium (LLVM)",
+            Build {
+                board: "mps3-an547",
+                target: CORTEX_M_TARGETS[1],
+                features: "",
+                cpu: Some("cortex-m55"),
+                model: fixture,
+                env: &[],
+            },
+        ),
+        (
+            "M55, Helium, Firefox en->pt from DDR",
+            Build {
+                board: "mps3-an547",
+                target: CORTEX_M_TARGETS[1],
+                features: "",
+                cpu: Some("cortex-m55"),
+                model: enpt,
+                env: &[],
+            },
+        ),
+    ];
+    let mut reports = Vec::new();
+    for (what, b) in &runs {
+        run(&mut b.command())?;
+        let started = std::time::Instant::now();
+        let out = output(
+            Command::new("timeout")
+                .arg("900")
+                .arg(root().join("firmware/cortex-m/qemu.sh"))
+                .arg(b.board)
+                .arg(b.elf()),
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let log = String::from_utf8_lossy(&out.stdout);
+        eprint!("{log}{}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() || !log.contains("all equal to the host engine") {
+            bail!(
+                "{} ({what}) did not reproduce the host engine's translations",
+                b.board
+            );
+        }
+        let per_token = log
+            .lines()
+            .find_map(|l| l.split(" tokens generated, ").nth(1))
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or("?")
+            .to_string();
+        reports.push(Report {
+            what: format!("{} {what}", b.board),
+            per_token,
+            seconds,
+        });
+    }
+
+    // A real board: builds (flashing needs the board; see firmware/cortex-m/README.md).
+    let h7 = |env: &'static [(&'static str, &'static str)], model: &Path| -> Command {
+        Build {
+            board: "stm32h743",
+            target: CORTEX_M_TARGETS[0],
+            features: ",dsp",
+            cpu: None,
+            model,
+            env,
+        }
+        .command()
+    };
+    run(&mut h7(&[], fixture))?;
+    // Plans that do not fit must stop the build, saying what is needed.
+    for (mut cmd, want) in [
+        (
+            h7(
+                &[
+                    ("TERN_MAX_SRC", "128"),
+                    ("TERN_MAX_TGT", "128"),
+                    ("TERN_BEAM", "4"),
+                ],
+                fixture,
+            ),
+            "of RAM",
+        ),
+        (
+            Build {
+                board: "mps2-an500",
+                target: CORTEX_M_TARGETS[0],
+                features: "",
+                cpu: None,
+                model: enpt,
+                env: &[],
+            }
+            .command(),
+            "does not fit mps2-an500",
+        ),
+    ] {
+        let out = output(&mut cmd)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.contains(want));
+        match (out.status.success(), line) {
+            (false, Some(l)) => eprintln!(
+                "xtask: refused at build time, as it should be: {}",
+                l.trim()
+            ),
+            _ => bail!("a plan that does not fit was not refused with {want:?}:\n{err}"),
+        }
+    }
+    Ok(reports)
+}
+
+/// The Pi: unit tests under emulation, then `tern-pi` against the x86 CLI.
+fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
+    let sentences = root().join("firmware/cortex-m/sentences.txt");
+    let samples = root().join("models/samples/bergamot/en.txt");
+    let text = std::fs::read_to_string(&samples)?;
+    let input = root().join("target/firmware/pi-input.txt");
+    std::fs::create_dir_all(input.parent().unwrap_or(&root()))?;
+    let mut lines: Vec<&str> = text.lines().take(8).collect();
+    let fixed = std::fs::read_to_string(&sentences)?;
+    lines.extend(fixed.lines());
+    std::fs::write(&input, lines.join("\n") + "\n")?;
+
+    let mut reports = Vec::new();
+    for target in PI_TARGETS {
+        let cpus: &[&str] = if target.starts_with("aarch64") {
+            &["cortex-a72", "cortex-a76"]
+        } else {
+            &["cortex-a7"]
+        };
+        for cpu in cpus {
+            // The engine's own tests, run under qemu-user by the runner in .cargo/config.toml.
+            run(Command::new("cargo")
+                .current_dir(root())
+                .args([
+                    "test",
+                    "--release",
+                    "-p",
+                    "tern-core",
+                    "-p",
+                    "tern",
+                    "--lib",
+                    "--tests",
+                    "--target",
+                ])
+                .arg(target)
+                .env("QEMU_CPU", cpu))?;
+        }
+        run(Command::new("cargo")
+            .current_dir(root().join("firmware/rpi"))
+            .args(["build", "--release", "--target", target]))?;
+        let exe = root()
+            .join("firmware/rpi/target")
+            .join(target)
+            .join("release/tern-pi");
+        for (name, model) in [("fixture", fixture), ("Firefox en->pt", enpt)] {
+            let want = output(
+                Command::new(bin("tern"))
+                    .args(["translate", "-m"])
+                    .arg(model)
+                    .args(PI_LIMITS)
+                    .stdin(std::fs::File::open(&input)?),
+            )?;
+            if !want.status.success() {
+                bail!("tern on x86: {}", String::from_utf8_lossy(&want.stderr));
+            }
+            for cpu in cpus {
+                let qemu = if target.starts_with("aarch64") {
+                    ("qemu-aarch64", "/usr/aarch64-linux-gnu")
+                } else {
+                    ("qemu-arm", "/usr/arm-linux-gnueabihf")
+                };
+                let started = std::time::Instant::now();
+                let got = output(
+                    Command::new(qemu.0)
+                        .args(["-L", qemu.1, "-cpu", cpu])
+                        .arg(&exe)
+                        .arg("-m")
+                        .arg(model)
+                        .args(PI_LIMITS)
+                        .arg("--stats")
+                        .stdin(std::fs::File::open(&input)?),
+                )?;
+                let seconds = started.elapsed().as_secs_f64();
+                let err = String::from_utf8_lossy(&got.stderr);
+                if !got.status.success() {
+                    bail!("tern-pi on {target} ({cpu}): {err}");
+                }
+                if got.stdout != want.stdout {
+                    bail!(
+                        "tern-pi on {target} ({cpu}) with the {name} model differs from x86:\n{}\nvs\n{}",
+                        String::from_utf8_lossy(&got.stdout),
+                        String::from_utf8_lossy(&want.stdout)
+                    );
+                }
+                let kernels = err
+                    .lines()
+                    .find_map(|l| l.strip_prefix("tern-pi: kernels "))
+                    .unwrap_or("?");
+                eprintln!(
+                    "xtask: tern-pi on {target} ({cpu}, {kernels} kernels), {name}: {} lines equal to x86",
+                    lines.len()
+                );
+                reports.push(Report {
+                    what: format!("{target} {cpu}, {name}"),
+                    per_token: format!("{} lines equal", lines.len()),
+                    seconds,
+                });
+            }
+        }
+    }
+    Ok(reports)
+}
+
+pub fn firmware(_args: &[String]) -> Result<()> {
+    install()?;
+    build_release()?;
+    let fixture = convert_model(
+        &root().join("models/fixtures/marian-tiny-en-de"),
+        "fixture-en-de",
+    )?;
+    let enpt = convert_model(&fetch_model(&["enpt".to_string()])?, "enpt")?;
+    let mut reports = cortex_m(&fixture, &enpt)?;
+    reports.extend(rpi(&fixture, &enpt)?);
+    eprintln!("\nxtask firmware: every output equals the host engine's");
+    eprintln!("{:<58} {:>22} {:>9}", "run", "instructions/token", "wall s");
+    for r in &reports {
+        eprintln!("{:<58} {:>22} {:>9.1}", r.what, r.per_token, r.seconds);
+    }
+    Ok(())
+}
