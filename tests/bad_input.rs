@@ -4,32 +4,8 @@
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-/// Runs a command with `stdin`; (success, stdout, stderr).
-fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, Vec<u8>, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    // Written from a thread: a large input must not deadlock against a full stdout pipe.
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    (
-        out.status.success(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::process::Command;
 
 /// A copy of a checkpoint directory (small files copied, so each case can damage its own).
 fn copy_dir(from: &Path, name: &str) -> PathBuf {
@@ -84,7 +60,7 @@ fn convert_fails(dir: &Path, args: &[&str], want: &str) {
     let _ = std::fs::remove_dir_all(&out_dir);
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("model.gguf");
-    let (ok, _, stderr) = run(
+    let (ok, _, stderr) = tern_e2e::run(
         Command::new(tern_e2e::bin("convert"))
             .args(args)
             .arg(dir)
@@ -231,7 +207,7 @@ fn hostile_text(model: &Path, extra: &[&str]) -> (Vec<String>, String) {
     let lines = hostile_lines();
     let mut input = lines.join(&b'\n');
     input.extend_from_slice(b"\r\n"); // a CRLF ending too
-    let (ok, stdout, stderr) = run(
+    let (ok, stdout, stderr) = tern_e2e::run(
         Command::new(tern_e2e::bin("tern"))
             .args(["translate", "--beam", "1", "-m"])
             .arg(model)

@@ -1,22 +1,10 @@
 //! The `convert` and `tern` commands as a user runs them.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (ok, out, err) = tern_e2e::run(cmd, stdin);
+    (ok, String::from_utf8_lossy(&out).into_owned(), err)
 }
 
 #[test]

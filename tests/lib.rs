@@ -1,8 +1,9 @@
 //! Shared helpers for the end-to-end tests: where the repo and fixtures are, converting fixture
 //! checkpoints once per test run, and finding the CLI binaries.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The repository root.
@@ -112,4 +113,27 @@ pub fn flores(lang: &str) -> Option<Vec<String>> {
     std::fs::read_to_string(p)
         .ok()
         .map(|s| s.lines().map(str::to_string).collect())
+}
+
+/// Runs a command with `stdin`; (success, stdout, stderr).
+pub fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, Vec<u8>, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    // Written from a thread: a large input must not deadlock against a full stdout pipe.
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -292,7 +292,8 @@ fn cortex_m(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
     Ok(reports)
 }
 
-/// The Pi: unit tests under emulation, then `tern-pi` against the x86 CLI.
+/// The Pi: unit tests and the Hugging Face conformance tests under emulation, then `tern-pi`
+/// against the x86 CLI.
 fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
     let sentences = root().join("firmware/cortex-m/sentences.txt");
     let samples = root().join("models/samples/bergamot/en.txt");
@@ -312,22 +313,19 @@ fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
             &["cortex-a7"]
         };
         for cpu in cpus {
-            // The engine's own tests, run under qemu-user by the runner in .cargo/config.toml.
-            run(Command::new("cargo")
-                .current_dir(root())
-                .args([
-                    "test",
-                    "--release",
-                    "-p",
-                    "tern-core",
-                    "-p",
-                    "tern",
-                    "--lib",
-                    "--tests",
-                    "--target",
-                ])
-                .arg(target)
-                .env("QEMU_CPU", cpu))?;
+            // The engine's own tests, then through the `tern` library the fixtures' outputs
+            // against Hugging Face's as on x86; run under qemu-user by the runner in
+            // .cargo/config.toml.
+            for which in [
+                &["-p", "tern-core", "-p", "tern", "--lib", "--tests"][..],
+                &["-p", "tern-e2e", "--test", "conformance"],
+            ] {
+                run(Command::new("cargo")
+                    .current_dir(root())
+                    .args(["test", "--release", "--target", target])
+                    .args(which)
+                    .env("QEMU_CPU", cpu))?;
+            }
         }
         run(Command::new("cargo")
             .current_dir(root().join("firmware/rpi"))
@@ -380,6 +378,15 @@ fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
                     .lines()
                     .find_map(|l| l.strip_prefix("tern-pi: kernels "))
                     .unwrap_or("?");
+                // The kernels each CPU must get: a Pi 5's dot product, a Pi 4's plain NEON.
+                let expected = match *cpu {
+                    "cortex-a76" => "neon-dotprod",
+                    "cortex-a72" => "neon",
+                    _ => "scalar",
+                };
+                if kernels != expected {
+                    bail!("tern-pi on {cpu} ran {kernels} kernels, expected {expected}");
+                }
                 eprintln!(
                     "xtask: tern-pi on {target} ({cpu}, {kernels} kernels), {name}: {} lines equal to x86",
                     lines.len()

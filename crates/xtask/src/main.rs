@@ -2,8 +2,8 @@
 //!
 //! - `test`: everything CI runs: installs what it needs (rustup targets, nightly with Miri,
 //!   cargo-fuzz, a Python venv with gguf-py), runs all tests, checks the `no_std` core builds for
-//!   Cortex-M, runs the core's reader/tokenizer/kernel tests under Miri and every fuzz target
-//!   for 10 s.
+//!   Cortex-M, runs the firmware examples under QEMU (`firmware`), the core's reader/tokenizer/
+//!   kernel tests under Miri and every fuzz target for 10 s.
 //! - `firmware`: builds the Cortex-M and Raspberry Pi examples and runs them under QEMU;
 //!   fails unless every translation equals the host engine's.
 //! - `demo`: the main job: fetches Firefox's real en->pt model, converts it and translates
@@ -123,6 +123,7 @@ fn test() -> Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--all-features"])
         .env("TERN_PYTHON", &python))?;
+    firmware::firmware(&[])?;
     miri()?;
     // A smoke run of every fuzz target; `cargo xtask fuzz --seconds 120` is the long run
     // recorded in docs/robustness.md.

@@ -10,6 +10,8 @@ pub mod arm_dsp;
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod scalar;
 
 use half::f16;
@@ -122,11 +124,13 @@ impl Kernels {
         }
         #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
         return arm_dsp::KERNELS;
+        #[cfg(target_arch = "aarch64")]
+        return neon::dotprod().unwrap_or(neon::NEON);
         #[allow(unreachable_code)]
         scalar::KERNELS
     }
 
-    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`), if this machine can run it: to
+    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`, `neon`, `neon-dotprod`), if this machine can run it: to
     /// compare kernels on the same machine.
     pub fn named(name: &str) -> Option<Kernels> {
         let candidates = [
@@ -137,6 +141,10 @@ impl Kernels {
             avx512::kernels(),
             #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
             Some(arm_dsp::KERNELS),
+            #[cfg(target_arch = "aarch64")]
+            Some(neon::NEON),
+            #[cfg(target_arch = "aarch64")]
+            neon::dotprod(),
         ];
         candidates.into_iter().flatten().find(|k| k.name == name)
     }
