@@ -123,6 +123,7 @@ fn options_to(f: &Fixture, beam: usize, max_length: usize) -> Options {
         max_len: max_length - 1,
         length_penalty: f.gen("length_penalty").as_f64().unwrap_or(1.0) as f32,
         early_stopping: f.gen("early_stopping").as_bool().unwrap_or(false),
+        min_len: 0,
     }
 }
 

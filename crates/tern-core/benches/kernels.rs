@@ -28,7 +28,9 @@ fn bench(c: &mut Criterion) {
     let (d, ffn) = (256usize, 1536usize);
     let mut g = c.benchmark_group("matmul_i8");
     // Batch-1 decoding: one row against an FFN matrix (1536 x 256 int8 = 384 KiB).
-    for (m, k, n) in [(1, d, ffn), (1, ffn, d), (32, d, ffn)] {
+    // Also an OPUS-MT output projection (58101 x 512 int8 = 28 MiB, more than the caches): the
+    // streaming rate to compare with the machine's read bandwidth.
+    for (m, k, n) in [(1, d, ffn), (1, ffn, d), (32, d, ffn), (1, 512, 58101)] {
         let (x, w) = (data_i8(m * k, 1), data_i8(n * k, 2));
         let (xs, ws) = (vec![0.01f32; m], vec![0.02f32; n]);
         let mut y = vec![0f32; m * n];

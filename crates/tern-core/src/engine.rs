@@ -132,6 +132,7 @@ impl<'a> Engine<'a> {
                 .clamp(1, limits.max_tgt),
             length_penalty: self.defaults.length_penalty,
             early_stopping: self.defaults.early_stopping,
+            min_len: 0,
         }
     }
 

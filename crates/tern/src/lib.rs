@@ -189,6 +189,7 @@ impl Translator {
             max_len: max_tgt,
             length_penalty: e.defaults.length_penalty,
             early_stopping: e.defaults.early_stopping,
+            min_len: 0,
         };
         (limits, opts)
     }

@@ -15,6 +15,7 @@
 //! - `bench`: tern against Bergamot on the same model and sentences in one run (medians, ratios,
 //!   peak RSS).
 
+mod bench;
 mod firmware;
 
 use anyhow::{bail, Context, Result};
@@ -31,7 +32,7 @@ fn main() -> Result<()> {
         Some("py-env") => py_env().map(|p| println!("{}", p.display())),
         Some("demo") => demo(&args[1..]),
         Some("quality") => quality(&args[1..]),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("miri") => miri(),
         Some("firmware") => firmware::firmware(&args[1..]),
@@ -403,142 +404,6 @@ fn fuzz(args: &[String]) -> Result<()> {
                 "-print_final_stats=1",
             ]))?;
     }
-    Ok(())
-}
-
-/// One timed run: sentences/s as the engine reports it (model loading excluded) and the peak
-/// RSS `/usr/bin/time -v` saw.
-fn timed(cmd: &mut Command, input: Option<&Path>, pattern: &str) -> Result<(f64, f64)> {
-    let mut full = Command::new("/usr/bin/time");
-    full.arg("-v").arg(cmd.get_program()).args(cmd.get_args());
-    if let Some(dir) = cmd.get_current_dir() {
-        full.current_dir(dir);
-    }
-    if let Some(i) = input {
-        full.stdin(std::fs::File::open(i)?);
-    }
-    let out = full
-        .stdout(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("running {cmd:?}"))?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {err}");
-    }
-    let rate = err
-        .lines()
-        .find(|l| l.contains(pattern))
-        .and_then(|l| {
-            l.split(" sent/s")
-                .next()?
-                .rsplit(' ')
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .with_context(|| format!("no `{pattern}` rate in the output of {cmd:?}: {err}"))?;
-    let rss_kb = err
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .context("no peak RSS from /usr/bin/time")?;
-    Ok((rate, rss_kb / 1024.0))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// tern against Bergamot on Firefox's en->pt model, same sentences, same machine, one run:
-/// the median of `--rounds` runs of each (alternating), one thread.
-fn bench(args: &[String]) -> Result<()> {
-    let rounds: usize = opt(args, "--rounds")
-        .map_or(Ok(3), |r| r.parse())
-        .context("--rounds")?;
-    let flores = root().join("../shared/testsets/flores200-devtest/eng_Latn.devtest");
-    let src = opt(args, "--src").map_or(flores, PathBuf::from);
-    let berg = match opt(args, "--bergamot") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let setup = root().join("../shared/peers/bergamot/setup.sh");
-            if !setup.exists() {
-                bail!("no Bergamot: give --bergamot DIR (set up by bergamot's setup.sh)");
-            }
-            let dir = root().join("target/peers/bergamot");
-            run(Command::new("bash").arg(&setup).arg(&dir))?;
-            dir
-        }
-    };
-    let dir = fetch_model(&["enpt".to_string()])?;
-    build_release()?;
-    let model = convert_model(&dir, "enpt")?;
-    let lines = std::fs::read_to_string(&src)?.lines().count();
-    let (mut tern, mut one, mut all) = (vec![], vec![], vec![]);
-    let (mut tern_rss, mut one_rss, mut all_rss) = (vec![], vec![], vec![]);
-    for r in 0..rounds {
-        eprintln!(
-            "xtask: bench round {} of {rounds} ({lines} sentences)",
-            r + 1
-        );
-        let (t, m) = timed(
-            Command::new(bin("tern"))
-                .args(["translate", "--stats", "--threads", "1", "-m"])
-                .arg(&model)
-                .arg("-i")
-                .arg(&src),
-            None,
-            "tern:",
-        )?;
-        tern.push(t);
-        tern_rss.push(m);
-        let py = berg.join("venv/bin/python");
-        let script = berg.join("translate.py");
-        let models = berg.join("models/enpt");
-        let (t, m) = timed(
-            Command::new(&py)
-                .arg(&script)
-                .arg(&models)
-                .arg("--one-by-one"),
-            Some(&src),
-            "bergamot:",
-        )?;
-        one.push(t);
-        one_rss.push(m);
-        let (t, m) = timed(
-            Command::new(&py).arg(&script).arg(&models),
-            Some(&src),
-            "bergamot:",
-        )?;
-        all.push(t);
-        all_rss.push(m);
-    }
-    let (t, o, a) = (median(tern), median(one), median(all));
-    println!(
-        "en->pt, {lines} sentences, 1 thread, medians of {rounds} runs (model loading excluded):"
-    );
-    println!("| engine | sentences/s | peak RSS |");
-    println!("|---|---|---|");
-    println!(
-        "| tern, one sentence per call | {t:.1} | {:.0} MB |",
-        median(tern_rss)
-    );
-    println!(
-        "| Bergamot, one sentence per call | {o:.1} | {:.0} MB |",
-        median(one_rss)
-    );
-    println!(
-        "| Bergamot, all lines in one call | {a:.1} | {:.0} MB |",
-        median(all_rss)
-    );
-    println!(
-        "tern / Bergamot one per call: {:.2}x; tern / Bergamot batched: {:.2}x",
-        t / o,
-        t / a
-    );
     Ok(())
 }
 

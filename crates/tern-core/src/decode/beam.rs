@@ -127,7 +127,7 @@ pub fn search_in_context<M: Seq2Seq + ?Sized>(
         for b in 0..nb {
             let row = &mut logits[b * v..(b + 1) * v];
             log_softmax(row);
-            process_logits(row, special, pos, opts.max_len);
+            process_logits(row, special, pos, opts);
             let s = scores[b];
             row.iter_mut().for_each(|x| *x += s);
         }

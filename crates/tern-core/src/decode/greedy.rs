@@ -41,7 +41,7 @@ pub fn generate<M: Seq2Seq + ?Sized>(
             sb.logits,
         )?;
         let logits = &mut sb.logits[..v];
-        process_logits(logits, special, pos, opts.max_len);
+        process_logits(logits, special, pos, opts);
         token = argmax(logits);
         out[pos] = token;
         if token == special.eos {

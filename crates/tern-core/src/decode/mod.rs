@@ -34,6 +34,10 @@ pub struct Options {
     pub length_penalty: f32,
     /// Stop as soon as `beam` hypotheses are finished (HF `early_stopping=True`).
     pub early_stopping: bool,
+    /// Fewest tokens to generate before EOS may be chosen (HF `min_new_tokens`; 0: no minimum).
+    /// Benchmarks use `min_len == max_len` to generate an exact number of tokens; it then
+    /// takes precedence over a forced EOS at the last step.
+    pub min_len: usize,
 }
 
 impl Options {
@@ -44,18 +48,23 @@ impl Options {
             max_len,
             length_penalty: 1.0,
             early_stopping: false,
+            min_len: 0,
         }
     }
 }
 
 /// Applies HF's logits processors for step `pos` (0-based index of the token being chosen).
-pub(crate) fn process_logits(logits: &mut [f32], special: &Special, pos: usize, max_len: usize) {
+pub(crate) fn process_logits(logits: &mut [f32], special: &Special, pos: usize, opts: &Options) {
     if let Some(s) = special.suppress {
         if let Some(v) = logits.get_mut(s as usize) {
             *v = f32::NEG_INFINITY;
         }
     }
-    if special.forced_eos && pos + 1 == max_len {
+    if pos < opts.min_len {
+        if let Some(v) = logits.get_mut(special.eos as usize) {
+            *v = f32::NEG_INFINITY;
+        }
+    } else if special.forced_eos && pos + 1 == opts.max_len {
         logits.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
         if let Some(v) = logits.get_mut(special.eos as usize) {
             *v = 0.0;

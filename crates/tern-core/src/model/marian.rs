@@ -588,6 +588,10 @@ pub(crate) mod tests {
     };
 
     fn run(bytes: &[u8], beam: usize, src: &[u32]) -> (Vec<u32>, f32) {
+        run_min(bytes, beam, src, 0)
+    }
+
+    fn run_min(bytes: &[u8], beam: usize, src: &[u32], min_len: usize) -> (Vec<u32>, f32) {
         let store = aligned(bytes);
         let g = Gguf::parse(&crate::plan::as_bytes(&store)[..bytes.len()]).unwrap();
         let m = Marian::from_gguf(&g, Kernels::best()).unwrap();
@@ -603,6 +607,7 @@ pub(crate) mod tests {
             max_len: 12,
             length_penalty: 1.0,
             early_stopping: false,
+            min_len,
         };
         let h = decode::generate(&m, &mut ws, &limits, src, &SPECIAL, &opts, &mut out).unwrap();
         out.truncate(h.len);
@@ -623,6 +628,21 @@ pub(crate) mod tests {
         );
         let (c, _) = run(&bytes, 1, &[7, 7, 2, 0]);
         assert_ne!(a, c, "output does not depend on the input");
+    }
+
+    #[test]
+    fn min_len_generates_exactly_that_many_tokens() {
+        let bytes = synthetic(TensorType::F32);
+        for beam in [1, 3] {
+            // A source whose free translation stops early, so the minimum changes something.
+            let src = (1..38)
+                .map(|a| [a, (a * 7) % 38 + 1, 0])
+                .find(|src| run(&bytes, beam, src).0.len() < 12)
+                .expect("some source ends before 12 tokens");
+            let (t, _) = run_min(&bytes, beam, &src, 12);
+            assert_eq!(t.len(), 12, "beam {beam}: {t:?}");
+            assert!(!t.contains(&0), "EOS before min_len (beam {beam}): {t:?}");
+        }
     }
 
     #[test]
@@ -666,7 +686,7 @@ pub(crate) mod tests {
                 .unwrap();
             let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let lse = max + libm::logf(logits.iter().map(|v| libm::expf(v - max)).sum());
-            crate::decode::process_logits(&mut logits, &SPECIAL, pos, 12);
+            crate::decode::process_logits(&mut logits, &SPECIAL, pos, &Options::greedy(12));
             total += if logits[t as usize] == 0.0 && pos + 1 == 12 {
                 0.0
             } else {

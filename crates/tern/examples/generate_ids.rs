@@ -1,0 +1,152 @@
+//! Timing harness for engine comparisons: generates exactly `--tokens` target tokens from given
+//! source ids, the way CTranslate2 is timed when fed token strings (no tokenizer in the loop).
+//! `cargo xtask bench` runs it next to CTranslate2 on the same checkpoint.
+//!
+//!     cargo run --release -p tern --example generate_ids -- model.gguf --ids 5,9,13,0 \
+//!         [--tokens 64] [--batch 1] [--threads 1] [--runs 7] [--warmup 2]
+//!     cargo run --release -p tern --example generate_ids -- --bandwidth
+//!
+//! Prints one `key: value` line per figure: the median seconds of a call that generates
+//! `tokens` for each of `batch` sentences (spread over `threads` threads, one workspace each),
+//! tokens/s, the median of 1-token calls (encoder + first step), and the weight bytes one
+//! generated token reads. `--bandwidth` prints one core's read bandwidth instead (median of 5
+//! passes summing a 1 GiB buffer), the figure the batch-1 bound divides by.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tern_core::decode::Options;
+use tern_core::plan::Limits;
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}: cannot parse {v:?}"))
+        })
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One core's read bandwidth in bytes/s.
+fn bandwidth() -> f64 {
+    let buf = vec![1u64; 1 << 27]; // 1 GiB, touched by the fill
+    let times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            // Four independent sums so the adds do not bound the loop.
+            let mut s = [0u64; 4];
+            for c in buf.chunks_exact(4) {
+                for (a, &b) in s.iter_mut().zip(c) {
+                    *a = a.wrapping_add(b);
+                }
+            }
+            std::hint::black_box(s);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    (buf.len() * 8) as f64 / median(times)
+}
+
+fn main() -> Result<(), tern::Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--bandwidth") {
+        println!("read GB/s: {:.2}", bandwidth() / 1e9);
+        return Ok(());
+    }
+    let path = args
+        .first()
+        .expect("usage: generate_ids MODEL --ids 5,9,0 ...");
+    let ids: Vec<u32> = arg(&args, "--ids", String::new())
+        .split(',')
+        .map(|s| s.trim().parse().expect("--ids: comma-separated token ids"))
+        .collect();
+    let tokens: usize = arg(&args, "--tokens", 64);
+    let batch: usize = arg(&args, "--batch", 1);
+    let threads: usize = arg(&args, "--threads", 1);
+    let runs: usize = arg(&args, "--runs", 7);
+    let warmup: usize = arg(&args, "--warmup", 2);
+
+    // `--copy`: read the file into anonymous memory instead of mapping it (to see what page
+    // size and page-cache mapping cost against the same weights in ordinary memory).
+    let t = if args.iter().any(|a| a == "--copy") {
+        let bytes = std::fs::read(path).map_err(|source| tern::Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        tern::Translator::from_bytes(&bytes)?
+    } else {
+        tern::Translator::open(path)?
+    };
+    let e = t.engine();
+    let limits = Limits {
+        max_src: ids.len(),
+        max_tgt: tokens,
+        beam: 1,
+    };
+    let ws_bytes = tern_core::decode::workspace_bytes(&e.model, &limits);
+    // One workspace and output buffer per thread, made before any timing.
+    let mut states: Vec<(Vec<u8>, Vec<u32>)> = (0..threads)
+        .map(|_| (vec![0u8; ws_bytes], vec![0u32; tokens]))
+        .collect();
+
+    // Every sentence of the batch generates exactly `n` tokens (EOS not allowed before).
+    let call = |states: &mut [(Vec<u8>, Vec<u32>)], n: usize| -> Result<(), tern::Error> {
+        let opts = Options {
+            min_len: n,
+            ..Options::greedy(n)
+        };
+        let next = AtomicUsize::new(0);
+        let results: Vec<Result<(), tern::Error>> = std::thread::scope(|s| {
+            let workers: Vec<_> = states
+                .iter_mut()
+                .map(|(ws, out)| {
+                    let next = &next;
+                    let ids = &ids;
+                    s.spawn(move || -> Result<(), tern::Error> {
+                        while next.fetch_add(1, Ordering::Relaxed) < batch {
+                            let h = e.generate(ws, &limits, &opts, ids, out)?;
+                            assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker panicked"))
+                .collect()
+        });
+        results.into_iter().collect()
+    };
+    let time = |states: &mut [(Vec<u8>, Vec<u32>)], n: usize| -> Result<f64, tern::Error> {
+        for _ in 0..warmup {
+            call(states, n)?;
+        }
+        let mut v = Vec::new();
+        for _ in 0..runs {
+            let start = Instant::now();
+            call(states, n)?;
+            v.push(start.elapsed().as_secs_f64());
+        }
+        Ok(median(v))
+    };
+    let full = time(&mut states, tokens)?;
+    let first = time(&mut states, 1)?;
+    println!("kernels: {}", e.model.kernels().name);
+    println!("workspace bytes per thread: {ws_bytes}");
+    println!("weight bytes per token: {}", e.model.bytes_per_token());
+    println!("median s: {full:.6}");
+    println!("median s 1-token call: {first:.6}");
+    println!("tok/s: {:.2}", (batch * tokens) as f64 / full);
+    println!(
+        "ms/step est: {:.3}",
+        (full - first) / (tokens - 1).max(1) as f64 * 1e3
+    );
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! `cargo xtask bench`: tern next to its peers in one run on this machine. Bergamot on
+//! Firefox's en->pt model and FLORES sentences; CTranslate2 on an OPUS-MT-shaped checkpoint
+//! both engines load. Medians of repeated runs, ratios printed; `--only bergamot|ct2`.
+
+use crate::{bin, build_release, cargo, convert_model, fetch_model, opt, root, run};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn bench(args: &[String]) -> Result<()> {
+    match opt(args, "--only").map(String::as_str) {
+        None => {
+            bergamot(args)?;
+            ct2(args)
+        }
+        Some("bergamot") => bergamot(args),
+        Some("ct2") => ct2(args),
+        Some(o) => bail!("--only {o}: bergamot or ct2"),
+    }
+}
+
+/// Runs `cmd` under `/usr/bin/time -v`: its stdout and stderr, and its peak RSS in MB.
+fn timed_run(cmd: &Command, input: Option<&Path>) -> Result<(String, f64)> {
+    let mut full = Command::new("/usr/bin/time");
+    full.arg("-v").arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        full.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => full.env(k, v),
+            None => full.env_remove(k),
+        };
+    }
+    if let Some(i) = input {
+        full.stdin(std::fs::File::open(i)?);
+    }
+    let out = full.output().with_context(|| format!("running {cmd:?}"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {err}");
+    }
+    let rss_kb = err
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .context("no peak RSS from /usr/bin/time")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &err;
+    Ok((text, rss_kb / 1024.0))
+}
+
+/// One timed run: sentences/s as the engine reports it (model loading excluded) and the peak
+/// RSS.
+fn timed(cmd: &mut Command, input: Option<&Path>, pattern: &str) -> Result<(f64, f64)> {
+    let (text, rss) = timed_run(cmd, input)?;
+    let rate = text
+        .lines()
+        .find(|l| l.contains(pattern))
+        .and_then(|l| {
+            l.split(" sent/s")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .with_context(|| format!("no `{pattern}` rate in the output of {cmd:?}: {text}"))?;
+    Ok((rate, rss))
+}
+
+/// The value of a `key: value` line.
+fn field(text: &str, key: &str) -> Result<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no `{key}:` in {text}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// tern against Bergamot on Firefox's en->pt model, same sentences, same machine, one run:
+/// the median of `--rounds` runs of each (alternating), one thread.
+fn bergamot(args: &[String]) -> Result<()> {
+    let rounds: usize = opt(args, "--rounds")
+        .map_or(Ok(3), |r| r.parse())
+        .context("--rounds")?;
+    let flores = root().join("../shared/testsets/flores200-devtest/eng_Latn.devtest");
+    let src = opt(args, "--src").map_or(flores, PathBuf::from);
+    let berg = match opt(args, "--bergamot") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let setup = root().join("../shared/peers/bergamot/setup.sh");
+            if !setup.exists() {
+                bail!("no Bergamot: give --bergamot DIR (set up by bergamot's setup.sh)");
+            }
+            let dir = root().join("target/peers/bergamot");
+            run(Command::new("bash").arg(&setup).arg(&dir))?;
+            dir
+        }
+    };
+    let dir = fetch_model(&["enpt".to_string()])?;
+    build_release()?;
+    let model = convert_model(&dir, "enpt")?;
+    let lines = std::fs::read_to_string(&src)?.lines().count();
+    let (mut tern, mut one, mut all) = (vec![], vec![], vec![]);
+    let (mut tern_rss, mut one_rss, mut all_rss) = (vec![], vec![], vec![]);
+    for r in 0..rounds {
+        eprintln!(
+            "xtask: bench round {} of {rounds} ({lines} sentences)",
+            r + 1
+        );
+        let (t, m) = timed(
+            Command::new(bin("tern"))
+                .args(["translate", "--stats", "--threads", "1", "-m"])
+                .arg(&model)
+                .arg("-i")
+                .arg(&src),
+            None,
+            "tern:",
+        )?;
+        tern.push(t);
+        tern_rss.push(m);
+        let py = berg.join("venv/bin/python");
+        let script = berg.join("translate.py");
+        let models = berg.join("models/enpt");
+        let (t, m) = timed(
+            Command::new(&py)
+                .arg(&script)
+                .arg(&models)
+                .arg("--one-by-one"),
+            Some(&src),
+            "bergamot:",
+        )?;
+        one.push(t);
+        one_rss.push(m);
+        let (t, m) = timed(
+            Command::new(&py).arg(&script).arg(&models),
+            Some(&src),
+            "bergamot:",
+        )?;
+        all.push(t);
+        all_rss.push(m);
+    }
+    let (t, o, a) = (median(tern), median(one), median(all));
+    println!(
+        "en->pt, {lines} sentences, 1 thread, medians of {rounds} runs (model loading excluded):"
+    );
+    println!("| engine | sentences/s | peak RSS |");
+    println!("|---|---|---|");
+    println!(
+        "| tern, one sentence per call | {t:.1} | {:.0} MB |",
+        median(tern_rss)
+    );
+    println!(
+        "| Bergamot, one sentence per call | {o:.1} | {:.0} MB |",
+        median(one_rss)
+    );
+    println!(
+        "| Bergamot, all lines in one call | {a:.1} | {:.0} MB |",
+        median(all_rss)
+    );
+    println!(
+        "tern / Bergamot one per call: {:.2}x; tern / Bergamot batched: {:.2}x",
+        t / o,
+        t / a
+    );
+    Ok(())
+}
+
+/// The Python with CTranslate2, transformers, torch and sentencepiece: `--python`, else
+/// `$TERN_PEER_PYTHON`, else a venv made under `target/peers/ct2/venv` (PyPI's torch is large).
+fn peer_python(args: &[String]) -> Result<PathBuf> {
+    if let Some(p) = opt(args, "--python")
+        .cloned()
+        .or_else(|| std::env::var("TERN_PEER_PYTHON").ok())
+    {
+        return Ok(PathBuf::from(p));
+    }
+    let venv = root().join("target/peers/ct2/venv");
+    let py = venv.join("bin/python");
+    if !py.exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&py).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "ctranslate2",
+            "transformers",
+            "torch",
+            "sentencepiece",
+            "safetensors",
+        ]))?;
+    }
+    Ok(py)
+}
+
+/// The benchmark's source sentence: 31 pseudo-random ids in `2..vocab-1`, then EOS (0).
+fn source_ids(vocab: u32) -> Vec<u32> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut ids: Vec<u32> = (0..31)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            2 + (x % u64::from(vocab - 3)) as u32
+        })
+        .collect();
+    ids.push(0);
+    ids
+}
+
+/// tern against CTranslate2 int8 on an OPUS-MT en-de shaped MarianMT with random weights that
+/// both load from the same checkpoint: 32 source tokens -> exactly 64 target tokens, greedy,
+/// batch 1 on 1 thread and batch 16 on 2 threads; medians of `--runs` calls per process and of
+/// `--rounds` processes per engine (alternating); peak RSS of each process; the bandwidth bound.
+fn ct2(args: &[String]) -> Result<()> {
+    let rounds: usize = opt(args, "--rounds")
+        .map_or(Ok(3), |r| r.parse())
+        .context("--rounds")?;
+    let runs = opt(args, "--runs").map_or("7", String::as_str);
+    let py = peer_python(args)?;
+    let dir = root().join("target/peers/ct2");
+    let hf = dir.join("opus-mt-shape");
+    if !hf.join("model.safetensors").exists() {
+        run(Command::new(&py)
+            .arg(root().join("models/make_opus_shape.py"))
+            .arg(&hf))?;
+    }
+    let ct2_model = dir.join("opus-mt-shape-ct2-int8");
+    if !ct2_model.join("model.bin").exists() {
+        let conv = py.with_file_name("ct2-transformers-converter");
+        run(Command::new(&conv)
+            .arg("--model")
+            .arg(&hf)
+            .arg("--output_dir")
+            .arg(&ct2_model)
+            .args(["--quantization", "int8", "--force"]))?;
+    }
+    build_release()?;
+    let tern_model = convert_model(&hf, "opus-mt-shape")?;
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "tern",
+        "--example",
+        "generate_ids",
+    ]))?;
+    let exe = root().join("target/release/examples/generate_ids");
+    let ids = source_ids(58101)
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let bw_before = field(
+        &timed_run(Command::new(&exe).arg("--bandwidth"), None)?.0,
+        "read GB/s",
+    )?;
+    let configs = [(1usize, 1usize), (16, 2)];
+    // Per config: tern and CTranslate2 runs, each (tok/s, ms/step, peak RSS MB).
+    let mut got: Vec<[Vec<[f64; 3]>; 2]> = configs.iter().map(|_| [vec![], vec![]]).collect();
+    let mut bytes_per_token = 0.0;
+    let mut kernels = String::new();
+    for r in 0..rounds {
+        for (c, &(batch, threads)) in configs.iter().enumerate() {
+            eprintln!(
+                "xtask: bench ct2 round {} of {rounds}, batch {batch}, {threads} threads",
+                r + 1
+            );
+            let (b, t) = (batch.to_string(), threads.to_string());
+            let common = [
+                "--ids",
+                &ids,
+                "--tokens",
+                "64",
+                "--batch",
+                &b,
+                "--threads",
+                &t,
+                "--runs",
+                runs,
+            ];
+            let mut tern = Command::new(&exe);
+            tern.arg(&tern_model).args(common);
+            let mut peer = Command::new(&py);
+            peer.arg(root().join("models/bench_ct2.py"))
+                .arg(&ct2_model)
+                .args(common);
+            // Alternate which engine goes first, so drift on a shared machine hits both.
+            let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+            for e in order {
+                let (text, rss) = timed_run(if e == 0 { &tern } else { &peer }, None)?;
+                got[c][e].push([field(&text, "tok/s")?, field(&text, "ms/step est")?, rss]);
+                if e == 0 {
+                    bytes_per_token = field(&text, "weight bytes per token")?;
+                    kernels = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("kernels: "))
+                        .unwrap_or("?")
+                        .to_string();
+                }
+            }
+        }
+    }
+    let bw_after = field(
+        &timed_run(Command::new(&exe).arg("--bandwidth"), None)?.0,
+        "read GB/s",
+    )?;
+    let bw = bw_before.max(bw_after);
+    let bound_ms = bytes_per_token / (bw * 1e9) * 1e3;
+    let med = |v: &[[f64; 3]], i: usize| median(v.iter().map(|x| x[i]).collect());
+
+    println!(
+        "OPUS-MT en-de shape (d512, 6+6 layers, vocab 58101, random weights), 32 -> 64 tokens, greedy; \
+         medians of {runs} calls x {rounds} processes; tern kernels {kernels}:"
+    );
+    println!("| engine | batch | threads | tok/s | ms/step | peak RSS MB |");
+    println!("|---|---|---|---|---|---|");
+    for (c, &(batch, threads)) in configs.iter().enumerate() {
+        for (e, name) in ["tern int8", "CTranslate2 int8"].iter().enumerate() {
+            let v = &got[c][e];
+            println!(
+                "| {name} | {batch} | {threads} | {:.1} | {:.2} | {:.0} |",
+                med(v, 0),
+                med(v, 1),
+                med(v, 2)
+            );
+        }
+    }
+    for (c, &(batch, threads)) in configs.iter().enumerate() {
+        println!(
+            "tern / CTranslate2 at batch {batch}, {threads} threads: {:.2}x tokens/s, {:.2}x peak RSS",
+            med(&got[c][0], 0) / med(&got[c][1], 0),
+            med(&got[c][0], 2) / med(&got[c][1], 2)
+        );
+    }
+    println!(
+        "bandwidth bound, batch 1: {:.1} MB of weights per token / {bw:.1} GB/s read (1 core, best \
+         of before/after) = {bound_ms:.2} ms; tern's step {:.2} ms = {:.2}x the bound, \
+         CTranslate2's {:.2} ms = {:.2}x",
+        bytes_per_token / 1e6,
+        med(&got[0][0], 1),
+        med(&got[0][0], 1) / bound_ms,
+        med(&got[0][1], 1),
+        med(&got[0][1], 1) / bound_ms
+    );
+    Ok(())
+}
