@@ -182,6 +182,7 @@ fn every_kernel_table_translates_identically() {
             max_src: 128,
             max_tgt: 320,
             beam: 1,
+            batch: 1,
         };
         let opts = e.options(&limits);
         let mut ws = vec![0u8; e.workspace_bytes(&limits, 4096)];
@@ -204,4 +205,57 @@ fn every_kernel_table_translates_identically() {
     for (name, texts) in &outputs[1..] {
         assert_eq!(texts, &outputs[0].1, "{name} differs from scalar");
     }
+}
+
+/// The batched decoder on the real SSRU model: sentences decoded together (each with its own
+/// shortlist) must each give exactly what decoding it alone gives.
+#[test]
+fn a_batch_decodes_each_sentence_as_alone() {
+    use tern_core::decode::{self, Hypothesis};
+    use tern_core::plan::Limits;
+    let t = model("enpt");
+    let e = t.engine();
+    let lines = std::fs::read_to_string(root().join("models/samples/bergamot/en.txt")).unwrap();
+    let mut srcs = Vec::new();
+    for line in lines.lines() {
+        let mut ids = vec![0u32; 128];
+        let mut scratch = vec![0u8; e.tokenizer.encode_scratch_bytes(line.len())];
+        let n = e.tokenizer.encode(line, &mut scratch, &mut ids).unwrap();
+        ids.truncate(n.min(128));
+        srcs.push(ids);
+    }
+    let limits = Limits {
+        max_src: 128,
+        max_tgt: 320,
+        beam: 1,
+        batch: 8,
+    };
+    let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &limits)];
+    let mut compared = 0;
+    for group in srcs.chunks(8) {
+        let refs: Vec<&[u32]> = group.iter().map(|s| &s[..]).collect();
+        let longest = refs.iter().map(|s| s.len()).max().unwrap();
+        let opts = e.options_for(&e.options(&limits), longest);
+        let len = opts.max_len;
+        let mut out = vec![0u32; refs.len() * len];
+        let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; refs.len()];
+        e.generate_batch(&mut ws, &limits, &opts, &refs, &mut out, &mut hyps)
+            .unwrap();
+        for (i, src) in refs.iter().enumerate() {
+            let mut alone = vec![0u32; len];
+            let h = e
+                .generate(&mut ws, &limits, &opts, src, &mut alone)
+                .unwrap();
+            let got = &out[i * len..i * len + hyps[i].len];
+            assert!(got.len() > 1, "empty translation");
+            assert_eq!(
+                got,
+                &alone[..h.len],
+                "sentence {i} of a batch of {}",
+                refs.len()
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, srcs.len());
 }

@@ -82,6 +82,7 @@ fn limits(e: &Engine<'_>, beam: usize) -> Limits {
         max_src: 512.min(e.model.max_positions()),
         max_tgt: 128.min(e.model.max_positions()),
         beam,
+        batch: 1,
     }
 }
 

@@ -23,6 +23,7 @@ fn load_and_use(file: &[u8]) -> Result<(), tern_core::Error> {
         max_src: 16,
         max_tgt: 6,
         beam: 2,
+        batch: 1,
     };
     let opts = e.options(&limits);
     let mut ws = vec![0u8; e.workspace_bytes(&limits, 64)];

@@ -74,6 +74,7 @@ fn run(args: Args) -> Result<()> {
             max_len: args.max_tgt_len,
             max_src_len: args.max_src_len,
             truncate: true,
+            batch: None,
         });
     println!("wrote {}", args.output.display());
     print!("{}", tern::inspect::report(t.engine(), &t.plan().0));

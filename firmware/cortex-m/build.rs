@@ -135,6 +135,7 @@ fn main() {
         max_src: env_usize("TERN_MAX_SRC", 48),
         max_tgt: env_usize("TERN_MAX_TGT", 48),
         beam: env_usize("TERN_BEAM", 2),
+        batch: 1,
     };
     let workspace = engine.workspace_bytes(&limits, MAX_TEXT_BYTES);
 
@@ -235,7 +236,7 @@ fn main() {
          pub const CPU_HZ: u64 = {hz};\n\
          pub const WEIGHTS_REGION: &str = {weights_region:?};\n\
          pub const RAM_REGION: &str = {ram_region:?};\n\
-         pub const LIMITS: Limits = Limits {{ max_src: {src}, max_tgt: {tgt}, beam: {beam} }};\n\
+         pub const LIMITS: Limits = Limits {{ max_src: {src}, max_tgt: {tgt}, beam: {beam}, batch: 1 }};\n\
          /// (source, the host engine's translation)\n\
          pub const SENTENCES: &[(&str, &str)] = &[\n{table}];\n",
         model = model_path.display(),

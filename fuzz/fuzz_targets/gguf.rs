@@ -29,7 +29,7 @@ fn check(file: &[u8]) {
     }
     if let Ok(e) = Engine::load(file, Kernels::best()) {
         // A loadable file translates a short sentence within a small plan, or errors.
-        let limits = tern_core::plan::Limits { max_src: 16, max_tgt: 8, beam: 2 };
+        let limits = tern_core::plan::Limits { max_src: 16, max_tgt: 8, beam: 2, batch: 1 };
         let opts = e.options(&limits);
         let mut ws = vec![0u8; e.workspace_bytes(&limits, 64)];
         let mut out = vec![0u8; 256];

@@ -182,6 +182,29 @@ impl<'a> Engine<'a> {
         )
     }
 
+    /// Greedy decoding of several sentences together (see [`decode::generate_batch`]):
+    /// sentence `i`'s ids go to `out[i * opts.max_len..]`, its length to `hyps[i]`.
+    pub fn generate_batch(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        opts: &Options,
+        srcs: &[&[u32]],
+        out: &mut [u32],
+        hyps: &mut [Hypothesis],
+    ) -> Result<()> {
+        decode::generate_batch(
+            &self.model,
+            ws,
+            limits,
+            srcs,
+            &self.special,
+            opts,
+            out,
+            hyps,
+        )
+    }
+
     /// Translates `text` into `out` (UTF-8). Errors with [`Error::InputTooLong`] when the text has
     /// more tokens than `limits.max_src`.
     pub fn translate(

@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_tgt: usize,
     /// Beam size (1 = greedy).
     pub beam: usize,
+    /// Sentences decoded together in one workspace (1: one at a time). A batch shares every
+    /// weight read across its sentences; each sentence keeps its own encoder output and caches.
+    pub batch: usize,
 }
 
 impl Limits {
@@ -31,7 +34,15 @@ impl Limits {
         if self.beam == 0 || self.beam > 64 {
             return Err(Error::BadLimit("beam must be 1..=64"));
         }
+        if self.batch == 0 || self.batch > 64 {
+            return Err(Error::BadLimit("batch must be 1..=64"));
+        }
         Ok(())
+    }
+
+    /// Decoder rows a step may run: `beam` per sentence.
+    pub fn rows(&self) -> usize {
+        self.batch * self.beam
     }
 }
 

@@ -3,18 +3,19 @@
 //! `cargo xtask bench` runs it next to CTranslate2 on the same checkpoint.
 //!
 //!     cargo run --release -p tern --example generate_ids -- model.gguf --ids 5,9,13,0 \
-//!         [--tokens 64] [--batch 1] [--threads 1] [--runs 7] [--warmup 2]
+//!         [--tokens 64] [--batch 1] [--threads 1] [--runs 7] [--warmup 2] [--separate]
 //!     cargo run --release -p tern --example generate_ids -- --bandwidth
 //!
 //! Prints one `key: value` line per figure: the median seconds of a call that generates
-//! `tokens` for each of `batch` sentences (spread over `threads` threads, one workspace each),
+//! `tokens` for each of `batch` sentences (split over `threads` threads, one workspace each;
+//! each thread decodes its share as one batch, or with `--separate` one sentence at a time),
 //! tokens/s, the median of 1-token calls (encoder + first step), and the weight bytes one
 //! generated token reads. `--bandwidth` prints one core's read bandwidth instead (median of 5
 //! passes summing a 1 GiB buffer), the figure the batch-1 bound divides by.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use tern_core::decode::Options;
+use tern_core::decode::{Hypothesis, Options};
 use tern_core::plan::Limits;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -71,6 +72,8 @@ fn main() -> Result<(), tern::Error> {
     let threads: usize = arg(&args, "--threads", 1);
     let runs: usize = arg(&args, "--runs", 7);
     let warmup: usize = arg(&args, "--warmup", 2);
+    let separate = args.iter().any(|a| a == "--separate");
+    let share = if separate { 1 } else { batch.div_ceil(threads) };
 
     // `--copy`: read the file into anonymous memory instead of mapping it (to see what page
     // size and page-cache mapping cost against the same weights in ordinary memory).
@@ -88,11 +91,12 @@ fn main() -> Result<(), tern::Error> {
         max_src: ids.len(),
         max_tgt: tokens,
         beam: 1,
+        batch: share,
     };
     let ws_bytes = tern_core::decode::workspace_bytes(&e.model, &limits);
     // One workspace and output buffer per thread, made before any timing.
     let mut states: Vec<(Vec<u8>, Vec<u32>)> = (0..threads)
-        .map(|_| (vec![0u8; ws_bytes], vec![0u32; tokens]))
+        .map(|_| (vec![0u8; ws_bytes], vec![0u32; share * tokens]))
         .collect();
 
     // Every sentence of the batch generates exactly `n` tokens (EOS not allowed before).
@@ -109,6 +113,21 @@ fn main() -> Result<(), tern::Error> {
                     let next = &next;
                     let ids = &ids;
                     s.spawn(move || -> Result<(), tern::Error> {
+                        if !separate {
+                            // This thread's share of the sentences, decoded together.
+                            let start = next.fetch_add(share, Ordering::Relaxed).min(batch);
+                            let k = (batch - start).min(share);
+                            if k == 0 {
+                                return Ok(());
+                            }
+                            let srcs = vec![&ids[..]; k];
+                            let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; k];
+                            e.generate_batch(ws, &limits, &opts, &srcs, out, &mut hyps)?;
+                            for h in &hyps {
+                                assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);
+                            }
+                            return Ok(());
+                        }
                         while next.fetch_add(1, Ordering::Relaxed) < batch {
                             let h = e.generate(ws, &limits, &opts, ids, out)?;
                             assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);

@@ -106,8 +106,8 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
     let ws = e.workspace_bytes(limits, limits.max_src * 16);
     let _ = writeln!(
         s,
-        "memory plan for max source {} tokens, max target {} tokens, beam {}:",
-        limits.max_src, limits.max_tgt, limits.beam
+        "memory plan for max source {} tokens, max target {} tokens, beam {}, batch {}:",
+        limits.max_src, limits.max_tgt, limits.beam, limits.batch
     );
     let _ = writeln!(s, "  model state (caches, activations): {}", size(state));
     let _ = writeln!(s, "  search (logits, beams):            {}", size(search));

@@ -18,7 +18,7 @@ pub mod inspect;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tern_core::decode::Options;
+use tern_core::decode::{Hypothesis, Options};
 use tern_core::engine::Engine;
 use tern_core::kernels::Kernels;
 use tern_core::model::Seq2Seq as _;
@@ -80,6 +80,11 @@ pub struct Settings {
     pub max_src_len: Option<usize>,
     /// Cut over-long inputs to `max_src_len` tokens instead of failing.
     pub truncate: bool,
+    /// Sentences decoded together (greedy only; default 1). With more than one,
+    /// [`Translator::translate_batch`] sorts sentences by length and decodes them in batches
+    /// that read each weight once per step. The output is the same as one at a time; the
+    /// workspace grows with it (`tern inspect --batch`).
+    pub batch: Option<usize>,
 }
 
 /// Default token limits when the caller gives none.
@@ -179,10 +184,16 @@ impl Translator {
             None => DEFAULT_MAX_LEN.min(e.defaults.max_length.saturating_sub(1).max(1)),
         };
         let max_tgt = s.max_len.unwrap_or(default_len).clamp(1, max_pos);
+        let batch = if beam == 1 {
+            s.batch.unwrap_or(1).clamp(1, 64)
+        } else {
+            1
+        };
         let limits = Limits {
             max_src,
             max_tgt,
             beam,
+            batch,
         };
         let opts = Options {
             beam,
@@ -206,8 +217,7 @@ impl Translator {
             ids: Vec::new(),
             tgt: Vec::new(),
             out: Vec::new(),
-            context: Vec::new(),
-            batch_width: 0,
+            hyps: Vec::new(),
         }
     }
 
@@ -216,13 +226,36 @@ impl Translator {
         Ok(self.session().translate(text)?.text)
     }
 
-    /// Translates many sentences on `threads` threads, each with its own session; results keep
-    /// the input order.
+    /// Translates many lines on `threads` threads, each with its own session; results keep
+    /// the input order. With a batch size above 1 (see [`Settings::batch`]), each thread takes
+    /// a contiguous share of the lines and decodes their sentences in batches.
     pub fn translate_batch<S: AsRef<str> + Sync>(
         &self,
         lines: &[S],
         threads: usize,
     ) -> Vec<Result<Output, Error>> {
+        if self.plan().0.batch > 1 {
+            let share = lines.len().div_ceil(threads.max(1)).max(1);
+            return std::thread::scope(|scope| {
+                let handles: Vec<_> = lines
+                    .chunks(share)
+                    .map(|part| scope.spawn(move || self.session().translate_many(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(lines.chunks(share))
+                    .flat_map(|(h, part)| {
+                        h.join().unwrap_or_else(|_| {
+                            part.iter()
+                                .map(|_| {
+                                    Err(tern_core::Error::BadLimit("worker thread failed").into())
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect()
+            });
+        }
         let next = AtomicUsize::new(0);
         let threads = threads.clamp(1, lines.len().max(1));
         let mut parts: Vec<Vec<(usize, Result<Output, Error>)>> = std::thread::scope(|scope| {
@@ -272,10 +305,20 @@ pub struct Session<'t> {
     ids: Vec<u32>,
     tgt: Vec<u32>,
     out: Vec<u8>,
-    /// Source ids of every sentence of the current line (Bergamot's batch), when it has several.
-    context: Vec<u32>,
-    /// Longest sentence of the current line, in tokens.
-    batch_width: usize,
+    hyps: Vec<Hypothesis>,
+}
+
+/// What one line becomes: literal text between sentences, and sentences, each translated from
+/// one or more source pieces (joined by a space).
+enum Part {
+    Text(std::ops::Range<usize>),
+    Sentence(std::ops::Range<usize>),
+}
+
+/// The pieces of a line to translate, and how to put their translations back together.
+struct Plan {
+    parts: Vec<Part>,
+    truncated: bool,
 }
 
 impl Session<'_> {
@@ -288,64 +331,108 @@ impl Session<'_> {
     /// (Bergamot's) translate each sentence of the line on its own and keep the text between
     /// sentences, as Bergamot does.
     pub fn translate(&mut self, text: &str) -> Result<Output, Error> {
+        let mut pieces = Vec::new();
+        let plan = self.plan_line(text, &mut pieces)?;
+        let texts = pieces
+            .iter()
+            .map(|ids| self.translate_ids(ids))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(assemble(text, &plan, &texts))
+    }
+
+    /// Translates `text` as one sentence (no sentence splitting). Over-long input: see
+    /// [`Session::translate`].
+    pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
+        let mut pieces = Vec::new();
+        let truncated = self.sentence_pieces(text, &mut pieces)?;
+        let texts = pieces
+            .iter()
+            .map(|ids| self.translate_ids(ids))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Output {
+            text: join(&texts),
+            truncated,
+        })
+    }
+
+    /// Translates lines with the batched decoder: every sentence of every line, sorted by
+    /// length (as Bergamot does) and decoded `limits.batch` at a time. The result of each line
+    /// is what [`translate`](Self::translate) gives.
+    pub fn translate_many<S: AsRef<str>>(&mut self, lines: &[S]) -> Vec<Result<Output, Error>> {
+        let mut pieces = Vec::new();
+        let plans: Vec<Result<Plan, Error>> = lines
+            .iter()
+            .map(|l| self.plan_line(l.as_ref(), &mut pieces))
+            .collect();
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(pieces[i].len()));
+        let mut texts = vec![String::new(); pieces.len()];
+        let mut failed: Vec<Option<tern_core::Error>> = vec![None; pieces.len()];
+        for group in order.chunks(self.limits.batch.max(1)) {
+            let srcs: Vec<&[u32]> = group.iter().map(|&i| &pieces[i][..]).collect();
+            match self.translate_group(&srcs) {
+                Ok(out) => group.iter().zip(out).for_each(|(&i, t)| texts[i] = t),
+                Err(e) => {
+                    let e = match e {
+                        Error::Model(e) => e,
+                        _ => tern_core::Error::BadLimit("batch failed"),
+                    };
+                    group.iter().for_each(|&i| failed[i] = Some(e));
+                }
+            }
+        }
+        lines
+            .iter()
+            .zip(plans)
+            .map(|(line, plan)| {
+                let plan = plan?;
+                for part in &plan.parts {
+                    if let Part::Sentence(r) = part {
+                        if let Some(e) = failed[r.clone()].iter().flatten().next() {
+                            return Err(Error::Model(*e));
+                        }
+                    }
+                }
+                Ok(assemble(line.as_ref(), &plan, &texts))
+            })
+            .collect()
+    }
+
+    /// Splits a line into parts, appending the source ids of its sentences to `pieces`.
+    /// Bergamot's models split sentences; the others take the line as one.
+    fn plan_line(&mut self, text: &str, pieces: &mut Vec<Vec<u32>>) -> Result<Plan, Error> {
         let e = self.t.engine();
-        if !e.defaults.split_sentences {
-            return self.translate_sentence(text);
-        }
-        let spans: Vec<_> = tern_core::text::sentences(text).collect();
-        // Bergamot translates a request's sentences as one batch: one shortlist for all of them
-        // and one length limit from the longest. Do the same when they fit the plan together.
-        self.context.clear();
-        self.batch_width = 0;
-        if spans.len() > 1 {
-            let mut ids = vec![0u32; self.limits.max_src];
-            for span in &spans {
-                let part = &text[span.clone()];
-                let mut scratch = vec![0u8; e.tokenizer.encode_scratch_bytes(part.len())];
-                let n = e.tokenizer.encode(part, &mut scratch, &mut ids)?;
-                self.batch_width = self.batch_width.max(n.min(self.limits.max_src));
-                self.context.extend_from_slice(&ids[..n.min(ids.len())]);
-            }
-            if self.context.len() > self.limits.max_src {
-                self.context.clear();
-                self.batch_width = 0;
-            }
-        }
-        let mut out = Output {
-            text: String::new(),
+        let spans: Vec<_> = if e.defaults.split_sentences {
+            tern_core::text::sentences(text).collect()
+        } else {
+            vec![0..text.len()]
+        };
+        let mut plan = Plan {
+            parts: Vec::new(),
             truncated: false,
         };
         let mut last = 0;
         for span in spans {
-            out.text.push_str(&text[last..span.start]);
-            let o = self.translate_sentence(&text[span.clone()])?;
-            out.text.push_str(&o.text);
-            out.truncated |= o.truncated;
+            plan.parts.push(Part::Text(last..span.start));
+            let first = pieces.len();
+            plan.truncated |= self.sentence_pieces(&text[span.clone()], pieces)?;
+            plan.parts.push(Part::Sentence(first..pieces.len()));
             last = span.end;
         }
-        out.text.push_str(&text[last..]);
-        self.context.clear();
-        self.batch_width = 0;
-        Ok(out)
+        plan.parts.push(Part::Text(last..text.len()));
+        Ok(plan)
     }
 
-    /// Translates `text` as one sentence. Over-long input: models that split sentences
+    /// Appends the source ids `text` (one sentence) is translated from to `pieces`, and says
+    /// whether it was cut. Blank text has none. Over-long input: models that split sentences
     /// (Bergamot's) translate it in pieces of `max_src - 1` tokens, as Bergamot's
     /// `max-length-break` does, joined by a space; others are cut to `max_src` tokens when the
-    /// settings allow it (`truncated` says so), else it is an error.
-    pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
+    /// settings allow it, else it is an error.
+    fn sentence_pieces(&mut self, text: &str, pieces: &mut Vec<Vec<u32>>) -> Result<bool, Error> {
         if text.trim().is_empty() {
-            return Ok(Output {
-                text: String::new(),
-                truncated: false,
-            });
+            return Ok(false);
         }
         let e = self.t.engine();
-        if self.ws.is_empty() {
-            // Sized once; `vec!` of zeros maps fresh pages, so only what a sentence uses becomes
-            // resident.
-            self.ws = vec![0u8; tern_core::decode::workspace_bytes(&e.model, &self.limits)];
-        }
         let scratch_len = e.tokenizer.encode_scratch_bytes(text.len());
         if self.scratch.len() < scratch_len {
             self.scratch = vec![0u8; scratch_len];
@@ -357,31 +444,19 @@ impl Session<'_> {
             .tokenizer
             .encode(text, &mut self.scratch[..scratch_len], &mut self.ids)?;
         if n <= max_src {
-            let text = self.translate_ids(n)?;
-            return Ok(Output {
-                text,
-                truncated: false,
-            });
+            pieces.push(self.ids[..n].to_vec());
+            return Ok(false);
         }
         if e.defaults.split_sentences && max_src >= 2 {
             let mut all = vec![0u32; n];
             e.tokenizer
                 .encode(text, &mut self.scratch[..scratch_len], &mut all)?;
-            let mut out = String::new();
             for piece in all[..n - 1].chunks(max_src - 1) {
-                self.ids.clear();
-                self.ids.extend_from_slice(piece);
-                self.ids.push(e.special.eos);
-                let t = self.translate_ids(piece.len() + 1)?;
-                if !out.is_empty() && !t.is_empty() {
-                    out.push(' ');
-                }
-                out.push_str(&t);
+                let mut ids = piece.to_vec();
+                ids.push(e.special.eos);
+                pieces.push(ids);
             }
-            return Ok(Output {
-                text: out,
-                truncated: false,
-            });
+            return Ok(false);
         }
         if !self.t.settings.truncate {
             return Err(Error::TooLong {
@@ -389,27 +464,62 @@ impl Session<'_> {
                 max: max_src,
             });
         }
-        self.ids[max_src - 1] = e.special.eos;
-        let text = self.translate_ids(max_src)?;
-        Ok(Output {
-            text,
-            truncated: true,
-        })
+        let mut ids = self.ids[..max_src].to_vec();
+        ids[max_src - 1] = e.special.eos;
+        pieces.push(ids);
+        Ok(true)
     }
 
-    /// Translates the first `n` source ids in `self.ids` (EOS included) to text.
-    fn translate_ids(&mut self, n: usize) -> Result<String, Error> {
+    fn workspace(&mut self) {
+        if self.ws.is_empty() {
+            // Sized once; `vec!` of zeros maps fresh pages, so only what a sentence uses becomes
+            // resident.
+            let e = self.t.engine();
+            self.ws = vec![0u8; tern_core::decode::workspace_bytes(&e.model, &self.limits)];
+        }
+    }
+
+    /// Translates source ids (EOS included) to text.
+    fn translate_ids(&mut self, ids: &[u32]) -> Result<String, Error> {
+        self.workspace();
         let e = self.t.engine();
         self.tgt.resize(self.limits.max_tgt, 0);
-        let opts = e.options_for(&self.opts, n);
-        let hyp = e.generate(
+        let opts = e.options_for(&self.opts, ids.len());
+        let hyp = e.generate(&mut self.ws, &self.limits, &opts, ids, &mut self.tgt)?;
+        self.detokenize(..hyp.len)
+    }
+
+    /// Translates up to `limits.batch` sources together; one length limit from the longest,
+    /// as Bergamot has per batch.
+    fn translate_group(&mut self, srcs: &[&[u32]]) -> Result<Vec<String>, Error> {
+        self.workspace();
+        let e = self.t.engine();
+        let longest = srcs.iter().map(|s| s.len()).max().unwrap_or(1);
+        let opts = e.options_for(&self.opts, longest);
+        let len = opts.max_len;
+        self.tgt.resize(srcs.len() * len, 0);
+        self.hyps
+            .resize(srcs.len(), Hypothesis { len: 0, score: 0.0 });
+        e.generate_batch(
             &mut self.ws,
             &self.limits,
             &opts,
-            &self.ids[..n],
+            srcs,
             &mut self.tgt,
+            &mut self.hyps,
         )?;
-        let ids = &self.tgt[..hyp.len];
+        (0..srcs.len())
+            .map(|i| self.detokenize(i * len..i * len + self.hyps[i].len))
+            .collect()
+    }
+
+    /// Decodes `self.tgt[range]` to text.
+    fn detokenize(
+        &mut self,
+        range: impl std::slice::SliceIndex<[u32], Output = [u32]>,
+    ) -> Result<String, Error> {
+        let e = self.t.engine();
+        let ids = &self.tgt[range];
         let cap = ids
             .iter()
             .map(|&i| e.tokenizer.piece(i).map_or(8, str::len) + 4)
@@ -418,5 +528,30 @@ impl Session<'_> {
         self.out.resize(cap, 0);
         let len = e.tokenizer.decode(ids, &mut self.out)?;
         Ok(String::from_utf8_lossy(&self.out[..len]).into_owned())
+    }
+}
+
+/// Texts of pieces joined by a space (empty ones skipped).
+fn join(texts: &[String]) -> String {
+    let parts: Vec<&str> = texts
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+        .collect();
+    parts.join(" ")
+}
+
+/// A line's output: its literal text between sentences, and each sentence's pieces joined.
+fn assemble(line: &str, plan: &Plan, texts: &[String]) -> Output {
+    let mut text = String::new();
+    for part in &plan.parts {
+        match part {
+            Part::Text(r) => text.push_str(&line[r.clone()]),
+            Part::Sentence(r) => text.push_str(&join(&texts[r.clone()])),
+        }
+    }
+    Output {
+        text,
+        truncated: plan.truncated,
     }
 }

@@ -13,7 +13,7 @@
 
 use super::{check, process_logits, split, Hypothesis, Options, SearchBuffers, Special};
 use crate::error::{Error, Result};
-use crate::model::Seq2Seq;
+use crate::model::{Rows, Seq2Seq};
 use crate::plan::Limits;
 
 /// Score given to beams that do not exist yet (all beams but the first at the first step).
@@ -97,15 +97,17 @@ pub fn search_in_context<M: Seq2Seq + ?Sized>(
         mut hist_next,
         tokens,
         scores,
+        slots: _,
+        sentences: _,
         cand_idx,
         cand_score,
         done_tokens,
         done_len,
         done_score,
     } = sb;
-    model.encode(state, limits, src)?;
+    model.encode(state, limits, 0, src)?;
     if let Some(words) = context {
-        model.restrict_output(state, limits, words)?;
+        model.restrict_output(state, limits, 0, words)?;
     }
     let (nb, t_max, v) = (opts.beam, limits.max_tgt, model.vocab_size());
     tokens[..nb].fill(special.decoder_start);
@@ -123,7 +125,7 @@ pub fn search_in_context<M: Seq2Seq + ?Sized>(
         for b in 0..nb {
             anc[b * t_max + pos] = b as u32;
         }
-        model.step(state, limits, &tokens[..nb], pos, anc, logits)?;
+        model.step(state, limits, &Rows::beams(&tokens[..nb], anc), pos, logits)?;
         for b in 0..nb {
             let row = &mut logits[b * v..(b + 1) * v];
             log_softmax(row);

@@ -2,10 +2,11 @@
 
 use super::{check, process_logits, split, Hypothesis, Options, Special};
 use crate::error::{Error, Result};
-use crate::model::Seq2Seq;
+use crate::model::{Rows, Seq2Seq};
 use crate::plan::Limits;
 
 /// Greedy decoding of `src` into `out` (at least `opts.max_len` long).
+#[allow(clippy::too_many_arguments)]
 pub fn generate<M: Seq2Seq + ?Sized>(
     model: &M,
     ws: &mut [u8],
@@ -16,45 +17,103 @@ pub fn generate<M: Seq2Seq + ?Sized>(
     opts: &Options,
     out: &mut [u32],
 ) -> Result<Hypothesis> {
+    let mut hyp = [Hypothesis { len: 0, score: 0.0 }];
+    let context = context.map(|c| [c]);
+    let context = context.as_ref().map(|c| &c[..]);
+    generate_batch(
+        model,
+        ws,
+        limits,
+        &[src],
+        context,
+        special,
+        opts,
+        out,
+        &mut hyp,
+    )?;
+    Ok(hyp[0])
+}
+
+/// Greedy decoding of up to `limits.batch` sentences together: each step runs every unfinished
+/// sentence as one row of the same decoder pass; a finished sentence leaves the rows (its
+/// cache slot stays its own), so the batch shrinks as sentences end. Sentence `i` writes
+/// `out[i * opts.max_len..]` and `hyps[i]`; each gets exactly what it gets decoded alone.
+/// `context[i]`, if given, chooses sentence `i`'s output candidates in models with a shortlist
+/// ([`Seq2Seq::restrict_output`]).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_batch<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    srcs: &[&[u32]],
+    context: Option<&[&[u32]]>,
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+    hyps: &mut [Hypothesis],
+) -> Result<()> {
     check(limits, opts, model.max_positions())?;
-    if out.len() < opts.max_len {
+    let n = srcs.len();
+    if n == 0 || n > limits.batch || opts.beam != 1 {
+        return Err(Error::BadLimit("batch: 1..=limits.batch sentences, greedy"));
+    }
+    let len = opts.max_len;
+    if out.len() < n * len || hyps.len() < n {
         return Err(Error::OutputTooSmall {
-            needed: opts.max_len * 4,
+            needed: n * len * 4,
         });
     }
     let (state, sb) = split(model, limits, ws)?;
-    model.encode(state, limits, src)?;
-    if let Some(words) = context {
-        model.restrict_output(state, limits, words)?;
+    for (i, src) in srcs.iter().enumerate() {
+        model.encode(state, limits, i, src)?;
     }
-    let v = model.vocab_size();
-    let mut token = special.decoder_start;
-    for pos in 0..opts.max_len {
-        // Beam 0 always sits in cache slot 0.
-        sb.anc[pos] = 0;
-        model.step(
-            state,
-            limits,
-            core::slice::from_ref(&token),
-            pos,
-            sb.anc,
-            sb.logits,
-        )?;
-        let logits = &mut sb.logits[..v];
-        process_logits(logits, special, pos, opts);
-        token = argmax(logits);
-        out[pos] = token;
-        if token == special.eos {
-            return Ok(Hypothesis {
-                len: pos + 1,
-                score: 0.0,
-            });
+    if let Some(context) = context {
+        for (i, words) in context.iter().enumerate().take(n) {
+            model.restrict_output(state, limits, i, words)?;
         }
     }
-    Ok(Hypothesis {
-        len: opts.max_len,
-        score: 0.0,
-    })
+    let (v, t) = (model.vocab_size(), limits.max_tgt);
+    // Row r is sentence sentences[r], which keeps cache slot r0 = its index for its whole life.
+    for i in 0..n {
+        sb.tokens[i] = special.decoder_start;
+        sb.slots[i] = i as u32;
+        sb.sentences[i] = i as u32;
+        hyps[i] = Hypothesis { len, score: 0.0 };
+    }
+    let mut live = n;
+    for pos in 0..len {
+        for &q in &sb.slots[..live] {
+            sb.anc[q as usize * t + pos] = q;
+        }
+        let rows = Rows {
+            tokens: &sb.tokens[..live],
+            slots: &sb.slots[..live],
+            sentences: &sb.sentences[..live],
+            anc: sb.anc,
+        };
+        model.step(state, limits, &rows, pos, sb.logits)?;
+        let mut kept = 0;
+        for r in 0..live {
+            let logits = &mut sb.logits[r * v..(r + 1) * v];
+            process_logits(logits, special, pos, opts);
+            let token = argmax(logits);
+            let i = sb.sentences[r] as usize;
+            out[i * len + pos] = token;
+            if token == special.eos {
+                hyps[i].len = pos + 1;
+            } else {
+                sb.tokens[kept] = token;
+                sb.slots[kept] = sb.slots[r];
+                sb.sentences[kept] = sb.sentences[r];
+                kept += 1;
+            }
+        }
+        live = kept;
+        if live == 0 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Index of the largest value, the first one on ties (NaN never wins). Two passes (the maximum

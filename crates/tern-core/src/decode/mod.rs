@@ -7,7 +7,7 @@ pub mod beam;
 pub mod greedy;
 
 use crate::error::{Error, Result};
-use crate::model::Seq2Seq;
+use crate::model::{Rows, Seq2Seq};
 use crate::plan::{Carver, Limits, Sizer};
 
 /// Token ids the search needs to know.
@@ -74,14 +74,15 @@ pub(crate) fn process_logits(logits: &mut [f32], special: &Special, pos: usize, 
 
 /// Bytes of search buffers (beyond the model state) for these limits.
 pub fn search_bytes(limits: &Limits, vocab: usize) -> usize {
-    let (b, t) = (limits.beam, limits.max_tgt);
+    let (r, t) = (limits.rows(), limits.max_tgt);
     let mut s = Sizer::default();
-    s.add::<f32>(b * vocab); // logits
-    s.add::<u32>(b * t).add::<u32>(b * t); // ancestry, and its next version
-    s.add::<u32>(b * t).add::<u32>(b * t); // token histories, and their next version
-    s.add::<u32>(b).add::<f32>(b); // current tokens, beam scores
-    s.add::<u32>(2 * b).add::<f32>(2 * b); // candidates: flat index, score
-    s.add::<u32>(b * t).add::<u32>(b).add::<f32>(b); // finished hypotheses: tokens, lengths, scores
+    s.add::<f32>(r * vocab); // logits
+    s.add::<u32>(r * t).add::<u32>(r * t); // ancestry, and its next version
+    s.add::<u32>(r * t).add::<u32>(r * t); // token histories, and their next version
+    s.add::<u32>(r).add::<f32>(r); // current tokens, beam scores
+    s.add::<u32>(r).add::<u32>(r); // rows' cache slots and sentences
+    s.add::<u32>(2 * r).add::<f32>(2 * r); // candidates: flat index, score
+    s.add::<u32>(r * t).add::<u32>(r).add::<f32>(r); // finished hypotheses: tokens, lengths, scores
     s.bytes()
 }
 
@@ -99,6 +100,8 @@ pub(crate) struct SearchBuffers<'w> {
     pub hist_next: &'w mut [u32],
     pub tokens: &'w mut [u32],
     pub scores: &'w mut [f32],
+    pub slots: &'w mut [u32],
+    pub sentences: &'w mut [u32],
     pub cand_idx: &'w mut [u32],
     pub cand_score: &'w mut [f32],
     pub done_tokens: &'w mut [u32],
@@ -120,21 +123,23 @@ pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(
         });
     }
     let (state, rest) = ws.split_at_mut(model.state_bytes(limits));
-    let (b, t, v) = (limits.beam, limits.max_tgt, model.vocab_size());
+    let (r, t, v) = (limits.rows(), limits.max_tgt, model.vocab_size());
     let mut c = Carver::new(rest);
     let sb = SearchBuffers {
-        logits: c.take(b * v)?,
-        anc: c.take(b * t)?,
-        anc_next: c.take(b * t)?,
-        hist: c.take(b * t)?,
-        hist_next: c.take(b * t)?,
-        tokens: c.take(b)?,
-        scores: c.take(b)?,
-        cand_idx: c.take(2 * b)?,
-        cand_score: c.take(2 * b)?,
-        done_tokens: c.take(b * t)?,
-        done_len: c.take(b)?,
-        done_score: c.take(b)?,
+        logits: c.take(r * v)?,
+        anc: c.take(r * t)?,
+        anc_next: c.take(r * t)?,
+        hist: c.take(r * t)?,
+        hist_next: c.take(r * t)?,
+        tokens: c.take(r)?,
+        scores: c.take(r)?,
+        slots: c.take(r)?,
+        sentences: c.take(r)?,
+        cand_idx: c.take(2 * r)?,
+        cand_score: c.take(2 * r)?,
+        done_tokens: c.take(r * t)?,
+        done_len: c.take(r)?,
+        done_score: c.take(r)?,
     };
     Ok((state, sb))
 }
@@ -194,6 +199,25 @@ pub fn generate_in_context<M: Seq2Seq + ?Sized>(
     }
 }
 
+/// Greedy decoding of a batch of sentences together (up to `limits.batch`): every step runs
+/// all unfinished sentences as rows of one decoder pass, so each weight is read once per step
+/// for the whole batch. Sentence `i`'s tokens go to `out[i * opts.max_len..]` and its result
+/// to `hyps[i]`; each is exactly what [`generate`] gives for it alone (models with a shortlist
+/// keep one per sentence: batching changes speed, not output).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_batch<M: Seq2Seq + ?Sized>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    srcs: &[&[u32]],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+    hyps: &mut [Hypothesis],
+) -> Result<()> {
+    greedy::generate_batch(model, ws, limits, srcs, None, special, opts, out, hyps)
+}
+
 /// Runs the decoder over given inputs (teacher forcing), beam 1: `inputs[0]` is the decoder
 /// start token and `on_step(pos, logits)` sees the raw logits after input `pos`. Used to score
 /// fixed outputs and by the conformance tests; same workspace as [`generate`].
@@ -210,11 +234,12 @@ pub fn teacher_force<M: Seq2Seq + ?Sized>(
         return Err(Error::BadLimit("more decoder inputs than max_tgt"));
     }
     let (state, sb) = split(model, limits, ws)?;
-    model.encode(state, limits, src)?;
+    model.encode(state, limits, 0, src)?;
     let v = model.vocab_size();
     for (pos, &tok) in inputs.iter().enumerate() {
         sb.anc[pos] = 0;
-        model.step(state, limits, &[tok], pos, sb.anc, &mut sb.logits[..v])?;
+        let rows = Rows::beams(core::slice::from_ref(&tok), sb.anc);
+        model.step(state, limits, &rows, pos, &mut sb.logits[..v])?;
         on_step(pos, &sb.logits[..v])?;
     }
     Ok(())

@@ -63,15 +63,17 @@ fn matmul_i8(
     while j + 4 <= n {
         let w = &wq[j * k..(j + 4) * k];
         let mut i = 0;
-        // Two input rows share each weight load, its absolute value and its sign mask.
+        // Four (then two) input rows share each weight load and its correction sum.
+        while i + 4 <= m {
+            // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+            let d = unsafe { dot_tile::<4>(&xq[i * k..(i + 4) * k], w, k) };
+            store(y, &d, i, j, n, xs, ws);
+            i += 4;
+        }
         while i + 2 <= m {
             // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
-            let d = unsafe { dot_2x4(&xq[i * k..(i + 2) * k], w, k) };
-            for (r, row) in d.iter().enumerate() {
-                for (t, &v) in row.iter().enumerate() {
-                    y[(i + r) * n + j + t] = v as f32 * (xs[i + r] * ws[j + t]);
-                }
-            }
+            let d = unsafe { dot_tile::<2>(&xq[i * k..(i + 2) * k], w, k) };
+            store(y, &d, i, j, n, xs, ws);
             i += 2;
         }
         if i < m {
@@ -83,9 +85,7 @@ fn matmul_i8(
                     dot_rows::<4, false>(&xq[i * k..(i + 1) * k], w, k)
                 }
             };
-            for (t, &v) in d.iter().enumerate() {
-                y[i * n + j + t] = v as f32 * (xs[i] * ws[j + t]);
-            }
+            store(y, &[d], i, j, n, xs, ws);
         }
         j += 4;
     }
@@ -93,6 +93,23 @@ fn matmul_i8(
         let w = &wq[j * k..(j + 1) * k];
         for i in 0..m {
             y[i * n + j] = dot_i8(&xq[i * k..(i + 1) * k], w) as f32 * (xs[i] * ws[j]);
+        }
+    }
+}
+
+/// Writes a tile of integer dots (rows `i..`, columns `j..j + 4`) scaled to `y`.
+fn store<const M: usize>(
+    y: &mut [f32],
+    d: &[[i32; 4]; M],
+    i: usize,
+    j: usize,
+    n: usize,
+    xs: &[f32],
+    ws: &[f32],
+) {
+    for (r, row) in d.iter().enumerate() {
+        for (t, &v) in row.iter().enumerate() {
+            y[(i + r) * n + j + t] = v as f32 * (xs[i + r] * ws[j + t]);
         }
     }
 }
@@ -114,36 +131,46 @@ fn sum4(acc: &[__m512i; 4]) -> [i32; 4] {
     ]
 }
 
-/// Dot products of two consecutive `k`-byte rows of `x` with four of `w`: `[x row][w row]`.
+/// `M x 4` dot products: `M` consecutive `k`-byte rows of `x` with 4 consecutive rows of `w`.
+/// As in [`dot_rows`], each activation is offset to unsigned (`x ^ 0x80 = x + 128`) so that
+/// `dpbusd` multiplies it with the signed weight directly, and `128 * sum(w)` (one more
+/// `dpbusd` per weight load, shared by the `M` rows) is taken off at the end: exact.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot_2x4(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; 2] {
-    assert!(x.len() >= 2 * k && w.len() >= 4 * k);
+unsafe fn dot_tile<const M: usize>(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; M] {
+    assert!(x.len() >= M * k && w.len() >= 4 * k);
     let (px, pw) = (x.as_ptr(), w.as_ptr());
-    let mut acc = [[_mm512_setzero_si512(); 4]; 2];
+    let (bias, ones) = (_mm512_set1_epi8(-128), _mm512_set1_epi8(1));
+    let mut acc = [[_mm512_setzero_si512(); 4]; M];
+    let mut wsum = [_mm512_setzero_si512(); 4];
     let mut i = 0;
     while i + 64 <= k {
         // SAFETY: i + 64 <= k: every load at row * k + i reads 64 bytes inside its row.
         unsafe {
-            let vx = [
-                _mm512_loadu_si512(px.add(i).cast()),
-                _mm512_loadu_si512(px.add(k + i).cast()),
-            ];
-            for r in 0..4 {
-                let vw = _mm512_loadu_si512(pw.add(r * k + i).cast());
-                let (neg, aw) = (_mm512_movepi8_mask(vw), _mm512_abs_epi8(vw));
-                for (a, x) in acc.iter_mut().zip(&vx) {
-                    let sx = _mm512_mask_sub_epi8(*x, neg, _mm512_setzero_si512(), *x);
-                    a[r] = _mm512_dpbusd_epi32(a[r], aw, sx);
+            let mut ux = [_mm512_setzero_si512(); M];
+            for (r, u) in ux.iter_mut().enumerate() {
+                *u = _mm512_xor_si512(_mm512_loadu_si512(px.add(r * k + i).cast()), bias);
+            }
+            for c in 0..4 {
+                let vw = _mm512_loadu_si512(pw.add(c * k + i).cast());
+                wsum[c] = _mm512_dpbusd_epi32(wsum[c], ones, vw);
+                for (a, u) in acc.iter_mut().zip(&ux) {
+                    a[c] = _mm512_dpbusd_epi32(a[c], *u, vw);
                 }
             }
         }
         i += 64;
     }
-    let mut out = [sum4(&acc[0]), sum4(&acc[1])];
+    let mut out = [[0i32; 4]; M];
+    for (o, a) in out.iter_mut().zip(acc.iter_mut()) {
+        for (v, s) in a.iter_mut().zip(&wsum) {
+            *v = _mm512_sub_epi32(*v, _mm512_slli_epi32::<7>(*s));
+        }
+        *o = sum4(a);
+    }
     for (xr, o) in out.iter_mut().enumerate() {
-        for (r, v) in o.iter_mut().enumerate() {
+        for (c, v) in o.iter_mut().enumerate() {
             for t in i..k {
-                *v += i32::from(x[xr * k + t]) * i32::from(w[r * k + t]);
+                *v += i32::from(x[xr * k + t]) * i32::from(w[c * k + t]);
             }
         }
     }
@@ -244,17 +271,28 @@ mod tests {
                 128 * i32::from(x) * i32::from(y)
             );
         }
-        let (m, kk, n) = (3, 200, 9);
-        let x: heapless::Vec<i8, 600> = (0..m * kk)
-            .map(|_| (rnd() % 255) as i8)
-            .map(|v| v.max(-127))
-            .collect();
-        let w: heapless::Vec<i8, 1800> = (0..n * kk).map(|_| rnd() as i8).collect();
-        let (xs, ws) = ([0.5f32, 1.0, 2.0], [0.25f32; 9]);
-        let (mut y1, mut y2) = ([0f32; 27], [0f32; 27]);
-        (k.matmul_i8)(&x, &xs, &w, &ws, &mut y1, m, kk, n);
-        scalar::matmul_i8(&x, &xs, &w, &ws, &mut y2, m, kk, n);
-        assert_eq!(y1, y2);
+        // Every tile path (4, 2 and 1 rows; 4 columns and the rest), a k with a tail, random
+        // values and the extremes that would saturate a 16-bit path.
+        let kk = 200;
+        let (xs, ws) = ([0.5f32, 1.0, 2.0, 0.125, 4.0, 1.5, 0.75], [0.25f32; 9]);
+        for m in 1..=7 {
+            for extreme in [false, true] {
+                let x: heapless::Vec<i8, 1400> = (0..m * kk)
+                    .map(|t| match (extreme, t % 3) {
+                        (true, 0) => 127,
+                        (true, _) => -127,
+                        _ => ((rnd() % 255) as i8).max(-127),
+                    })
+                    .collect();
+                let w: heapless::Vec<i8, 1800> = (0..9 * kk)
+                    .map(|t| if extreme { [-128, 127][t % 2] } else { rnd() as i8 })
+                    .collect();
+                let (mut y1, mut y2) = ([0f32; 63], [0f32; 63]);
+                (k.matmul_i8)(&x, &xs[..m], &w, &ws, &mut y1[..m * 9], m, kk, 9);
+                scalar::matmul_i8(&x, &xs[..m], &w, &ws, &mut y2[..m * 9], m, kk, 9);
+                assert_eq!(y1, y2, "m {m}, extreme {extreme}");
+            }
+        }
     }
 
     #[test]

@@ -10,8 +10,8 @@
 use super::names::*;
 use super::{
     add_norm, add_sinusoidal_position, attend, check_step, encode_stack, ffn, Activation,
-    Attention, EncoderLayer, LayerNorm, Linear, Loader, Scratch, Seq2Seq, Wrap, WrapSpec,
-    MAX_LAYERS,
+    Attention, EncoderLayer, LayerNorm, Linear, Loader, Memory, Rows, Scratch, Seq2Seq, Wrap,
+    WrapSpec, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -225,14 +225,14 @@ impl<'a> Marian<'a> {
 }
 
 /// The workspace, carved. `rows` is the most rows processed at once: the source length in the
-/// encoder, the beam in the decoder.
+/// encoder, beams x sentences in the decoder.
 struct Buffers<'w> {
-    /// Actual source length of the current sentence.
+    /// Source length of each sentence slot (0: not encoded).
     src_len: &'w mut [u32],
-    /// Cross-attention keys and values per decoder layer: layers x max_src x d.
+    /// Cross-attention keys and values: layers x batch x max_src x d.
     cross_k: &'w mut [f32],
     cross_v: &'w mut [f32],
-    /// Self-attention cache per decoder layer: layers x beam x max_tgt x d.
+    /// Self-attention cache: layers x slots (batch x beam) x max_tgt x d.
     self_k: &'w mut [f32],
     self_v: &'w mut [f32],
     x: &'w mut [f32],
@@ -247,7 +247,8 @@ struct Dims {
     rows: usize,
     max_src: usize,
     max_tgt: usize,
-    beam: usize,
+    slots: usize,
+    batch: usize,
 }
 
 impl Dims {
@@ -256,50 +257,44 @@ impl Dims {
             d: hp.d_model,
             ffn: hp.encoder_ffn_dim.max(hp.decoder_ffn_dim),
             layers: hp.decoder_layers,
-            rows: limits.max_src.max(limits.beam),
+            rows: limits.max_src.max(limits.rows()),
             max_src: limits.max_src,
             max_tgt: limits.max_tgt,
-            beam: limits.beam,
+            slots: limits.rows(),
+            batch: limits.batch,
         }
+    }
+
+    fn cross(&self) -> usize {
+        self.layers * self.batch * self.max_src * self.d
+    }
+
+    fn cache(&self) -> usize {
+        self.layers * self.slots * self.max_tgt * self.d
     }
 
     fn bytes(&self) -> usize {
         let mut s = Sizer::default();
-        s.add::<u32>(1);
-        s.add::<f32>(self.layers * self.max_src * self.d)
-            .add::<f32>(self.layers * self.max_src * self.d);
-        let cache = self.layers * self.beam * self.max_tgt * self.d;
-        s.add::<f32>(cache).add::<f32>(cache);
+        s.add::<u32>(self.batch);
+        s.add::<f32>(self.cross()).add::<f32>(self.cross());
+        s.add::<f32>(self.cache()).add::<f32>(self.cache());
         s.add::<f32>(self.rows * self.d);
-        Scratch::size(
-            &mut s,
-            self.rows,
-            self.d,
-            self.ffn,
-            self.max_src.max(self.max_tgt),
-        );
+        let keys = self.max_src.max(self.max_tgt);
+        Scratch::size(&mut s, self.rows, self.d, self.ffn, keys);
         s.bytes()
     }
 
     fn carve<'w>(&self, state: &'w mut [u8]) -> Result<Buffers<'w>> {
         let mut c = Carver::new(state);
-        let cross = self.layers * self.max_src * self.d;
-        let cache = self.layers * self.beam * self.max_tgt * self.d;
-        let rd = self.rows * self.d;
+        let keys = self.max_src.max(self.max_tgt);
         Ok(Buffers {
-            src_len: c.take(1)?,
-            cross_k: c.take(cross)?,
-            cross_v: c.take(cross)?,
-            self_k: c.take(cache)?,
-            self_v: c.take(cache)?,
-            x: c.take(rd)?,
-            s: Scratch::carve(
-                &mut c,
-                self.rows,
-                self.d,
-                self.ffn,
-                self.max_src.max(self.max_tgt),
-            )?,
+            src_len: c.take(self.batch)?,
+            cross_k: c.take(self.cross())?,
+            cross_v: c.take(self.cross())?,
+            self_k: c.take(self.cache())?,
+            self_v: c.take(self.cache())?,
+            x: c.take(self.rows * self.d)?,
+            s: Scratch::carve(&mut c, self.rows, self.d, self.ffn, keys)?,
         })
     }
 }
@@ -317,7 +312,13 @@ impl Seq2Seq for Marian<'_> {
         Dims::new(&self.hp, limits).bytes()
     }
 
-    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
+    fn encode(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        sentence: usize,
+        src: &[u32],
+    ) -> Result<()> {
         limits.check(self.hp.max_positions)?;
         let n = src.len();
         if n == 0 || n > limits.max_src {
@@ -326,10 +327,13 @@ impl Seq2Seq for Marian<'_> {
                 max: limits.max_src,
             });
         }
+        if sentence >= limits.batch {
+            return Err(Error::BadLimit("sentence slot out of range"));
+        }
         let dims = Dims::new(&self.hp, limits);
         let mut b = dims.carve(state)?;
         let (d, kern) = (self.hp.d_model, &self.kernels);
-        b.src_len[0] = n as u32;
+        b.src_len[sentence] = 0;
         let scale = self.hp.embed_scale();
         for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
             if id as usize >= self.hp.vocab_size {
@@ -340,7 +344,7 @@ impl Seq2Seq for Marian<'_> {
             add_sinusoidal_position(row, t);
         }
         let x = &mut b.x[..n * d];
-        let stride = limits.max_src * d;
+        let (one, all) = (limits.max_src * d, dims.batch * limits.max_src * d);
         let cross = self.decoder.iter().map(|l| &l.cross);
         encode_stack(
             kern,
@@ -351,9 +355,14 @@ impl Seq2Seq for Marian<'_> {
             self.hp.activation,
             x,
             n,
-            (b.cross_k, b.cross_v, stride),
+            (
+                &mut b.cross_k[sentence * one..],
+                &mut b.cross_v[sentence * one..],
+                all,
+            ),
             &mut b.s,
         );
+        b.src_len[sentence] = n as u32;
         Ok(())
     }
 
@@ -361,22 +370,21 @@ impl Seq2Seq for Marian<'_> {
         &self,
         state: &mut [u8],
         limits: &Limits,
-        tokens: &[u32],
+        rows: &Rows,
         pos: usize,
-        anc: &[u32],
         logits: &mut [f32],
     ) -> Result<()> {
-        let nb = tokens.len();
         let (d, v, kern) = (self.hp.d_model, self.hp.vocab_size, &self.kernels);
-        check_step(limits, nb, pos, anc, logits, v)?;
+        let nb = check_step(limits, rows, pos, logits, v)?;
         let dims = Dims::new(&self.hp, limits);
         let mut b = dims.carve(state)?;
-        let src_len = b.src_len[0] as usize;
-        if src_len == 0 || src_len > limits.max_src {
-            return Err(Error::BadLimit("step before encode"));
+        for &s in rows.sentences {
+            if b.src_len[s as usize] == 0 {
+                return Err(Error::BadLimit("step before encode"));
+            }
         }
         let scale = self.hp.embed_scale();
-        for (&id, row) in tokens.iter().zip(b.x.chunks_exact_mut(d)) {
+        for (&id, row) in rows.tokens.iter().zip(b.x.chunks_exact_mut(d)) {
             if id as usize >= v {
                 return Err(Error::BadTokenizer("token id beyond the vocabulary"));
             }
@@ -384,19 +392,12 @@ impl Seq2Seq for Marian<'_> {
             row.iter_mut().for_each(|x| *x *= scale);
             add_sinusoidal_position(row, pos);
         }
-        let (t_max, beam) = (limits.max_tgt, limits.beam);
-        for s in 0..pos {
-            for bi in 0..nb {
-                if anc[bi * t_max + s] as usize >= nb.max(beam) {
-                    return Err(Error::BadLimit("ancestry slot out of range"));
-                }
-            }
-        }
+        let t_max = limits.max_tgt;
         let x = &mut b.x[..nb * d];
-        let layer_cache = beam * t_max * d;
-        let cross_stride = limits.max_src * d;
+        let layer_cache = dims.slots * t_max * d;
+        let layer_cross = dims.batch * limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
-            // Self-attention over this beam's history, read through the ancestry table.
+            // Self-attention over each row's history, read through the ancestry table.
             let sc = &mut b.s;
             let a = &layer.attn;
             a.q.forward(kern, x, nb, sc.q, &mut sc.qs);
@@ -406,19 +407,17 @@ impl Seq2Seq for Marian<'_> {
                 &mut b.self_k[l * layer_cache..(l + 1) * layer_cache],
                 &mut b.self_v[l * layer_cache..(l + 1) * layer_cache],
             );
-            for bi in 0..nb {
-                let cell = (bi * t_max + pos) * d;
+            for (bi, &slot) in rows.slots.iter().enumerate() {
+                let cell = (slot as usize * t_max + pos) * d;
                 ck[cell..cell + d].copy_from_slice(&sc.k[bi * d..(bi + 1) * d]);
                 cv[cell..cell + d].copy_from_slice(&sc.v[bi * d..(bi + 1) * d]);
             }
-            for bi in 0..nb {
-                let hist = &anc[bi * t_max..(bi + 1) * t_max];
+            for (bi, &slot) in rows.slots.iter().enumerate() {
+                let slot = slot as usize;
+                let hist = &rows.anc[slot * t_max..(slot + 1) * t_max];
                 let row_of = |s: usize| {
-                    if s == pos {
-                        bi * t_max + s
-                    } else {
-                        hist[s] as usize * t_max + s
-                    }
+                    let from = if s == pos { slot } else { hist[s] as usize };
+                    from * t_max + s
                 };
                 let row = bi * d..(bi + 1) * d;
                 attend(
@@ -435,17 +434,22 @@ impl Seq2Seq for Marian<'_> {
             }
             a.o.forward(kern, sc.ctx, nb, sc.tmp, &mut sc.qs);
             add_norm(x, &sc.tmp[..nb * d], &layer.attn_norm);
-            // Cross-attention over the encoder output's keys and values.
-            let span = l * cross_stride..(l + 1) * cross_stride;
+            // Cross-attention over each row's sentence: the encoder output's keys and values.
+            let span = l * layer_cross..(l + 1) * layer_cross;
+            let mem = Memory {
+                keys: &b.cross_k[span.clone()],
+                values: &b.cross_v[span],
+                stride: limits.max_src * d,
+                lens: b.src_len,
+            };
             layer.cross.cross(
                 kern,
                 &layer.cross_wrap,
                 self.hp.decoder_heads,
                 x,
                 nb,
-                &b.cross_k[span.clone()],
-                &b.cross_v[span],
-                src_len,
+                rows.sentences,
+                &mem,
                 sc,
             );
             ffn(
@@ -599,6 +603,7 @@ pub(crate) mod tests {
             max_src: 16,
             max_tgt: 12,
             beam,
+            batch: 1,
         };
         let mut ws = vec![0u8; decode::workspace_bytes(&m, &limits)];
         let mut out = vec![0u32; 12];
@@ -628,6 +633,71 @@ pub(crate) mod tests {
         );
         let (c, _) = run(&bytes, 1, &[7, 7, 2, 0]);
         assert_ne!(a, c, "output does not depend on the input");
+    }
+
+    #[test]
+    fn a_batch_decodes_each_sentence_as_it_would_alone() {
+        // Sentences of different lengths, finishing at different steps, in one batch (in two
+        // orders): each must come out exactly as decoded alone. Int8 is integer math per row;
+        // f32 rows run through the same kernels in a different grouping.
+        for ty in [TensorType::I8, TensorType::F32] {
+            let bytes = synthetic(ty);
+            // Two sources whose translations end early (at different steps where possible),
+            // then sources of other lengths that run to the limit.
+            let cands: Vec<Vec<u32>> = (1..38u32).map(|a| vec![a, (a * 7) % 38 + 1, 0]).collect();
+            let mut early: Vec<&Vec<u32>> = cands
+                .iter()
+                .filter(|s| run(&bytes, 1, s).0.len() < 12)
+                .collect();
+            early.sort_by_key(|s| run(&bytes, 1, s).0.len());
+            let (a, b) = (early[0].clone(), early[early.len() - 1].clone());
+            let owned = [
+                a,
+                vec![5, 9, 13, 0],
+                b,
+                vec![3, 4, 5, 6, 7, 8, 0],
+                vec![2, 0],
+            ];
+            let srcs: Vec<&[u32]> = owned.iter().map(|s| &s[..]).collect();
+            let alone: Vec<Vec<u32>> = srcs.iter().map(|s| run(&bytes, 1, s).0).collect();
+            assert!(
+                alone.iter().any(|a| a.len() < 12),
+                "some sentence ends early"
+            );
+            assert!(alone.iter().any(|a| a.len() != alone[0].len()));
+            let store = aligned(&bytes);
+            let g = Gguf::parse(&crate::plan::as_bytes(&store)[..bytes.len()]).unwrap();
+            let m = Marian::from_gguf(&g, Kernels::best()).unwrap();
+            let limits = Limits {
+                max_src: 16,
+                max_tgt: 12,
+                beam: 1,
+                batch: 6,
+            };
+            let mut ws = vec![0u8; decode::workspace_bytes(&m, &limits)];
+            let opts = Options::greedy(12);
+            for order in [[0, 1, 2, 3, 4], [3, 2, 4, 0, 1]] {
+                let batch: Vec<&[u32]> = order.iter().map(|&i| srcs[i]).collect();
+                let mut out = vec![0u32; 5 * 12];
+                let mut hyps = [decode::Hypothesis { len: 0, score: 0.0 }; 5];
+                decode::generate_batch(
+                    &m, &mut ws, &limits, &batch, &SPECIAL, &opts, &mut out, &mut hyps,
+                )
+                .unwrap();
+                for (j, &i) in order.iter().enumerate() {
+                    let got = &out[j * 12..j * 12 + hyps[j].len];
+                    assert_eq!(got, &alone[i][..], "{ty:?}: sentence {i} at batch row {j}");
+                }
+            }
+            // More sentences than planned is an error, not a panic.
+            let mut out = vec![0u32; 7 * 12];
+            let mut hyps = [decode::Hypothesis { len: 0, score: 0.0 }; 7];
+            let seven = [srcs[0]; 7];
+            assert!(decode::generate_batch(
+                &m, &mut ws, &limits, &seven, &SPECIAL, &opts, &mut out, &mut hyps
+            )
+            .is_err());
+        }
     }
 
     #[test]
@@ -674,16 +744,23 @@ pub(crate) mod tests {
             max_src: 16,
             max_tgt: 12,
             beam: 1,
+            batch: 1,
         };
         let mut state = vec![0u8; m.state_bytes(&limits)];
-        m.encode(&mut state, &limits, src).unwrap();
+        m.encode(&mut state, &limits, 0, src).unwrap();
         let mut logits = vec![0f32; 40];
         let anc = vec![0u32; 12];
         let mut prev = SPECIAL.decoder_start;
         let mut total = 0.0;
         for (pos, &t) in tgt.iter().enumerate() {
-            m.step(&mut state, &limits, &[prev], pos, &anc, &mut logits)
-                .unwrap();
+            m.step(
+                &mut state,
+                &limits,
+                &Rows::beams(&[prev], &anc),
+                pos,
+                &mut logits,
+            )
+            .unwrap();
             let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let lse = max + libm::logf(logits.iter().map(|v| libm::expf(v - max)).sum());
             crate::decode::process_logits(&mut logits, &SPECIAL, pos, &Options::greedy(12));
@@ -709,12 +786,19 @@ pub(crate) mod tests {
                 max_src: 8,
                 max_tgt: 4,
                 beam: 1,
+                batch: 1,
             };
             let mut state = vec![0u8; m.state_bytes(&limits)];
-            m.encode(&mut state, &limits, &src).unwrap();
+            m.encode(&mut state, &limits, 0, &src).unwrap();
             let mut out = vec![0f32; 40];
-            m.step(&mut state, &limits, &[39], 0, &[0; 4], &mut out)
-                .unwrap();
+            m.step(
+                &mut state,
+                &limits,
+                &Rows::beams(&[39], &[0; 4]),
+                0,
+                &mut out,
+            )
+            .unwrap();
             out
         };
         let base = logits(TensorType::F32);
@@ -740,6 +824,7 @@ pub(crate) mod tests {
             max_src: 4,
             max_tgt: 4,
             beam: 1,
+            batch: 1,
         };
         let need = decode::workspace_bytes(&m, &limits);
         let mut ws = vec![0u8; need - 1];

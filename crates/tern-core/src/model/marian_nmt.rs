@@ -19,7 +19,7 @@
 use super::names::*;
 use super::{
     check_step, encode_stack, ffn, Activation, Attention, EncoderLayer, LayerNorm, Linear, Loader,
-    Ops, Scratch, Seq2Seq, Wrap, WrapSpec, MAX_LAYERS,
+    Memory, Ops, Rows, Scratch, Seq2Seq, Wrap, WrapSpec, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -254,15 +254,17 @@ pub fn add_marian_position(x: &mut [f32], pos: usize) {
 
 /// The workspace, carved.
 struct Buffers<'w> {
-    /// Source length and candidate count of the current sentence.
-    info: &'w mut [u32],
+    /// Candidates in each sentence's shortlist (`batch x cands`).
+    n_cands: &'w mut [u32],
+    /// Source length of each sentence slot (0: not encoded).
+    src_len: &'w mut [u32],
     cands: &'w mut [u32],
     /// Output scores of the candidates.
     scored: &'w mut [f32],
     seen: &'w mut [u32],
     cross_k: &'w mut [f32],
     cross_v: &'w mut [f32],
-    /// SSRU cell states: layers x beam x max_tgt x d (read through the ancestry table).
+    /// SSRU cell states: layers x slots x max_tgt x d (read through the ancestry table).
     cells: &'w mut [f32],
     x: &'w mut [f32],
     s: Scratch<'w>,
@@ -275,6 +277,7 @@ struct Dims {
     layers: usize,
     rows: usize,
     max_src: usize,
+    batch: usize,
     cells: usize,
     cands: usize,
     seen: usize,
@@ -287,22 +290,29 @@ impl Dims {
             d,
             ffn: m.hp.ffn_dim,
             layers: m.hp.decoder_layers,
-            rows: limits.max_src.max(limits.beam),
+            rows: limits.max_src.max(limits.rows()),
             max_src: limits.max_src,
-            cells: m.hp.decoder_layers * limits.beam * limits.max_tgt * d,
+            batch: limits.batch,
+            cells: m.hp.decoder_layers * limits.rows() * limits.max_tgt * d,
             cands: m.candidates(limits.max_src),
             seen: m.shortlist.map_or(0, |s| s.seen_words()),
         }
     }
 
+    fn cross(&self) -> usize {
+        self.layers * self.batch * self.max_src * self.d
+    }
+
     fn bytes(&self) -> usize {
         let mut s = Sizer::default();
-        s.add::<u32>(2)
-            .add::<u32>(self.cands)
+        s.add::<u32>(self.batch)
+            .add::<u32>(self.batch)
+            .add::<u32>(self.batch * self.cands)
             .add::<f32>(self.cands)
             .add::<u32>(self.seen);
-        let cross = self.layers * self.max_src * self.d;
-        s.add::<f32>(cross).add::<f32>(cross).add::<f32>(self.cells);
+        s.add::<f32>(self.cross())
+            .add::<f32>(self.cross())
+            .add::<f32>(self.cells);
         s.add::<f32>(self.rows * self.d);
         Scratch::size(&mut s, self.rows, self.d, self.ffn, self.max_src);
         s.bytes()
@@ -310,15 +320,15 @@ impl Dims {
 
     fn carve<'w>(&self, state: &'w mut [u8]) -> Result<Buffers<'w>> {
         let mut c = Carver::new(state);
-        let cross = self.layers * self.max_src * self.d;
         let rd = self.rows * self.d;
         Ok(Buffers {
-            info: c.take(2)?,
-            cands: c.take(self.cands)?,
+            n_cands: c.take(self.batch)?,
+            src_len: c.take(self.batch)?,
+            cands: c.take(self.batch * self.cands)?,
             scored: c.take(self.cands)?,
             seen: c.take(self.seen)?,
-            cross_k: c.take(cross)?,
-            cross_v: c.take(cross)?,
+            cross_k: c.take(self.cross())?,
+            cross_v: c.take(self.cross())?,
             cells: c.take(self.cells)?,
             x: c.take(rd)?,
             s: Scratch::carve(&mut c, self.rows, self.d, self.ffn, self.max_src)?,
@@ -358,7 +368,13 @@ impl Seq2Seq for MarianNmt<'_> {
         Dims::new(self, limits).bytes()
     }
 
-    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
+    fn encode(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        sentence: usize,
+        src: &[u32],
+    ) -> Result<()> {
         limits.check(self.hp.max_positions)?;
         let n = src.len();
         if n == 0 || n > limits.max_src {
@@ -367,21 +383,27 @@ impl Seq2Seq for MarianNmt<'_> {
                 max: limits.max_src,
             });
         }
-        let mut b = Dims::new(self, limits).carve(state)?;
+        if sentence >= limits.batch {
+            return Err(Error::BadLimit("sentence slot out of range"));
+        }
+        let dims = Dims::new(self, limits);
+        let mut b = dims.carve(state)?;
         let (d, kern) = (self.hp.d_model, &self.kernels);
+        b.src_len[sentence] = 0;
         for (t, (&id, row)) in src.iter().zip(b.x.chunks_exact_mut(d)).enumerate() {
             self.embed_into(Some(id), t, row)?;
         }
-        b.info[0] = n as u32;
-        b.info[1] = match &self.shortlist {
-            Some(s) => s.build(src, b.seen, b.cands)? as u32,
+        let cap = dims.cands;
+        let cands = &mut b.cands[sentence * cap..(sentence + 1) * cap];
+        b.n_cands[sentence] = match &self.shortlist {
+            Some(s) => s.build(&[src], b.seen, cands)? as u32,
             None => 0,
         };
         let x = &mut b.x[..n * d];
         if let Some(ln) = &self.enc_emb_norm {
             ln.forward(x);
         }
-        let stride = limits.max_src * d;
+        let (one, all) = (limits.max_src * d, dims.batch * limits.max_src * d);
         let cross = self.decoder.iter().map(|l| &l.cross);
         encode_stack(
             kern,
@@ -392,22 +414,38 @@ impl Seq2Seq for MarianNmt<'_> {
             self.hp.activation,
             x,
             n,
-            (b.cross_k, b.cross_v, stride),
+            (
+                &mut b.cross_k[sentence * one..],
+                &mut b.cross_v[sentence * one..],
+                all,
+            ),
             &mut b.s,
         );
+        b.src_len[sentence] = n as u32;
         Ok(())
     }
 
-    fn restrict_output(&self, state: &mut [u8], limits: &Limits, words: &[u32]) -> Result<()> {
+    fn restrict_output(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        sentence: usize,
+        words: &[u32],
+    ) -> Result<()> {
         let Some(list) = &self.shortlist else {
             return Ok(());
         };
-        let b = Dims::new(self, limits).carve(state)?;
-        // The plan holds the candidates of `max_src` source words.
+        let dims = Dims::new(self, limits);
+        let b = dims.carve(state)?;
+        // The plan holds the candidates of `max_src` source words per sentence.
         if words.len() > limits.max_src {
             return Err(Error::BadLimit("shortlist context longer than max_src"));
         }
-        b.info[1] = list.build(words, b.seen, b.cands)? as u32;
+        if sentence >= limits.batch {
+            return Err(Error::BadLimit("sentence slot out of range"));
+        }
+        let cands = &mut b.cands[sentence * dims.cands..(sentence + 1) * dims.cands];
+        b.n_cands[sentence] = list.build(&[words], b.seen, cands)? as u32;
         Ok(())
     }
 
@@ -415,44 +453,42 @@ impl Seq2Seq for MarianNmt<'_> {
         &self,
         state: &mut [u8],
         limits: &Limits,
-        tokens: &[u32],
+        rows: &Rows,
         pos: usize,
-        anc: &[u32],
         logits: &mut [f32],
     ) -> Result<()> {
-        let nb = tokens.len();
         let (d, v, kern) = (self.hp.d_model, self.hp.vocab_size, &self.kernels);
-        check_step(limits, nb, pos, anc, logits, v)?;
-        let mut b = Dims::new(self, limits).carve(state)?;
-        let (src_len, n_cands) = (b.info[0] as usize, b.info[1] as usize);
-        if src_len == 0 || src_len > limits.max_src || n_cands > b.cands.len() {
+        let nb = check_step(limits, rows, pos, logits, v)?;
+        let dims = Dims::new(self, limits);
+        let mut b = dims.carve(state)?;
+        let cap = dims.cands;
+        let ready = |s: u32| b.src_len[s as usize] > 0 && b.n_cands[s as usize] as usize <= cap;
+        if !rows.sentences.iter().all(|&s| ready(s)) {
             return Err(Error::BadLimit("step before encode"));
         }
-        for (&id, row) in tokens.iter().zip(b.x.chunks_exact_mut(d)) {
+        for (&id, row) in rows.tokens.iter().zip(b.x.chunks_exact_mut(d)) {
             self.embed_into((pos > 0).then_some(id), pos, row)?;
         }
         let t_max = limits.max_tgt;
-        if pos > 0 && (0..nb).any(|bi| anc[bi * t_max + pos - 1] as usize >= limits.beam) {
-            return Err(Error::BadLimit("ancestry slot out of range"));
-        }
         let x = &mut b.x[..nb * d];
         if let Some(ln) = &self.dec_emb_norm {
             ln.forward(x);
         }
-        let layer_cells = limits.beam * t_max * d;
-        let cross_stride = limits.max_src * d;
+        let layer_cells = limits.rows() * t_max * d;
+        let layer_cross = dims.batch * limits.max_src * d;
         for (l, layer) in self.decoder.iter().enumerate() {
-            // SSRU: the forget gate mixes the previous cell (this beam's ancestor at pos - 1)
+            // SSRU: the forget gate mixes the previous cell (this row's ancestor at pos - 1)
             // with the new candidate; the output is relu(c).
             let sc = &mut b.s;
             let input = layer.rnn_wrap.input(x, sc.pre);
             layer.rnn_w.forward(kern, input, nb, sc.tmp, &mut sc.qs);
             layer.rnn_wf.forward(kern, input, nb, sc.q, &mut sc.qs);
             let cells = &mut b.cells[l * layer_cells..(l + 1) * layer_cells];
-            for bi in 0..nb {
-                let here = (bi * t_max + pos) * d;
-                let prev =
-                    (pos > 0).then(|| (anc[bi * t_max + pos - 1] as usize * t_max + pos - 1) * d);
+            for (bi, &slot) in rows.slots.iter().enumerate() {
+                let slot = slot as usize;
+                let here = (slot * t_max + pos) * d;
+                let prev = (pos > 0)
+                    .then(|| (rows.anc[slot * t_max + pos - 1] as usize * t_max + pos - 1) * d);
                 for j in 0..d {
                     let f = 1.0 / (1.0 + libm::expf(-sc.q[bi * d + j]));
                     let c_prev = prev.map_or(0.0, |p| cells[p + j]);
@@ -462,16 +498,21 @@ impl Seq2Seq for MarianNmt<'_> {
                 }
             }
             layer.rnn_wrap.output(x, sc.ctx);
-            let span = l * cross_stride..(l + 1) * cross_stride;
+            let span = l * layer_cross..(l + 1) * layer_cross;
+            let mem = Memory {
+                keys: &b.cross_k[span.clone()],
+                values: &b.cross_v[span],
+                stride: limits.max_src * d,
+                lens: b.src_len,
+            };
             layer.cross.cross(
                 kern,
                 &layer.cross_wrap,
                 self.hp.heads,
                 x,
                 nb,
-                &b.cross_k[span.clone()],
-                &b.cross_v[span],
-                src_len,
+                rows.sentences,
+                &mem,
                 sc,
             );
             ffn(
@@ -490,11 +531,12 @@ impl Seq2Seq for MarianNmt<'_> {
         }
         let logits = &mut logits[..nb * v];
         if self.shortlist.is_some() {
-            // Words outside the shortlist are impossible; only candidates are scored.
-            let cands = &b.cands[..n_cands];
+            // Words outside the sentence's shortlist are impossible; only candidates are scored.
             for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
+                let sent = rows.sentences[bi] as usize;
+                let cands = &b.cands[sent * cap..sent * cap + b.n_cands[sent] as usize];
                 out.fill(f32::NEG_INFINITY);
-                let scored = &mut b.scored[..n_cands];
+                let scored = &mut b.scored[..cands.len()];
                 kern.linear_rows(
                     &x[bi * d..(bi + 1) * d],
                     &self.embed,

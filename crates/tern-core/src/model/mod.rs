@@ -17,8 +17,9 @@ pub const MAX_LAYERS: usize = 16;
 /// An encoder-decoder model as the decoding loops see it.
 ///
 /// The workspace is the caller's: [`state_bytes`](Seq2Seq::state_bytes) says how much for given
-/// limits; `encode` fills it with the encoder's results (cross-attention keys and values), then
-/// `step` runs one decoder position for every beam.
+/// limits; `encode` fills one sentence's slot with the encoder's results (cross-attention keys
+/// and values), then `step` runs one decoder position for every row (beams, and sentences of a
+/// batch) at once, so each weight is read once per step however many rows there are.
 pub trait Seq2Seq {
     /// Output vocabulary size.
     fn vocab_size(&self) -> usize;
@@ -26,26 +27,68 @@ pub trait Seq2Seq {
     fn max_positions(&self) -> usize;
     /// Bytes of model state for these limits.
     fn state_bytes(&self, limits: &Limits) -> usize;
-    /// Runs the encoder over `src` (ids, EOS included).
-    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()>;
-    /// After `encode`: where the model has a lexical shortlist, rebuilds it from `words` (the
-    /// source ids of every sentence translated together) instead of this sentence alone. Models
-    /// without one ignore it.
-    fn restrict_output(&self, _state: &mut [u8], _limits: &Limits, _words: &[u32]) -> Result<()> {
+    /// Runs the encoder over `src` (ids, EOS included) into sentence slot `sentence`
+    /// (`< limits.batch`).
+    fn encode(&self, state: &mut [u8], limits: &Limits, sentence: usize, src: &[u32])
+        -> Result<()>;
+    /// After `encode`: where the model has a lexical shortlist, rebuilds sentence `sentence`'s
+    /// from `words` (e.g. the source ids of every sentence of a request, as Bergamot builds one
+    /// list per batch) instead of its own source. Models without one ignore it.
+    fn restrict_output(
+        &self,
+        _state: &mut [u8],
+        _limits: &Limits,
+        _sentence: usize,
+        _words: &[u32],
+    ) -> Result<()> {
         Ok(())
     }
-    /// One decoder step at position `pos` for `tokens.len()` beams. Beam `b` attends to its
-    /// earlier positions `s < pos` in cache slot `anc[b * limits.max_tgt + s]` and writes its own
-    /// keys and values at slot `b`. Writes `tokens.len() x vocab` logits.
+    /// One decoder step at position `pos` for the rows of `rows` (see [`Rows`]). Writes
+    /// `rows.tokens.len() x vocab` logits.
     fn step(
         &self,
         state: &mut [u8],
         limits: &Limits,
-        tokens: &[u32],
+        rows: &Rows,
         pos: usize,
-        anc: &[u32],
         logits: &mut [f32],
     ) -> Result<()>;
+}
+
+/// The rows of one decoder step. Row `r` feeds `tokens[r]`, cross-attends to the encoder output
+/// of sentence `sentences[r]`, and writes its keys and values (or cell state) at position `pos`
+/// of cache slot `slots[r]`; its earlier positions `s < pos` are in slot
+/// `anc[slots[r] * max_tgt + s]`. Slots number `limits.rows()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    pub tokens: &'a [u32],
+    pub slots: &'a [u32],
+    pub sentences: &'a [u32],
+    pub anc: &'a [u32],
+}
+
+/// `0, 1, 2, ...`: the slots of beams 0..n.
+const IDENTITY: [u32; 64] = {
+    let mut a = [0u32; 64];
+    let mut i = 0;
+    while i < 64 {
+        a[i] = i as u32;
+        i += 1;
+    }
+    a
+};
+
+impl<'a> Rows<'a> {
+    /// The beams of sentence 0, beam `b` in slot `b` (at most 64; more fail the step's checks).
+    pub fn beams(tokens: &'a [u32], anc: &'a [u32]) -> Self {
+        let n = tokens.len().min(64);
+        Rows {
+            tokens,
+            slots: &IDENTITY[..n],
+            sentences: &[0; 64][..n],
+            anc,
+        }
+    }
 }
 
 /// Every architecture tern runs, chosen by `general.architecture`.
@@ -103,22 +146,33 @@ impl Seq2Seq for Model<'_> {
     fn state_bytes(&self, limits: &Limits) -> usize {
         self.inner().state_bytes(limits)
     }
-    fn encode(&self, state: &mut [u8], limits: &Limits, src: &[u32]) -> Result<()> {
-        self.inner().encode(state, limits, src)
+    fn encode(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        sentence: usize,
+        src: &[u32],
+    ) -> Result<()> {
+        self.inner().encode(state, limits, sentence, src)
     }
-    fn restrict_output(&self, state: &mut [u8], limits: &Limits, words: &[u32]) -> Result<()> {
-        self.inner().restrict_output(state, limits, words)
+    fn restrict_output(
+        &self,
+        state: &mut [u8],
+        limits: &Limits,
+        sentence: usize,
+        words: &[u32],
+    ) -> Result<()> {
+        self.inner().restrict_output(state, limits, sentence, words)
     }
     fn step(
         &self,
         state: &mut [u8],
         limits: &Limits,
-        tokens: &[u32],
+        rows: &Rows,
         pos: usize,
-        anc: &[u32],
         logits: &mut [f32],
     ) -> Result<()> {
-        self.inner().step(state, limits, tokens, pos, anc, logits)
+        self.inner().step(state, limits, rows, pos, logits)
     }
 }
 
@@ -491,9 +545,8 @@ impl<'a> Attention<'a> {
         self.v.forward(kern, x, n, values, qs);
     }
 
-    /// Cross-attention with residual and norm for `nb` rows of `x`: each row attends to the
-    /// first `n_keys` rows of `keys`/`values`.
-    #[allow(clippy::too_many_arguments)]
+    /// Cross-attention with residual and norm for `nb` rows of `x`: row `r` attends to the
+    /// encoder output of sentence `sentences[r]` in `mem`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn cross(
         &self,
@@ -502,16 +555,16 @@ impl<'a> Attention<'a> {
         heads: usize,
         x: &mut [f32],
         nb: usize,
-        keys: &[f32],
-        values: &[f32],
-        n_keys: usize,
+        sentences: &[u32],
+        mem: &Memory,
         s: &mut Scratch,
     ) {
         let d = x.len() / nb;
         let input = wrap.input(x, s.pre);
         self.q.forward(kern, input, nb, s.q, &mut s.qs);
-        for bi in 0..nb {
+        for (bi, &sent) in sentences.iter().enumerate().take(nb) {
             let row = bi * d..(bi + 1) * d;
+            let (keys, values, n_keys) = mem.sentence(sent as usize);
             attend(
                 kern,
                 &s.q[row.clone()],
@@ -526,6 +579,27 @@ impl<'a> Attention<'a> {
         }
         self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
         wrap.output(x, s.tmp);
+    }
+}
+
+/// One decoder layer's view of the encoder outputs in a workspace: `batch` sentences of
+/// `stride` floats (max_src x d) each, of which the first `lens[s]` rows are sentence `s`'s.
+pub(crate) struct Memory<'m> {
+    pub keys: &'m [f32],
+    pub values: &'m [f32],
+    pub stride: usize,
+    pub lens: &'m [u32],
+}
+
+impl Memory<'_> {
+    /// Keys, values and length of sentence `s` (checked by the step before use).
+    fn sentence(&self, s: usize) -> (&[f32], &[f32], usize) {
+        let span = s * self.stride..(s + 1) * self.stride;
+        (
+            &self.keys[span.clone()],
+            &self.values[span],
+            self.lens[s] as usize,
+        )
     }
 }
 
@@ -640,7 +714,7 @@ impl<'a> EncoderLayer<'a> {
 }
 
 /// Runs an encoder stack over `n` rows of `x`, then writes each decoder layer's cross-attention
-/// keys and values (`stride` floats apart in `keys`/`values`).
+/// keys and values (`n x d` floats at `l * stride` in `keys`/`values` for layer `l`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_stack<'l, 'a: 'l>(
     kern: &Kernels,
@@ -660,8 +734,9 @@ pub(crate) fn encode_stack<'l, 'a: 'l>(
     if let Some(ln) = top {
         ln.forward(x);
     }
+    let rows = x.len();
     for (l, attn) in cross.enumerate() {
-        let span = l * stride..(l + 1) * stride;
+        let span = l * stride..l * stride + rows;
         attn.project_kv(
             kern,
             x,
@@ -673,25 +748,42 @@ pub(crate) fn encode_stack<'l, 'a: 'l>(
     }
 }
 
-/// Checks a decoder step's arguments against the plan: `nb` beams at `pos`, the ancestry table
-/// and room for `nb x vocab` logits.
+/// Checks a decoder step's arguments against the plan: the rows' lengths, slots, sentences and
+/// ancestry, `pos`, and room for `rows x vocab` logits. Returns the number of rows.
 pub(crate) fn check_step(
     limits: &Limits,
-    nb: usize,
+    rows: &Rows,
     pos: usize,
-    anc: &[u32],
     logits: &[f32],
     vocab: usize,
-) -> Result<()> {
-    if nb == 0 || nb > limits.beam || pos >= limits.max_tgt || anc.len() < nb * limits.max_tgt {
-        return Err(Error::BadLimit("step outside the planned beam or length"));
+) -> Result<usize> {
+    let nb = rows.tokens.len();
+    let (slots, t) = (limits.rows(), limits.max_tgt);
+    if nb == 0
+        || nb > slots
+        || rows.slots.len() != nb
+        || rows.sentences.len() != nb
+        || pos >= t
+        || rows.anc.len() < slots * t
+    {
+        return Err(Error::BadLimit("step outside the planned rows or length"));
+    }
+    if rows.sentences.iter().any(|&s| s as usize >= limits.batch) {
+        return Err(Error::BadLimit("sentence slot out of range"));
+    }
+    for &q in rows.slots {
+        let q = q as usize;
+        let hist = rows.anc.get(q * t..q * t + pos);
+        if q >= slots || hist.is_none_or(|h| h.iter().any(|&a| a as usize >= slots)) {
+            return Err(Error::BadLimit("ancestry slot out of range"));
+        }
     }
     if logits.len() < nb * vocab {
         return Err(Error::OutputTooSmall {
             needed: nb * vocab * 4,
         });
     }
-    Ok(())
+    Ok(nb)
 }
 
 /// Resolves tensors by table name and checks their shapes and types.
