@@ -23,6 +23,7 @@ pub fn kernels() -> Option<Kernels> {
             matmul_f32,
             matmul_i8,
             quantize_static,
+            quantize_rows,
             ..scalar::KERNELS
         })
     } else {
@@ -64,6 +65,18 @@ fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize)
         for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
             *out = dot(xr, &w[j * k..(j + 1) * k]);
         }
+    }
+}
+
+fn quantize_rows(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usize) {
+    for ((row, q), s) in x
+        .chunks_exact(k)
+        .zip(xq.chunks_exact_mut(k))
+        .zip(xs)
+        .take(m)
+    {
+        // SAFETY: AVX2 is present (see `kernels`).
+        *s = unsafe { quantize_row_avx2(row, q) };
     }
 }
 
@@ -217,6 +230,62 @@ unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
     out
 }
 
+/// One row of [`scalar::quantize_rows`], bit for bit: the same scale from the largest magnitude
+/// (max is exact in any order; NaN is skipped, as `f32::max` does), the same product, and
+/// `roundf`'s half-away-from-zero rounding built from truncation (`x - trunc(x)` is exact), so
+/// that every kernel table quantizes identically. Returns the row's scale.
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_row_avx2(x: &[f32], xq: &mut [i8]) -> f32 {
+    let n = x.len().min(xq.len());
+    let (px, pq) = (x.as_ptr(), xq.as_mut_ptr());
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut vmax = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: 8 floats are read from `x`.
+        let v = unsafe { _mm256_loadu_ps(px.add(i)) };
+        // maxps returns its second operand when the first is NaN: NaN never wins.
+        vmax = _mm256_max_ps(_mm256_and_ps(v, abs), vmax);
+        i += 8;
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), vmax) };
+    let amax = lanes
+        .iter()
+        .chain(&x[i..n])
+        .fold(0f32, |a, v| a.max(v.abs()));
+    let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+    let inv = 1.0 / scale;
+    let s = _mm256_set1_ps(inv);
+    let (lo, hi) = (_mm256_set1_ps(-127.0), _mm256_set1_ps(127.0));
+    let (half, one) = (_mm256_set1_ps(0.5), _mm256_set1_ps(1.0));
+    let sign = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MIN));
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: 8 floats are read from `x` and 8 bytes written to `xq`.
+        unsafe {
+            let p = _mm256_mul_ps(_mm256_loadu_ps(px.add(i)), s);
+            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(p);
+            let frac = _mm256_and_ps(_mm256_sub_ps(p, t), abs);
+            let away = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(frac, half), one);
+            let r = _mm256_add_ps(t, _mm256_or_ps(away, _mm256_and_ps(p, sign)));
+            // NaN (an Inf input times 0, or a NaN) becomes 0, as `NaN as i8` does.
+            let r = _mm256_and_ps(r, _mm256_cmp_ps::<_CMP_ORD_Q>(p, p));
+            let r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+            let q = _mm256_cvttps_epi32(r);
+            let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+            let q8 = _mm_packs_epi16(q16, q16);
+            core::ptr::write_unaligned(pq.add(i).cast::<i64>(), _mm_cvtsi128_si64(q8));
+        }
+        i += 8;
+    }
+    for (q, v) in xq[i..n].iter_mut().zip(&x[i..n]) {
+        *q = libm::roundf(v * inv).clamp(-127.0, 127.0) as i8;
+    }
+    scale
+}
+
 #[target_feature(enable = "avx2")]
 unsafe fn quantize_static_avx2(x: &[f32], xq: &mut [i8], inv_scale: f32) {
     let n = x.len().min(xq.len());
@@ -367,6 +436,38 @@ mod tests {
             let b = [y; 64];
             assert_eq!((k.dot_i8)(&a, &b), 64 * i32::from(x) * i32::from(y));
         }
+    }
+
+    #[test]
+    fn per_row_quantization_is_bit_identical_to_scalar() {
+        let Some(k) = kernels() else { return };
+        // Halves (ties round away from zero), values a hair below a half, the largest
+        // magnitude, zeros, negative zero, a NaN and an infinite row; 37 columns for a tail.
+        let (m, kk) = (5, 37);
+        let mut x = [0f32; 185];
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = match i % 7 {
+                0 => (i as f32 - 90.0) * 0.5,
+                1 => 0.499_999_97 * (i as f32 - 90.0).signum(),
+                2 => -0.0,
+                _ => ((i * 37 % 101) as f32 - 50.0) / 3.0,
+            };
+        }
+        x[kk] = 127.0 / 3.0; // row 1's maximum lands a product exactly on 127
+        x[2 * kk + 5] = f32::NAN;
+        x[3 * kk + 3] = f32::INFINITY;
+        x[4 * kk..].iter_mut().for_each(|v| *v = 0.0);
+        let (mut q1, mut q2) = ([0i8; 185], [0i8; 185]);
+        let (mut s1, mut s2) = ([0f32; 5], [0f32; 5]);
+        (k.quantize_rows)(&x, &mut q1, &mut s1, m, kk);
+        scalar::quantize_rows(&x, &mut q2, &mut s2, m, kk);
+        assert_eq!(q1, q2);
+        assert_eq!(s1.map(f32::to_bits), s2.map(f32::to_bits));
+        // Ties: exact halves of the scale round away from zero.
+        let row: [f32; 8] = [127.0, 0.5, -0.5, 1.5, -2.5, 2.5, 126.5, -126.5];
+        let (mut q, mut s) = ([0i8; 8], [0f32; 1]);
+        (k.quantize_rows)(&row, &mut q, &mut s, 1, 8);
+        assert_eq!(q, [127, 1, -1, 2, -3, 3, 127, -127]);
     }
 
     #[test]

@@ -59,20 +59,45 @@ fn matmul_i8(
     k: usize,
     n: usize,
 ) {
+    // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+    unsafe { matmul_i8_vnni(xq, xs, wq, ws, y, m, k, n) }
+}
+
+/// [`matmul_i8`]'s loops, compiled with the kernels' features so that the tiles, their sums and
+/// the scaled stores inline into one body and keep their values in registers.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn matmul_i8_vnni(
+    xq: &[i8],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    y: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
     let mut j = 0;
     while j + 4 <= n {
         let w = &wq[j * k..(j + 4) * k];
         let mut i = 0;
-        // Four (then two) input rows share each weight load and its correction sum.
+        // The tiles' correction, 128 * sum(w), once for the four weight rows.
+        let corr = if m >= 2 {
+            // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+            unsafe { row_sums(w, k) }.map(|s| s << 7)
+        } else {
+            [0; 4]
+        };
+        // Four (then two) input rows share each weight load.
         while i + 4 <= m {
             // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
-            let d = unsafe { dot_tile::<4>(&xq[i * k..(i + 4) * k], w, k) };
+            let d = unsafe { dot_tile::<4>(&xq[i * k..(i + 4) * k], w, k, corr) };
             store(y, &d, i, j, n, xs, ws);
             i += 4;
         }
         while i + 2 <= m {
             // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
-            let d = unsafe { dot_tile::<2>(&xq[i * k..(i + 2) * k], w, k) };
+            let d = unsafe { dot_tile::<2>(&xq[i * k..(i + 2) * k], w, k, corr) };
             store(y, &d, i, j, n, xs, ws);
             i += 2;
         }
@@ -98,6 +123,7 @@ fn matmul_i8(
 }
 
 /// Writes a tile of integer dots (rows `i..`, columns `j..j + 4`) scaled to `y`.
+#[inline(always)]
 fn store<const M: usize>(
     y: &mut [f32],
     d: &[[i32; 4]; M],
@@ -107,14 +133,17 @@ fn store<const M: usize>(
     xs: &[f32],
     ws: &[f32],
 ) {
+    let ws = &ws[j..j + 4];
     for (r, row) in d.iter().enumerate() {
-        for (t, &v) in row.iter().enumerate() {
-            y[(i + r) * n + j + t] = v as f32 * (xs[i + r] * ws[j + t]);
+        let (out, s) = (&mut y[(i + r) * n + j..][..4], xs[i + r]);
+        for ((o, &v), &w) in out.iter_mut().zip(row).zip(ws) {
+            *o = v as f32 * (s * w);
         }
     }
 }
 
 /// Sums of four i32 accumulators, in order.
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn sum4(acc: &[__m512i; 4]) -> [i32; 4] {
     let half =
@@ -131,17 +160,38 @@ fn sum4(acc: &[__m512i; 4]) -> [i32; 4] {
     ]
 }
 
+/// Sums of the first `k - k % 64` bytes of 4 consecutive `k`-byte rows of `w` (the part
+/// [`dot_tile`] runs through `dpbusd`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn row_sums(w: &[i8], k: usize) -> [i32; 4] {
+    assert!(w.len() >= 4 * k);
+    let pw = w.as_ptr();
+    let ones = _mm512_set1_epi8(1);
+    let mut acc = [_mm512_setzero_si512(); 4];
+    let mut i = 0;
+    while i + 64 <= k {
+        for (c, a) in acc.iter_mut().enumerate() {
+            // SAFETY: i + 64 <= k: the load at c * k + i reads 64 bytes inside row c.
+            let vw = unsafe { _mm512_loadu_si512(pw.add(c * k + i).cast()) };
+            *a = _mm512_dpbusd_epi32(*a, ones, vw);
+        }
+        i += 64;
+    }
+    sum4(&acc)
+}
+
 /// `M x 4` dot products: `M` consecutive `k`-byte rows of `x` with 4 consecutive rows of `w`.
 /// As in [`dot_rows`], each activation is offset to unsigned (`x ^ 0x80 = x + 128`) so that
-/// `dpbusd` multiplies it with the signed weight directly, and `128 * sum(w)` (one more
-/// `dpbusd` per weight load, shared by the `M` rows) is taken off at the end: exact.
+/// `dpbusd` multiplies it with the signed weight directly; `corr` (`128 *` [`row_sums`], the
+/// same for every tile of these weight rows) is taken off at the end: exact.
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot_tile<const M: usize>(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; M] {
+unsafe fn dot_tile<const M: usize>(x: &[i8], w: &[i8], k: usize, corr: [i32; 4]) -> [[i32; 4]; M] {
     assert!(x.len() >= M * k && w.len() >= 4 * k);
     let (px, pw) = (x.as_ptr(), w.as_ptr());
-    let (bias, ones) = (_mm512_set1_epi8(-128), _mm512_set1_epi8(1));
+    let bias = _mm512_set1_epi8(-128);
     let mut acc = [[_mm512_setzero_si512(); 4]; M];
-    let mut wsum = [_mm512_setzero_si512(); 4];
     let mut i = 0;
     while i + 64 <= k {
         // SAFETY: i + 64 <= k: every load at row * k + i reads 64 bytes inside its row.
@@ -152,7 +202,6 @@ unsafe fn dot_tile<const M: usize>(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; M
             }
             for c in 0..4 {
                 let vw = _mm512_loadu_si512(pw.add(c * k + i).cast());
-                wsum[c] = _mm512_dpbusd_epi32(wsum[c], ones, vw);
                 for (a, u) in acc.iter_mut().zip(&ux) {
                     a[c] = _mm512_dpbusd_epi32(a[c], *u, vw);
                 }
@@ -161,11 +210,11 @@ unsafe fn dot_tile<const M: usize>(x: &[i8], w: &[i8], k: usize) -> [[i32; 4]; M
         i += 64;
     }
     let mut out = [[0i32; 4]; M];
-    for (o, a) in out.iter_mut().zip(acc.iter_mut()) {
-        for (v, s) in a.iter_mut().zip(&wsum) {
-            *v = _mm512_sub_epi32(*v, _mm512_slli_epi32::<7>(*s));
-        }
+    for (o, a) in out.iter_mut().zip(&acc) {
         *o = sum4(a);
+        for (v, c) in o.iter_mut().zip(corr) {
+            *v -= c;
+        }
     }
     for (xr, o) in out.iter_mut().enumerate() {
         for (c, v) in o.iter_mut().enumerate() {
@@ -285,7 +334,13 @@ mod tests {
                     })
                     .collect();
                 let w: heapless::Vec<i8, 1800> = (0..9 * kk)
-                    .map(|t| if extreme { [-128, 127][t % 2] } else { rnd() as i8 })
+                    .map(|t| {
+                        if extreme {
+                            [-128, 127][t % 2]
+                        } else {
+                            rnd() as i8
+                        }
+                    })
                     .collect();
                 let (mut y1, mut y2) = ([0f32; 63], [0f32; 63]);
                 (k.matmul_i8)(&x, &xs[..m], &w, &ws, &mut y1[..m * 9], m, kk, 9);
