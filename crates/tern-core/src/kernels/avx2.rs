@@ -24,6 +24,7 @@ pub fn kernels() -> Option<Kernels> {
             matmul_i8,
             quantize_static,
             quantize_rows,
+            exp,
             ..scalar::KERNELS
         })
     } else {
@@ -66,6 +67,11 @@ fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize)
             *out = dot(xr, &w[j * k..(j + 1) * k]);
         }
     }
+}
+
+fn exp(x: &mut [f32]) {
+    // SAFETY: AVX2 is present (see `kernels`).
+    unsafe { exp_avx2(x) }
 }
 
 fn quantize_rows(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usize) {
@@ -228,6 +234,73 @@ unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
         }
     }
     out
+}
+
+/// `libm::expf` (FreeBSD's `e_expf.c`) on 8 lanes with the same operations in the same order,
+/// so every result is bit-identical: `k` from `x / ln2` rounded as its code rounds, `x - k ln2`
+/// in two parts, the same rational approximation, and the scaling by `2^k` as one multiply
+/// (exact, as `scalbnf` for these `k`). Blocks with a lane where `libm` takes another path
+/// (|x| >= 87.3, NaN) are done by `libm` itself.
+#[target_feature(enable = "avx2")]
+unsafe fn exp_avx2(x: &mut [f32]) {
+    const LN2_HI: f32 = 6.931_457_5e-1;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const INV_LN2: f32 = 1.442_695_0;
+    const P1: f32 = 1.666_662_5e-1;
+    const P2: f32 = -2.766_733_3e-3;
+    let n = x.len();
+    let p = x.as_mut_ptr();
+    let abs_bits = _mm256_set1_epi32(0x7fff_ffff);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n: 8 floats are read from and written to `x`.
+        let v = unsafe { _mm256_loadu_ps(p.add(i)) };
+        let hx = _mm256_and_si256(_mm256_castps_si256(v), abs_bits);
+        // hx >= 0x42aeac50 (|x| >= 87.34 or NaN): libm's special cases.
+        if _mm256_movemask_epi8(_mm256_cmpgt_epi32(hx, _mm256_set1_epi32(0x42ae_ac4f))) != 0 {
+            // SAFETY: the same 8 floats, as a slice.
+            let block = unsafe { core::slice::from_raw_parts_mut(p.add(i), 8) };
+            block.iter_mut().for_each(|v| *v = libm::expf(*v));
+            i += 8;
+            continue;
+        }
+        let neg = _mm256_srai_epi32::<31>(_mm256_castps_si256(v));
+        let negf = _mm256_castsi256_ps(neg);
+        // |x| > 1.5 ln2: k = (int)(x / ln2 +- 0.5); 0.5 ln2 < |x| <= 1.5 ln2: k = +-1; else 0.
+        let half = _mm256_blendv_ps(_mm256_set1_ps(0.5), _mm256_set1_ps(-0.5), negf);
+        let k_big = _mm256_cvttps_epi32(_mm256_add_ps(
+            _mm256_mul_ps(_mm256_set1_ps(INV_LN2), v),
+            half,
+        ));
+        let k_mid = _mm256_or_si256(neg, _mm256_set1_epi32(1)); // -1 or 1
+        let big = _mm256_cmpgt_epi32(hx, _mm256_set1_epi32(0x3f85_1592));
+        let mid = _mm256_cmpgt_epi32(hx, _mm256_set1_epi32(0x3eb1_7218));
+        let k = _mm256_and_si256(_mm256_blendv_epi8(k_mid, k_big, big), mid);
+        let kf = _mm256_cvtepi32_ps(k);
+        // k = 0 gives hi = x, lo = 0 exactly, as libm's small-argument branch.
+        let hi = _mm256_sub_ps(v, _mm256_mul_ps(kf, _mm256_set1_ps(LN2_HI)));
+        let lo = _mm256_mul_ps(kf, _mm256_set1_ps(LN2_LO));
+        let r = _mm256_sub_ps(hi, lo);
+        let rr = _mm256_mul_ps(r, r);
+        let poly = _mm256_add_ps(_mm256_set1_ps(P1), _mm256_mul_ps(rr, _mm256_set1_ps(P2)));
+        let c = _mm256_sub_ps(r, _mm256_mul_ps(rr, poly));
+        let q = _mm256_div_ps(_mm256_mul_ps(r, c), _mm256_sub_ps(_mm256_set1_ps(2.0), c));
+        let one = _mm256_set1_ps(1.0);
+        let y = _mm256_add_ps(one, _mm256_add_ps(_mm256_sub_ps(q, lo), hi));
+        // 2^k for |k| <= 126 is a normal float: (k + 127) << 23.
+        let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            k,
+            _mm256_set1_epi32(127),
+        )));
+        let y = _mm256_mul_ps(y, scale);
+        // |x| <= 2^-14: libm returns 1 + x.
+        let tiny = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x3900_0001), hx));
+        let y = _mm256_blendv_ps(y, _mm256_add_ps(one, v), tiny);
+        // SAFETY: as the load above.
+        unsafe { _mm256_storeu_ps(p.add(i), y) };
+        i += 8;
+    }
+    scalar::exp(&mut x[i..]);
 }
 
 /// One row of [`scalar::quantize_rows`], bit for bit: the same scale from the largest magnitude
@@ -435,6 +508,48 @@ mod tests {
             let a = [x; 64];
             let b = [y; 64];
             assert_eq!((k.dot_i8)(&a, &b), 64 * i32::from(x) * i32::from(y));
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "70 million libm calls")]
+    fn exp_is_bit_identical_to_libm() {
+        let Some(k) = kernels() else { return };
+        // Every 61st float bit pattern (both signs, all exponents: the tiny, small, middle
+        // and large-argument paths, overflow, underflow, NaN and the infinities) ...
+        let mut checked = 0usize;
+        let mut block = [0f32; 256];
+        let mut bits = 0u32;
+        loop {
+            for v in block.iter_mut() {
+                *v = f32::from_bits(bits);
+                bits = bits.wrapping_add(61);
+            }
+            let want = block.map(libm::expf);
+            (k.exp)(&mut block);
+            for (g, w) in block.iter().zip(want) {
+                assert!(
+                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                    "{g} vs {w}"
+                );
+            }
+            checked += 256;
+            if bits < 61 * 256 {
+                break;
+            }
+        }
+        assert!(checked > 70_000_000);
+        // ... and every float in the range softmax feeds it, [-20, 0], at a finer step.
+        let mut x = -20.0f32;
+        while x < 0.0 {
+            let mut b = [0f32; 8];
+            for v in b.iter_mut() {
+                *v = x;
+                x = f32::from_bits(x.to_bits() - 7).max(x + 1e-7);
+            }
+            let want = b.map(libm::expf);
+            (k.exp)(&mut b);
+            assert_eq!(b.map(f32::to_bits), want.map(f32::to_bits));
         }
     }
 

@@ -94,6 +94,9 @@ pub type DotI8 = fn(a: &[i8], b: &[i8]) -> i32;
 pub type Dot = fn(a: &[f32], b: &[f32]) -> f32;
 /// `y += a * x`.
 pub type Axpy = fn(a: f32, x: &[f32], y: &mut [f32]);
+/// `x = exp(x)` in place, bit for bit `libm::expf` (softmax, sigmoid and swish use it, and every
+/// table must give the same text).
+pub type Exp = fn(x: &mut [f32]);
 
 /// The table. Copy it around freely: it is a handful of pointers.
 #[derive(Clone, Copy)]
@@ -107,6 +110,7 @@ pub struct Kernels {
     pub dot_i8: DotI8,
     pub dot: Dot,
     pub axpy: Axpy,
+    pub exp: Exp,
 }
 
 impl core::fmt::Debug for Kernels {

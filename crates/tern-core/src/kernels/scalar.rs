@@ -14,7 +14,13 @@ pub const KERNELS: Kernels = Kernels {
     dot_i8,
     dot,
     axpy,
+    exp,
 };
+
+/// `libm::expf`, element by element: the reference the SIMD tables reproduce exactly.
+pub fn exp(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = libm::expf(*v));
+}
 
 /// Dot product in a fixed order every SIMD table reproduces: two 8-lane accumulators over
 /// 16-element blocks (`acc0 += a[i..i+8] * b[i..i+8]`, `acc1` for the next 8), added lane-wise,

@@ -484,13 +484,17 @@ impl Seq2Seq for MarianNmt<'_> {
             layer.rnn_w.forward(kern, input, nb, sc.tmp, &mut sc.qs);
             layer.rnn_wf.forward(kern, input, nb, sc.q, &mut sc.qs);
             let cells = &mut b.cells[l * layer_cells..(l + 1) * layer_cells];
+            // exp(-gate) for the forget gates' sigmoid, all rows at once.
+            let gate = &mut sc.q[..nb * d];
+            gate.iter_mut().for_each(|g| *g = -*g);
+            (kern.exp)(gate);
             for (bi, &slot) in rows.slots.iter().enumerate() {
                 let slot = slot as usize;
                 let here = (slot * t_max + pos) * d;
                 let prev = (pos > 0)
                     .then(|| (rows.anc[slot * t_max + pos - 1] as usize * t_max + pos - 1) * d);
                 for j in 0..d {
-                    let f = 1.0 / (1.0 + libm::expf(-sc.q[bi * d + j]));
+                    let f = 1.0 / (1.0 + sc.q[bi * d + j]);
                     let c_prev = prev.map_or(0.0, |p| cells[p + j]);
                     let c = f * c_prev + (1.0 - f) * sc.tmp[bi * d + j];
                     cells[here + j] = c;

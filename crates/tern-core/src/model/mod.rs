@@ -210,8 +210,8 @@ impl Activation {
         }
     }
 
-    /// Applies the activation in place.
-    pub fn apply(self, x: &mut [f32]) {
+    /// Applies the activation in place (`exp` through the kernel table, bit for bit `libm`'s).
+    pub fn apply(self, k: &Kernels, x: &mut [f32]) {
         match self {
             Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
             Activation::Gelu => x.iter_mut().for_each(|v| {
@@ -221,7 +221,19 @@ impl Activation {
                 let c = 0.797_884_6_f32; // sqrt(2/pi)
                 *v = 0.5 * *v * (1.0 + libm::tanhf(c * (*v + 0.044715 * *v * *v * *v)))
             }),
-            Activation::Silu => x.iter_mut().for_each(|v| *v /= 1.0 + libm::expf(-*v)),
+            Activation::Silu => {
+                // v / (1 + exp(-v)), the exponentials a block at a time.
+                let mut e = [0f32; 64];
+                for block in x.chunks_mut(64) {
+                    let e = &mut e[..block.len()];
+                    e.iter_mut().zip(block.iter()).for_each(|(e, v)| *e = -*v);
+                    (k.exp)(e);
+                    block
+                        .iter_mut()
+                        .zip(e.iter())
+                        .for_each(|(v, e)| *v /= 1.0 + e);
+                }
+            }
         }
     }
 }
@@ -357,11 +369,12 @@ impl<'a> Wrap<'a> {
 }
 
 /// Softmax of `x` in place (max-subtracted).
-pub fn softmax(x: &mut [f32]) {
+pub fn softmax(k: &Kernels, x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    x.iter_mut().for_each(|v| *v -= max);
+    (k.exp)(x);
     let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = libm::expf(*v - max);
+    for v in x.iter() {
         sum += *v;
     }
     let inv = 1.0 / sum;
@@ -414,7 +427,7 @@ pub(crate) fn attend(
             let r = row_of(s) * d;
             *score = (k.dot)(qh, &keys[r + span.start..r + span.end]) * scale;
         }
-        softmax(&mut scores[..n]);
+        softmax(k, &mut scores[..n]);
         let out = &mut ctx[span.clone()];
         for (s, &p) in scores[..n].iter().enumerate() {
             let r = row_of(s) * d;
@@ -438,7 +451,7 @@ pub(crate) fn ffn(
     let f = up.w.rows;
     let input = wrap.input(x, s.pre);
     up.forward(k, input, n, s.ffn, &mut s.qs);
-    act.apply(&mut s.ffn[..n * f]);
+    act.apply(k, &mut s.ffn[..n * f]);
     down.forward(k, s.ffn, n, s.tmp, &mut s.qs);
     wrap.output(x, s.tmp);
 }
@@ -922,14 +935,14 @@ mod tests {
     #[test]
     fn activations() {
         let mut x = [-1.0f32, 0.0, 2.0];
-        Activation::Silu.apply(&mut x);
+        Activation::Silu.apply(&Kernels::best(), &mut x);
         assert!(
             (x[0] - (-0.268_941_4)).abs() < 1e-6
                 && x[1] == 0.0
                 && (x[2] - 1.761_594_2).abs() < 1e-6
         );
         let mut x = [1.0f32];
-        Activation::Gelu.apply(&mut x);
+        Activation::Gelu.apply(&Kernels::best(), &mut x);
         assert!((x[0] - 0.841_344_7).abs() < 1e-6);
         assert_eq!(Activation::from_name("tanh"), Err(Error::UnknownActivation));
     }
