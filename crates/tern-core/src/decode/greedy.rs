@@ -90,14 +90,20 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
             slots: &sb.slots[..live],
             sentences: &sb.sentences[..live],
             anc: sb.anc,
+            sparse: true,
         };
         model.step(state, limits, &rows, pos, sb.logits)?;
         let mut kept = 0;
         for r in 0..live {
             let logits = &mut sb.logits[r * v..(r + 1) * v];
-            process_logits(logits, special, pos, opts);
-            let token = argmax(logits);
             let i = sb.sentences[r] as usize;
+            let token = match model.candidates(state, limits, i)? {
+                Some(cands) => argmax_among(logits, cands, special, pos, opts),
+                None => {
+                    process_logits(logits, special, pos, opts);
+                    argmax(logits)
+                }
+            };
             out[i * len + pos] = token;
             if token == special.eos {
                 hyps[i].len = pos + 1;
@@ -114,6 +120,33 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// What [`process_logits`] then [`argmax`] choose when only `cands` (sorted) can be finite,
+/// reading only those: the first best candidate, with the suppressed token and (before
+/// `min_len`) EOS left out, and EOS when it is forced. With no finite candidate, EOS.
+fn argmax_among(
+    logits: &[f32],
+    cands: &[u32],
+    special: &Special,
+    pos: usize,
+    opts: &Options,
+) -> u32 {
+    if pos >= opts.min_len && special.forced_eos && pos + 1 == opts.max_len {
+        return special.eos;
+    }
+    let mut best = (f32::NEG_INFINITY, None);
+    for &c in cands {
+        if Some(c) == special.suppress || (pos < opts.min_len && c == special.eos) {
+            continue;
+        }
+        if let Some(&v) = logits.get(c as usize) {
+            if v > best.0 {
+                best = (v, Some(c));
+            }
+        }
+    }
+    best.1.unwrap_or(special.eos)
 }
 
 /// Index of the largest value, the first one on ties (NaN never wins). Two passes (the maximum
@@ -137,6 +170,49 @@ pub fn argmax(x: &[f32]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn argmax_among_candidates_equals_the_full_argmax() {
+        use super::super::{Options, Special};
+        use super::{argmax, argmax_among, process_logits};
+        let mut seed = 0x1234_5678u32;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for case in 0..2000 {
+            let special = Special {
+                decoder_start: 0,
+                eos: 0,
+                suppress: Some(39),
+                forced_eos: case % 2 == 0,
+            };
+            let opts = Options {
+                min_len: (rnd() % 4) as usize,
+                ..Options::greedy(6)
+            };
+            let pos = (rnd() % 6) as usize;
+            // A sorted candidate set (0 and often the suppressed 39 in it), ties made likely.
+            let mut cands: heapless::Vec<u32, 40> =
+                (0..40u32).filter(|c| *c == 0 || rnd() % 3 == 0).collect();
+            cands.sort_unstable();
+            let mut full = [f32::NEG_INFINITY; 40];
+            for &c in &cands {
+                full[c as usize] = (rnd() % 5) as f32;
+            }
+            let mut sparse = [f32::NAN; 40]; // what a sparse step leaves elsewhere: anything
+            for &c in &cands {
+                sparse[c as usize] = full[c as usize];
+            }
+            process_logits(&mut full, &special, pos, &opts);
+            let want = argmax(&full);
+            let got = argmax_among(&sparse, &cands, &special, pos, &opts);
+            if full.iter().any(|v| v.is_finite()) {
+                assert_eq!(got, want, "case {case}: pos {pos}, {opts:?}, {cands:?}");
+            }
+        }
+    }
     #[test]
     fn argmax_first_of_ties_and_ignores_nan() {
         use super::argmax;

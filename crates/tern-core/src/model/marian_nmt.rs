@@ -449,6 +449,26 @@ impl Seq2Seq for MarianNmt<'_> {
         Ok(())
     }
 
+    fn candidates<'s>(
+        &self,
+        state: &'s mut [u8],
+        limits: &Limits,
+        sentence: usize,
+    ) -> Result<Option<&'s [u32]>> {
+        if self.shortlist.is_none() {
+            return Ok(None);
+        }
+        let dims = Dims::new(self, limits);
+        let b = dims.carve(state)?;
+        let n = *b
+            .n_cands
+            .get(sentence)
+            .ok_or(Error::BadLimit("sentence slot out of range"))?;
+        let cands: &'s [u32] = b.cands;
+        let start = sentence * dims.cands;
+        Ok(cands.get(start..start + n as usize))
+    }
+
     fn step(
         &self,
         state: &mut [u8],
@@ -539,7 +559,9 @@ impl Seq2Seq for MarianNmt<'_> {
             for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
                 let sent = rows.sentences[bi] as usize;
                 let cands = &b.cands[sent * cap..sent * cap + b.n_cands[sent] as usize];
-                out.fill(f32::NEG_INFINITY);
+                if !rows.sparse {
+                    out.fill(f32::NEG_INFINITY);
+                }
                 let scored = &mut b.scored[..cands.len()];
                 kern.linear_rows(
                     &x[bi * d..(bi + 1) * d],

@@ -43,8 +43,19 @@ pub trait Seq2Seq {
     ) -> Result<()> {
         Ok(())
     }
+    /// The output ids sentence `sentence`'s logits can be finite at (sorted ascending), for
+    /// models that score a shortlist; `None`: the whole vocabulary.
+    fn candidates<'s>(
+        &self,
+        _state: &'s mut [u8],
+        _limits: &Limits,
+        _sentence: usize,
+    ) -> Result<Option<&'s [u32]>> {
+        Ok(None)
+    }
     /// One decoder step at position `pos` for the rows of `rows` (see [`Rows`]). Writes
-    /// `rows.tokens.len() x vocab` logits.
+    /// `rows.tokens.len() x vocab` logits (with `rows.sparse`, only at the
+    /// [`candidates`](Seq2Seq::candidates) of models that have them).
     fn step(
         &self,
         state: &mut [u8],
@@ -65,6 +76,8 @@ pub struct Rows<'a> {
     pub slots: &'a [u32],
     pub sentences: &'a [u32],
     pub anc: &'a [u32],
+    /// The caller reads only the candidates' logits: the others need not be written.
+    pub sparse: bool,
 }
 
 /// `0, 1, 2, ...`: the slots of beams 0..n.
@@ -87,6 +100,7 @@ impl<'a> Rows<'a> {
             slots: &IDENTITY[..n],
             sentences: &[0; 64][..n],
             anc,
+            sparse: false,
         }
     }
 }
@@ -163,6 +177,14 @@ impl Seq2Seq for Model<'_> {
         words: &[u32],
     ) -> Result<()> {
         self.inner().restrict_output(state, limits, sentence, words)
+    }
+    fn candidates<'s>(
+        &self,
+        state: &'s mut [u8],
+        limits: &Limits,
+        sentence: usize,
+    ) -> Result<Option<&'s [u32]>> {
+        self.inner().candidates(state, limits, sentence)
     }
     fn step(
         &self,
