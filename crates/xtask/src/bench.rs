@@ -120,35 +120,30 @@ fn bergamot(args: &[String]) -> Result<()> {
             "xtask: bench round {} of {rounds} ({lines} sentences)",
             r + 1
         );
-        let (t, m) = timed(
-            Command::new(bin("tern"))
-                .args(["translate", "--stats", "--threads", "1", "-m"])
-                .arg(&model)
-                .arg("-i")
-                .arg(&src),
-            None,
-            "tern:",
-        )?;
+        // One sentence at a time, then the batched decoder (same output, TERN_BATCH at a time).
+        let tern_run = |batch: &str| {
+            timed(
+                Command::new(bin("tern"))
+                    .args([
+                        "translate",
+                        "--stats",
+                        "--threads",
+                        "1",
+                        "--batch",
+                        batch,
+                        "-m",
+                    ])
+                    .arg(&model)
+                    .arg("-i")
+                    .arg(&src),
+                None,
+                "tern:",
+            )
+        };
+        let (t, m) = tern_run("1")?;
         tern.push(t);
         tern_rss.push(m);
-        // The batched decoder: same output, sentences decoded TERN_BATCH at a time.
-        let (t, m) = timed(
-            Command::new(bin("tern"))
-                .args([
-                    "translate",
-                    "--stats",
-                    "--threads",
-                    "1",
-                    "--batch",
-                    TERN_BATCH,
-                    "-m",
-                ])
-                .arg(&model)
-                .arg("-i")
-                .arg(&src),
-            None,
-            "tern:",
-        )?;
+        let (t, m) = tern_run(TERN_BATCH)?;
         tern_b.push(t);
         tern_b_rss.push(m);
         let py = berg.join("venv/bin/python");

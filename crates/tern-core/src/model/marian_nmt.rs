@@ -18,8 +18,8 @@
 
 use super::names::*;
 use super::{
-    check_step, encode_stack, ffn, Activation, Attention, EncoderLayer, LayerNorm, Linear, Loader,
-    Memory, Ops, Rows, Scratch, Seq2Seq, Wrap, WrapSpec, MAX_LAYERS,
+    check_encode, check_step, encode_stack, ffn, Activation, Attention, EncoderLayer, LayerNorm,
+    Linear, Loader, Memory, Ops, Rows, Scratch, Seq2Seq, Wrap, WrapSpec, MAX_LAYERS,
 };
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
@@ -375,17 +375,8 @@ impl Seq2Seq for MarianNmt<'_> {
         sentence: usize,
         src: &[u32],
     ) -> Result<()> {
-        limits.check(self.hp.max_positions)?;
+        check_encode(limits, self.hp.max_positions, sentence, src)?;
         let n = src.len();
-        if n == 0 || n > limits.max_src {
-            return Err(Error::InputTooLong {
-                tokens: n,
-                max: limits.max_src,
-            });
-        }
-        if sentence >= limits.batch {
-            return Err(Error::BadLimit("sentence slot out of range"));
-        }
         let dims = Dims::new(self, limits);
         let mut b = dims.carve(state)?;
         let (d, kern) = (self.hp.d_model, &self.kernels);

@@ -783,6 +783,28 @@ pub(crate) fn encode_stack<'l, 'a: 'l>(
     }
 }
 
+/// Checks `encode`'s arguments: usable limits, `1..=max_src` source ids, a sentence slot below
+/// `limits.batch`.
+pub(crate) fn check_encode(
+    limits: &Limits,
+    max_positions: usize,
+    sentence: usize,
+    src: &[u32],
+) -> Result<()> {
+    limits.check(max_positions)?;
+    let n = src.len();
+    if n == 0 || n > limits.max_src {
+        return Err(Error::InputTooLong {
+            tokens: n,
+            max: limits.max_src,
+        });
+    }
+    if sentence >= limits.batch {
+        return Err(Error::BadLimit("sentence slot out of range"));
+    }
+    Ok(())
+}
+
 /// Checks a decoder step's arguments against the plan: the rows' lengths, slots, sentences and
 /// ancestry, `pos`, and room for `rows x vocab` logits. Returns the number of rows.
 pub(crate) fn check_step(
