@@ -19,6 +19,8 @@ pub fn kernels() -> Option<Kernels> {
             name: "avx2",
             dot,
             axpy,
+            dots,
+            axpy_rows,
             dot_i8,
             matmul_f32,
             matmul_i8,
@@ -53,6 +55,35 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     // SAFETY: AVX2 and FMA are present (see `kernels`).
     unsafe { axpy_avx2(a, x, y) }
+}
+
+fn dots(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
+    // SAFETY: AVX2 and FMA are present (see `kernels`).
+    unsafe { dots_avx2(q, rows, offs, out) }
+}
+
+fn axpy_rows(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]) {
+    // SAFETY: AVX2 and FMA are present (see `kernels`).
+    unsafe { axpy_rows_avx2(p, rows, offs, y) }
+}
+
+/// [`scalar::dots`] with the AVX2 dot inlined into the loop (attention calls it per head).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
+    for (o, &r) in out.iter_mut().zip(offs) {
+        // SAFETY: the caller has AVX2 and FMA (this function's own features).
+        *o = unsafe { dot_avx2(q, &rows[r..r + q.len()]) };
+    }
+}
+
+/// [`scalar::axpy_rows`] with the AVX2 axpy inlined into the loop.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn axpy_rows_avx2(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]) {
+    for (&a, &r) in p.iter().zip(offs) {
+        let n = y.len();
+        // SAFETY: the caller has AVX2 and FMA (this function's own features).
+        unsafe { axpy_avx2(a, &rows[r..r + n], y) };
+    }
 }
 
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
@@ -394,6 +425,7 @@ fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -426,6 +458,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+#[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn axpy_avx2(a: f32, x: &[f32], y: &mut [f32]) {
     let n = x.len().min(y.len());

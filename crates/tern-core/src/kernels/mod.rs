@@ -94,6 +94,10 @@ pub type DotI8 = fn(a: &[i8], b: &[i8]) -> i32;
 pub type Dot = fn(a: &[f32], b: &[f32]) -> f32;
 /// `y += a * x`.
 pub type Axpy = fn(a: f32, x: &[f32], y: &mut [f32]);
+/// `out[s] = dot(q, rows[offs[s]..][..q.len()])` for every `s`: [`Dot`] on each row, in one call.
+pub type Dots = fn(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]);
+/// `y += p[s] * rows[offs[s]..][..y.len()]` for `s` in order: [`Axpy`] row after row, in one call.
+pub type AxpyRows = fn(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]);
 /// `x = exp(x)` in place, bit for bit `libm::expf` (softmax, sigmoid and swish use it, and every
 /// table must give the same text).
 pub type Exp = fn(x: &mut [f32]);
@@ -110,6 +114,8 @@ pub struct Kernels {
     pub dot_i8: DotI8,
     pub dot: Dot,
     pub axpy: Axpy,
+    pub dots: Dots,
+    pub axpy_rows: AxpyRows,
     pub exp: Exp,
 }
 

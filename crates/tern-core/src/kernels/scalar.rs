@@ -14,8 +14,24 @@ pub const KERNELS: Kernels = Kernels {
     dot_i8,
     dot,
     axpy,
+    dots,
+    axpy_rows,
     exp,
 };
+
+/// [`dot`] of `q` with each row (attention scores).
+pub fn dots(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
+    for (o, &r) in out.iter_mut().zip(offs) {
+        *o = dot(q, &rows[r..r + q.len()]);
+    }
+}
+
+/// [`axpy`] of each row in turn (attention's weighted sum of values).
+pub fn axpy_rows(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]) {
+    for (&a, &r) in p.iter().zip(offs) {
+        axpy(a, &rows[r..r + y.len()], y);
+    }
+}
 
 /// `libm::expf`, element by element: the reference the SIMD tables reproduce exactly.
 pub fn exp(x: &mut [f32]) {

@@ -420,6 +420,7 @@ impl Seq2Seq for Marian<'_> {
                     row_of,
                     self.hp.decoder_heads,
                     sc.scores,
+                    sc.offs,
                     &mut sc.ctx[row],
                 );
             }

@@ -436,25 +436,25 @@ pub(crate) fn attend(
     row_of: impl Fn(usize) -> usize,
     heads: usize,
     scores: &mut [f32],
+    offs: &mut [usize],
     ctx: &mut [f32],
 ) {
     let d = q.len();
     let hd = d / heads;
     let scale = 1.0 / libm::sqrtf(hd as f32);
     ctx.fill(0.0);
+    // Where each key/value row starts; head h reads hd floats from there plus h * hd.
+    let offs = &mut offs[..n];
+    offs.iter_mut()
+        .enumerate()
+        .for_each(|(s, o)| *o = row_of(s) * d);
+    let scores = &mut scores[..n];
     for h in 0..heads {
         let span = h * hd..(h + 1) * hd;
-        let qh = &q[span.clone()];
-        for (s, score) in scores[..n].iter_mut().enumerate() {
-            let r = row_of(s) * d;
-            *score = (k.dot)(qh, &keys[r + span.start..r + span.end]) * scale;
-        }
-        softmax(k, &mut scores[..n]);
-        let out = &mut ctx[span.clone()];
-        for (s, &p) in scores[..n].iter().enumerate() {
-            let r = row_of(s) * d;
-            (k.axpy)(p, &values[r + span.start..r + span.end], out);
-        }
+        (k.dots)(&q[span.clone()], &keys[span.start..], offs, scores);
+        scores.iter_mut().for_each(|s| *s *= scale);
+        softmax(k, scores);
+        (k.axpy_rows)(scores, &values[span.start..], offs, &mut ctx[span]);
     }
 }
 
@@ -511,6 +511,8 @@ pub(crate) struct Scratch<'w> {
     pub tmp: &'w mut [f32],
     pub ffn: &'w mut [f32],
     pub scores: &'w mut [f32],
+    /// Row offsets of the keys one attention reads (`keys` of them).
+    pub offs: &'w mut [usize],
     pub qs: QuantScratch<'w>,
 }
 
@@ -520,7 +522,7 @@ impl<'w> Scratch<'w> {
         for _ in 0..6 {
             s.add::<f32>(rows * d);
         }
-        s.add::<f32>(rows * ffn).add::<f32>(keys);
+        s.add::<f32>(rows * ffn).add::<f32>(keys).add::<usize>(keys);
         s.add::<i8>(rows * d.max(ffn)).add::<f32>(rows);
     }
 
@@ -541,6 +543,7 @@ impl<'w> Scratch<'w> {
             tmp: c.take(rows * d)?,
             ffn: c.take(rows * ffn)?,
             scores: c.take(keys)?,
+            offs: c.take(keys)?,
             qs: QuantScratch {
                 q: c.take(rows * d.max(ffn))?,
                 scales: c.take(rows)?,
@@ -609,6 +612,7 @@ impl<'a> Attention<'a> {
                 |t| t,
                 heads,
                 s.scores,
+                s.offs,
                 &mut s.ctx[row],
             );
         }
@@ -730,6 +734,7 @@ impl<'a> EncoderLayer<'a> {
                 |r| r,
                 heads,
                 s.scores,
+                s.offs,
                 &mut s.ctx[row],
             );
         }
