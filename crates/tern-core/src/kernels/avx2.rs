@@ -331,7 +331,16 @@ unsafe fn exp_avx2(x: &mut [f32]) {
         unsafe { _mm256_storeu_ps(p.add(i), y) };
         i += 8;
     }
-    scalar::exp(&mut x[i..]);
+    let rest = &mut x[i..];
+    if !rest.is_empty() {
+        // The last few through the same lanes (padded with zeros), as libm would do them.
+        let mut pad = [0f32; 8];
+        pad[..rest.len()].copy_from_slice(rest);
+        // SAFETY: AVX2 is present (this function's own feature); `pad` holds 8 floats.
+        unsafe { exp_avx2(&mut pad) };
+        let k = rest.len();
+        rest.copy_from_slice(&pad[..k]);
+    }
 }
 
 /// One row of [`scalar::quantize_rows`], bit for bit: the same scale from the largest magnitude
@@ -572,6 +581,14 @@ mod tests {
             }
         }
         assert!(checked > 70_000_000);
+        // Lengths that leave a tail (done through padded lanes), with a special value in it.
+        for len in [1usize, 5, 13, 20] {
+            let mut v: heapless::Vec<f32, 20> = (0..len).map(|i| i as f32 * -0.37 + 1.1).collect();
+            v[len - 1] = if len % 2 == 0 { -120.0 } else { 1e-9 };
+            let want: heapless::Vec<f32, 20> = v.iter().map(|&x| libm::expf(x)).collect();
+            (k.exp)(&mut v);
+            assert_eq!(v, want, "length {len}");
+        }
         // ... and every float in the range softmax feeds it, [-20, 0], at a finer step.
         let mut x = -20.0f32;
         while x < 0.0 {

@@ -242,13 +242,22 @@ impl<'a> MarianNmt<'a> {
 /// Adds Marian's sinusoidal position signal for `pos` to `x`: with `n = d/2` timescales,
 /// `x[i] += sin(pos * e^(-i ln(10000)/(n-1)))` and `x[n+i] += cos(...)` (Marian's
 /// `sinusoidalPositionEmbeddings`; note the `n - 1`, unlike HF's `10000^(-2i/d)`).
-pub fn add_marian_position(x: &mut [f32], pos: usize) {
+pub fn add_marian_position(k: &Kernels, x: &mut [f32], pos: usize) {
     let n = x.len() / 2;
     let inc = libm::logf(10000.0) / (n as f32 - 1.0).max(1.0);
-    for i in 0..n {
-        let v = pos as f32 * libm::expf(i as f32 * -inc);
-        x[i] += libm::sinf(v);
-        x[n + i] += libm::cosf(v);
+    // The timescales a block at a time through the table's exp (bit for bit libm's).
+    let mut ts = [0f32; 64];
+    for start in (0..n).step_by(64) {
+        let ts = &mut ts[..(n - start).min(64)];
+        ts.iter_mut()
+            .enumerate()
+            .for_each(|(j, t)| *t = (start + j) as f32 * -inc);
+        (k.exp)(ts);
+        for (j, &t) in ts.iter().enumerate() {
+            let v = pos as f32 * t;
+            x[start + j] += libm::sinf(v);
+            x[n + start + j] += libm::cosf(v);
+        }
     }
 }
 
@@ -350,7 +359,7 @@ impl MarianNmt<'_> {
             }
             None => row.fill(0.0),
         }
-        add_marian_position(row, pos);
+        add_marian_position(&self.kernels, row, pos);
         Ok(())
     }
 }
