@@ -109,6 +109,15 @@ fn convert_refuses_broken_hf_checkpoints() {
     std::fs::write(d.join("config.json"), v.to_string()).unwrap();
     convert_fails(&d, &[], "unknown activation_function \"mish\"");
 
+    // Found by the checkpoint fuzzer: a config the converter read but the engine refuses
+    // (5 heads do not divide d_model 64) must fail at conversion, not on the device.
+    let d = copy_dir(fixture, "heads-do-not-divide");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    v["encoder_attention_heads"] = 5.into();
+    std::fs::write(d.join("config.json"), v.to_string()).unwrap();
+    convert_fails(&d, &["--int8"], "marian.encoder_attention_heads");
+
     let d = copy_dir(fixture, "nan");
     poison(&d, up, f32::NAN);
     convert_fails(&d, &["--int8"], "non-finite value (NaN)");

@@ -22,6 +22,24 @@ use tern_core::gguf::write::{GgufWriter, MetaValue};
 /// `precision` `None` is the default: f32 for float checkpoints, the model's own int8 for
 /// int8 ones.
 pub fn build(dir: &Path, precision: Option<Precision>, quiet: bool) -> Result<Vec<u8>> {
+    let bytes = build_unchecked(dir, precision, quiet)?;
+    loads(&bytes)?;
+    Ok(bytes)
+}
+
+/// Whatever convert writes, the engine must load: hyperparameters the checkpoint's config
+/// allows but the engine does not (heads that do not divide d_model, say) are refused here,
+/// with the engine's own typed error, instead of producing a file that fails on the device.
+fn loads(bytes: &[u8]) -> Result<()> {
+    let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
+    tern_core::plan::as_bytes_mut(&mut aligned)[..bytes.len()].copy_from_slice(bytes);
+    let view = &tern_core::plan::as_bytes(&aligned)[..bytes.len()];
+    tern_core::engine::Engine::load(view, tern_core::kernels::Kernels::best())
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("the checkpoint converts to a model tern cannot run: {e}"))
+}
+
+fn build_unchecked(dir: &Path, precision: Option<Precision>, quiet: bool) -> Result<Vec<u8>> {
     if marian_nmt::Files::is_marian_dir(dir) {
         let bar = if quiet {
             ProgressBar::hidden()
