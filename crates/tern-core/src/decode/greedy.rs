@@ -73,21 +73,20 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
         }
     }
     let (v, t) = (model.vocab_size(), limits.max_tgt);
-    // Row r is sentence sentences[r], which keeps cache slot r0 = its index for its whole life.
+    // Row r is sentence sentences[r], whose cache slot is its own index for its whole life.
     for i in 0..n {
         sb.tokens[i] = special.decoder_start;
-        sb.slots[i] = i as u32;
         sb.sentences[i] = i as u32;
         hyps[i] = Hypothesis { len, score: 0.0 };
     }
     let mut live = n;
     for pos in 0..len {
-        for &q in &sb.slots[..live] {
+        for &q in &sb.sentences[..live] {
             sb.anc[q as usize * t + pos] = q;
         }
         let rows = Rows {
             tokens: &sb.tokens[..live],
-            slots: &sb.slots[..live],
+            slots: &sb.sentences[..live],
             sentences: &sb.sentences[..live],
             anc: sb.anc,
             sparse: true,
@@ -109,7 +108,6 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
                 hyps[i].len = pos + 1;
             } else {
                 sb.tokens[kept] = token;
-                sb.slots[kept] = sb.slots[r];
                 sb.sentences[kept] = sb.sentences[r];
                 kept += 1;
             }

@@ -80,7 +80,7 @@ pub fn search_bytes(limits: &Limits, vocab: usize) -> usize {
     s.add::<u32>(r * t).add::<u32>(r * t); // ancestry, and its next version
     s.add::<u32>(r * t).add::<u32>(r * t); // token histories, and their next version
     s.add::<u32>(r).add::<f32>(r); // current tokens, beam scores
-    s.add::<u32>(r).add::<u32>(r); // rows' cache slots and sentences
+    s.add::<u32>(r); // rows' sentences (greedy batches: also their cache slots)
     s.add::<u32>(2 * r).add::<f32>(2 * r); // candidates: flat index, score
     s.add::<u32>(r * t).add::<u32>(r).add::<f32>(r); // finished hypotheses: tokens, lengths, scores
     s.bytes()
@@ -100,7 +100,7 @@ pub(crate) struct SearchBuffers<'w> {
     pub hist_next: &'w mut [u32],
     pub tokens: &'w mut [u32],
     pub scores: &'w mut [f32],
-    pub slots: &'w mut [u32],
+
     pub sentences: &'w mut [u32],
     pub cand_idx: &'w mut [u32],
     pub cand_score: &'w mut [f32],
@@ -133,7 +133,7 @@ pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(
         hist_next: c.take(r * t)?,
         tokens: c.take(r)?,
         scores: c.take(r)?,
-        slots: c.take(r)?,
+
         sentences: c.take(r)?,
         cand_idx: c.take(2 * r)?,
         cand_score: c.take(2 * r)?,
