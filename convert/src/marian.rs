@@ -41,10 +41,12 @@ const DEC_NORMS: &[(&str, &str)] = &[
     (DEC_FFN_NORM, "final_layer_norm"),
 ];
 
-/// Where HF keeps the shared embedding (save_pretrained keeps one name of a tied group).
+/// Where the encoder's token embedding is, best first. save_pretrained keeps one name of a tied
+/// group; when nothing is tied (`tie_word_embeddings: false` in transformers 5) the encoder and
+/// decoder have their own embeddings besides `model.shared`, and the encoder reads its own.
 const EMBED_NAMES: &[&str] = &[
-    "model.shared.weight",
     "model.encoder.embed_tokens.weight",
+    "model.shared.weight",
     "model.decoder.embed_tokens.weight",
     "lm_head.weight",
 ];
