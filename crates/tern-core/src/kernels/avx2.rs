@@ -409,11 +409,11 @@ unsafe fn quantize_static_avx2(x: &[f32], xq: &mut [i8], inv_scale: f32) {
     while i + 8 <= n {
         // SAFETY: i + 8 <= n: 8 floats are read from `x` and 8 bytes written to `xq`.
         unsafe {
-            // cvtps rounds half to even (the default MXCSR mode), as intgemm's quantizer.
-            let v = _mm256_min_ps(
-                _mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(px.add(i)), s), lo),
-                hi,
-            );
+            // cvtps rounds half to even (the default MXCSR mode), as intgemm's quantizer. A NaN
+            // becomes 0 first, as the scalar table's `as i8` makes it (max_ps would give -127).
+            let v = _mm256_mul_ps(_mm256_loadu_ps(px.add(i)), s);
+            let v = _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_ORD_Q>(v, v));
+            let v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
             let q = _mm256_cvtps_epi32(v);
             let q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
             let q8 = _mm_packs_epi16(q16, q16);
@@ -639,9 +639,13 @@ mod tests {
     fn matmul_and_quantize_match_scalar_exactly() {
         let Some(k) = kernels() else { return };
         let (m, kk, n) = (3, 70, 9);
-        let xf: heapless::Vec<f32, 210> = (0..m * kk)
+        let mut xf: heapless::Vec<f32, 210> = (0..m * kk)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 3.0 + 0.5)
             .collect();
+        // A NaN and infinities inside the vector body (the scalar table gives 0 and +-127).
+        xf[3] = f32::NAN;
+        xf[9] = f32::INFINITY;
+        xf[10] = f32::NEG_INFINITY;
         let mut xq = [0i8; 210];
         let mut xq2 = [0i8; 210];
         (k.quantize_static)(&xf, &mut xq, 1.0 / 0.125);
