@@ -15,11 +15,13 @@ fixture sentences).
 Exits 1 if any line differs.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
+import sentencepiece as spm
 import torch
 from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTokenizer
 
@@ -63,8 +65,6 @@ def build(out, v, seed):
         make_spm.train(corpus(v[side]), os.path.join(out, f"{side}"), v["vocab"])
     os.replace(os.path.join(out, "src.spm"), os.path.join(out, "source.spm"))
     os.replace(os.path.join(out, "tgt.spm"), os.path.join(out, "target.spm"))
-    import sentencepiece as spm
-    import json
     vocab = make_marian_fixture.joint_vocab(spm.SentencePieceProcessor(model_file=os.path.join(out, "source.spm")),
                                             spm.SentencePieceProcessor(model_file=os.path.join(out, "target.spm")))
     with open(os.path.join(out, "vocab.json"), "w", encoding="utf-8") as f:
