@@ -31,10 +31,7 @@ pub fn build(dir: &Path, precision: Option<Precision>, quiet: bool) -> Result<Ve
 /// allows but the engine does not (heads that do not divide d_model, say) are refused here,
 /// with the engine's own typed error, instead of producing a file that fails on the device.
 fn loads(bytes: &[u8]) -> Result<()> {
-    let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
-    tern_core::plan::as_bytes_mut(&mut aligned)[..bytes.len()].copy_from_slice(bytes);
-    let view = &tern_core::plan::as_bytes(&aligned)[..bytes.len()];
-    tern_core::engine::Engine::load(view, tern_core::kernels::Kernels::best())
+    tern::Translator::from_bytes(bytes)
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("the checkpoint converts to a model tern cannot run: {e}"))
 }

@@ -98,11 +98,10 @@ impl<'a> Shortlist<'a> {
         self.vocab.div_ceil(32)
     }
 
-    /// Writes the sorted candidate ids for the source words of `sentences` (one list for all
-    /// of them, as Bergamot builds one per batch) into `out` and returns how many. `seen` is
-    /// scratch of [`seen_words`](Self::seen_words); `out` must hold [`capacity`](Self::capacity)
-    /// of the words' total count.
-    pub fn build(&self, sentences: &[&[u32]], seen: &mut [u32], out: &mut [u32]) -> Result<usize> {
+    /// Writes the sorted candidate ids for the source words `src` into `out` and returns how
+    /// many. `seen` is scratch of [`seen_words`](Self::seen_words); `out` must hold
+    /// [`capacity`](Self::capacity).
+    pub fn build(&self, src: &[u32], seen: &mut [u32], out: &mut [u32]) -> Result<usize> {
         let seen = seen
             .get_mut(..self.seen_words())
             .ok_or(Error::WorkspaceTooSmall {
@@ -114,7 +113,7 @@ impl<'a> Shortlist<'a> {
         #[allow(clippy::indexing_slicing)]
         let mut mark = |w: u32| seen[w as usize / 32] |= 1 << (w % 32);
         (0..self.first as u32).for_each(&mut mark);
-        for &s in sentences.iter().copied().flatten() {
+        for &s in src {
             let i = s as usize;
             let (Some(&a), Some(&b)) = (self.offsets.get(i), self.offsets.get(i + 1)) else {
                 return Err(Error::BadTokenizer(
@@ -205,19 +204,19 @@ mod tests {
         let s = Shortlist::from_gguf(&g, 3, 64).unwrap().unwrap();
         assert_eq!((s.first, s.best, s.capacity(2)), (4, 3, 16));
         let (mut seen, mut out) = (vec![0u32; s.seen_words()], vec![0u32; s.capacity(3)]);
-        let n = s.build(&[&[2, 1], &[0]], &mut seen, &mut out).unwrap();
+        let n = s.build(&[2, 1, 0], &mut seen, &mut out).unwrap();
         assert_eq!(&out[..n], &[0, 1, 2, 3, 4, 7, 40, 60], "padded with 4");
         assert!(matches!(
-            s.build(&[&[3]], &mut seen, &mut out),
+            s.build(&[3], &mut seen, &mut out),
             Err(Error::BadTokenizer(_))
         ));
         // A word id beyond the vocabulary is an error where it is read.
         let store = file(&[0, 0, 2, 4], &[1, 2, 3, 64], 4);
         let g = Gguf::parse(crate::plan::as_bytes(&store)).unwrap();
         let bad = Shortlist::from_gguf(&g, 3, 64).unwrap().unwrap();
-        assert!(bad.build(&[&[1]], &mut seen, &mut out).is_ok());
+        assert!(bad.build(&[1], &mut seen, &mut out).is_ok());
         assert!(matches!(
-            bad.build(&[&[2]], &mut seen, &mut out),
+            bad.build(&[2], &mut seen, &mut out),
             Err(Error::BadShortlist(_))
         ));
         for (offsets, words) in [

@@ -227,67 +227,64 @@ impl Translator {
     }
 
     /// Translates many lines on `threads` threads, each with its own session; results keep
-    /// the input order. With a batch size above 1 (see [`Settings::batch`]), each thread takes
-    /// a contiguous share of the lines and decodes their sentences in batches.
+    /// the input order. Threads take lines one at a time; with a batch size above 1 (see
+    /// [`Settings::batch`]), each takes a contiguous share of the lines instead and decodes
+    /// their sentences in batches.
     pub fn translate_batch<S: AsRef<str> + Sync>(
         &self,
         lines: &[S],
         threads: usize,
     ) -> Vec<Result<Output, Error>> {
-        if self.plan().0.batch > 1 {
-            let share = lines.len().div_ceil(threads.max(1)).max(1);
-            return std::thread::scope(|scope| {
-                let handles: Vec<_> = lines
-                    .chunks(share)
-                    .map(|part| scope.spawn(move || self.session().translate_many(part)))
+        let batched = self.plan().0.batch > 1;
+        let unit = if batched {
+            lines.len().div_ceil(threads.max(1)).max(1)
+        } else {
+            1
+        };
+        let units: Vec<&[S]> = lines.chunks(unit).collect();
+        let next = AtomicUsize::new(0);
+        let threads = threads.clamp(1, units.len().max(1));
+        let mut parts: Vec<Vec<(usize, Vec<Result<Output, Error>>)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut session = self.session();
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(unit) = units.get(i) else { break };
+                                let out = if batched {
+                                    session.translate_many(unit)
+                                } else {
+                                    unit.iter().map(|l| session.translate(l.as_ref())).collect()
+                                };
+                                done.push((i, out));
+                            }
+                            done
+                        })
+                    })
                     .collect();
                 handles
                     .into_iter()
-                    .zip(lines.chunks(share))
-                    .flat_map(|(h, part)| {
-                        h.join().unwrap_or_else(|_| {
-                            part.iter()
-                                .map(|_| {
-                                    Err(tern_core::Error::BadLimit("worker thread failed").into())
-                                })
-                                .collect()
-                        })
-                    })
+                    .map(|h| h.join().unwrap_or_default())
                     .collect()
             });
-        }
-        let next = AtomicUsize::new(0);
-        let threads = threads.clamp(1, lines.len().max(1));
-        let mut parts: Vec<Vec<(usize, Result<Output, Error>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut session = self.session();
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(line) = lines.get(i) else { break };
-                            done.push((i, session.translate(line.as_ref())));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        let mut out: Vec<Option<Result<Output, Error>>> = (0..lines.len()).map(|_| None).collect();
+        let mut out: Vec<Option<Vec<Result<Output, Error>>>> = units.iter().map(|_| None).collect();
         for (i, r) in parts.iter_mut().flat_map(std::mem::take) {
             out[i] = Some(r);
         }
         out.into_iter()
-            .map(|r| {
+            .zip(&units)
+            .flat_map(|(r, unit)| {
                 r.unwrap_or_else(|| {
-                    Err(Error::Model(tern_core::Error::BadLimit(
-                        "worker thread failed",
-                    )))
+                    unit.iter()
+                        .map(|_| {
+                            Err(Error::Model(tern_core::Error::BadLimit(
+                                "worker thread failed",
+                            )))
+                        })
+                        .collect()
                 })
             })
             .collect()
@@ -333,10 +330,7 @@ impl Session<'_> {
     pub fn translate(&mut self, text: &str) -> Result<Output, Error> {
         let mut pieces = Vec::new();
         let plan = self.plan_line(text, &mut pieces)?;
-        let texts = pieces
-            .iter()
-            .map(|ids| self.translate_ids(ids))
-            .collect::<Result<Vec<_>, _>>()?;
+        let texts = self.translate_pieces(&pieces)?;
         Ok(assemble(text, &plan, &texts))
     }
 
@@ -345,10 +339,7 @@ impl Session<'_> {
     pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
         let mut pieces = Vec::new();
         let truncated = self.sentence_pieces(text, &mut pieces)?;
-        let texts = pieces
-            .iter()
-            .map(|ids| self.translate_ids(ids))
-            .collect::<Result<Vec<_>, _>>()?;
+        let texts = self.translate_pieces(&pieces)?;
         Ok(Output {
             text: join(&texts),
             truncated,
@@ -487,6 +478,11 @@ impl Session<'_> {
         let opts = e.options_for(&self.opts, ids.len());
         let hyp = e.generate(&mut self.ws, &self.limits, &opts, ids, &mut self.tgt)?;
         self.detokenize(..hyp.len)
+    }
+
+    /// Translates each piece's source ids on its own.
+    fn translate_pieces(&mut self, pieces: &[Vec<u32>]) -> Result<Vec<String>, Error> {
+        pieces.iter().map(|ids| self.translate_ids(ids)).collect()
     }
 
     /// Translates up to `limits.batch` sources together; one length limit from the longest,

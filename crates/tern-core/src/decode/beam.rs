@@ -97,7 +97,6 @@ pub fn search_in_context<M: Seq2Seq + ?Sized>(
         mut hist_next,
         tokens,
         scores,
-
         sentences: _,
         cand_idx,
         cand_score,

@@ -100,7 +100,6 @@ pub(crate) struct SearchBuffers<'w> {
     pub hist_next: &'w mut [u32],
     pub tokens: &'w mut [u32],
     pub scores: &'w mut [f32],
-
     pub sentences: &'w mut [u32],
     pub cand_idx: &'w mut [u32],
     pub cand_score: &'w mut [f32],
@@ -133,7 +132,6 @@ pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(
         hist_next: c.take(r * t)?,
         tokens: c.take(r)?,
         scores: c.take(r)?,
-
         sentences: c.take(r)?,
         cand_idx: c.take(2 * r)?,
         cand_score: c.take(2 * r)?,

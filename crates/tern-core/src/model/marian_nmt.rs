@@ -396,7 +396,7 @@ impl Seq2Seq for MarianNmt<'_> {
         let cap = dims.cands;
         let cands = &mut b.cands[sentence * cap..(sentence + 1) * cap];
         b.n_cands[sentence] = match &self.shortlist {
-            Some(s) => s.build(&[src], b.seen, cands)? as u32,
+            Some(s) => s.build(src, b.seen, cands)? as u32,
             None => 0,
         };
         let x = &mut b.x[..n * d];
@@ -445,7 +445,7 @@ impl Seq2Seq for MarianNmt<'_> {
             return Err(Error::BadLimit("sentence slot out of range"));
         }
         let cands = &mut b.cands[sentence * dims.cands..(sentence + 1) * dims.cands];
-        b.n_cands[sentence] = list.build(&[words], b.seen, cands)? as u32;
+        b.n_cands[sentence] = list.build(words, b.seen, cands)? as u32;
         Ok(())
     }
 
