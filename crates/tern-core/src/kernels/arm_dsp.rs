@@ -14,8 +14,13 @@ pub const KERNELS: Kernels = Kernels {
     name: "arm-dsp",
     matmul_i8,
     dot_i8,
+    gemv_rows_i8,
     ..scalar::KERNELS
 };
+
+fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]) {
+    scalar::gemv_rows_with(dot_i8, xq, xs, wq, ws, rows, y)
+}
 
 /// `(lanes 0 and 2, lanes 1 and 3)` of a word of four int8, each sign-extended to 16 bits.
 #[inline(always)]

@@ -90,6 +90,9 @@ pub type QuantizeRows = fn(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k
 pub type QuantizeStatic = fn(x: &[f32], xq: &mut [i8], inv_scale: f32);
 /// Integer dot product of int8 vectors.
 pub type DotI8 = fn(a: &[i8], b: &[i8]) -> i32;
+/// [`MatmulI8`] for one input row and the listed weight rows only (a shortlisted output layer):
+/// `y[s] = xs * ws[rows[s]] * sum_k xq[k] * wq[rows[s]][k]`, with `k = xq.len()`.
+pub type GemvRowsI8 = fn(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]);
 /// Dot product.
 pub type Dot = fn(a: &[f32], b: &[f32]) -> f32;
 /// `y += a * x`.
@@ -112,6 +115,7 @@ pub struct Kernels {
     pub quantize_rows: QuantizeRows,
     pub quantize_static: QuantizeStatic,
     pub dot_i8: DotI8,
+    pub gemv_rows_i8: GemvRowsI8,
     pub dot: Dot,
     pub axpy: Axpy,
     pub dots: Dots,
@@ -241,9 +245,7 @@ impl Kernels {
             } => {
                 let (xq, xs) = (&mut q.q[..k], &mut q.scales[..1]);
                 self.quantize(x, xq, xs, 1, k, act_scale);
-                for (&r, o) in rows.iter().zip(y.iter_mut()) {
-                    *o = (self.dot_i8)(xq, &wq[span(r)]) as f32 * (xs[0] * scales[r as usize]);
-                }
+                (self.gemv_rows_i8)(xq, xs[0], wq, scales, rows, y);
             }
         }
         if let Some(b) = bias {

@@ -16,6 +16,9 @@ use core::arch::aarch64::*;
 pub const NEON: Kernels = Kernels {
     name: "neon",
     dot_i8: dot_i8_neon,
+    gemv_rows_i8: |xq, xs, wq, ws, rows, y| {
+        scalar::gemv_rows_with(dot_i8_neon, xq, xs, wq, ws, rows, y)
+    },
     matmul_i8: matmul_i8_neon,
     ..scalar::KERNELS
 };
@@ -25,6 +28,9 @@ pub fn dotprod() -> Option<Kernels> {
     detected().then_some(Kernels {
         name: "neon-dotprod",
         dot_i8: dot_i8_sdot,
+        gemv_rows_i8: |xq, xs, wq, ws, rows, y| {
+            scalar::gemv_rows_with(dot_i8_sdot, xq, xs, wq, ws, rows, y)
+        },
         matmul_i8: matmul_i8_sdot,
         ..NEON
     })

@@ -12,6 +12,7 @@ pub const KERNELS: Kernels = Kernels {
     quantize_rows,
     quantize_static,
     dot_i8,
+    gemv_rows_i8,
     dot,
     axpy,
     dots,
@@ -125,6 +126,27 @@ pub fn quantize_static(x: &[f32], xq: &mut [i8], inv_scale: f32) {
     for (q, v) in xq.iter_mut().zip(x) {
         *q = libm::rintf(v * inv_scale).clamp(-127.0, 127.0) as i8;
     }
+}
+
+/// [`super::GemvRowsI8`] with the table's `dot`, row by row.
+pub fn gemv_rows_with(
+    dot: super::DotI8,
+    xq: &[i8],
+    xs: f32,
+    wq: &[i8],
+    ws: &[f32],
+    rows: &[u32],
+    y: &mut [f32],
+) {
+    let k = xq.len();
+    for (&r, o) in rows.iter().zip(y.iter_mut()) {
+        let r = r as usize;
+        *o = dot(xq, &wq[r * k..(r + 1) * k]) as f32 * (xs * ws[r]);
+    }
+}
+
+fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]) {
+    gemv_rows_with(dot_i8, xq, xs, wq, ws, rows, y)
 }
 
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
