@@ -292,7 +292,7 @@ fn quality(args: &[String]) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     let lines = std::fs::read_to_string(&hyp)?.lines().count();
     println!(
-        "{pair}: {lines} lines in {secs:.1} s ({:.1} sentences/s, 1 thread, scalar kernels)",
+        "{pair}: {lines} lines in {secs:.1} s ({:.1} sentences/s, 1 thread)",
         lines as f64 / secs
     );
     run(Command::new(&python)
