@@ -1002,7 +1002,10 @@ mod tests {
         let ones = [1f32; 300];
         for n in [0, 5, 16, 37, 256, 300] {
             let s = lane_sum(&x[..n], |v| v);
-            assert_eq!(s.to_bits(), crate::kernels::scalar::dot(&x[..n], &ones[..n]).to_bits());
+            assert_eq!(
+                s.to_bits(),
+                crate::kernels::scalar::dot(&x[..n], &ones[..n]).to_bits()
+            );
         }
         assert_eq!(lane_sum(&[1.0, 2.0, 3.0], |v| v * v), 14.0);
     }
