@@ -169,6 +169,17 @@ fn matmul_i8_vnni(
         }
         while j + 4 <= n {
             let w = &wq[j * k..(j + 4) * k];
+            if rows >= 2 {
+                // The tiles read their four rows side by side; ask for the next four in address
+                // order meanwhile, so that the hardware sees one stream.
+                let next = wq.as_ptr().wrapping_add((j + 4) * k);
+                let mut t = 0;
+                while t < 4 * k {
+                    // A prefetch never faults, even past the end of `wq`.
+                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(t).cast());
+                    t += 64;
+                }
+            }
             let mut i = i0;
             // Four (then two) input rows share each weight load.
             while i + 4 <= i0 + rows {
