@@ -68,13 +68,75 @@ fn axpy_rows(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]) {
     unsafe { axpy_rows_avx2(p, rows, offs, y) }
 }
 
-/// [`scalar::dots`] with the AVX2 dot inlined into the loop (attention calls it per head).
+/// [`scalar::dots`] (attention's scores, per head): eight rows at a time when `q` is whole
+/// 16-float blocks, their eight lane sums reduced together by [`hsum8`] instead of one
+/// horizontal sum each; the rest through [`dot_avx2`]. Same bits as the scalar table.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dots_avx2(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
-    for (o, &r) in out.iter_mut().zip(offs) {
-        // SAFETY: the caller has AVX2 and FMA (this function's own features).
-        *o = unsafe { dot_avx2(q, &rows[r..r + q.len()]) };
+    let n = q.len();
+    let count = out.len().min(offs.len());
+    let mut s = 0;
+    if n % 16 == 0 {
+        let pq = q.as_ptr();
+        while s + 8 <= count {
+            let group = &offs[s..s + 8];
+            assert!(group.iter().all(|&o| o + n <= rows.len()));
+            let mut v = [_mm256_setzero_ps(); 8];
+            for (acc, &o) in v.iter_mut().zip(group) {
+                let pr = rows.as_ptr().wrapping_add(o);
+                let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                let mut i = 0;
+                while i + 16 <= n {
+                    // SAFETY: i + 16 <= n: the loads at i and i + 8 are inside `q` (n floats)
+                    // and inside `rows` from `o` (o + n <= rows.len(), asserted above).
+                    unsafe {
+                        let (q0, q1) = (_mm256_loadu_ps(pq.add(i)), _mm256_loadu_ps(pq.add(i + 8)));
+                        let (r0, r1) = (_mm256_loadu_ps(pr.add(i)), _mm256_loadu_ps(pr.add(i + 8)));
+                        acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(q0, r0));
+                        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(q1, r1));
+                    }
+                    i += 16;
+                }
+                *acc = _mm256_add_ps(acc0, acc1);
+            }
+            // SAFETY: `out[s..s + 8]` holds 8 floats.
+            unsafe { _mm256_storeu_ps(out[s..s + 8].as_mut_ptr(), hsum8(&v)) };
+            s += 8;
+        }
     }
+    for (o, &r) in out[s..count].iter_mut().zip(&offs[s..count]) {
+        // SAFETY: the caller has AVX2 and FMA (this function's own features).
+        *o = unsafe { dot_avx2(q, &rows[r..r + n]) };
+    }
+}
+
+/// [`hsum`] of eight vectors at once, element `t` of the result for `v[t]`, with the same
+/// additions in the same order: `q_l = v_l + v_(l+4)`, then `(q0 + q2) + (q1 + q3)`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum8(v: &[__m256; 8]) -> __m256 {
+    // [a.lo | b.lo] + [a.hi | b.hi]: the four q of a, then of b.
+    let q = |a, b| {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(a, b),
+            _mm256_permute2f128_ps::<0x31>(a, b),
+        )
+    };
+    let (q01, q23, q45, q67) = (q(v[0], v[1]), q(v[2], v[3]), q(v[4], v[5]), q(v[6], v[7]));
+    // Per 128-bit half: [x.q0 + x.q2, x.q1 + x.q3, y.q0 + y.q2, y.q1 + y.q3].
+    let t = |x, y| {
+        _mm256_add_ps(
+            _mm256_shuffle_ps::<0b01_00_01_00>(x, y),
+            _mm256_shuffle_ps::<0b11_10_11_10>(x, y),
+        )
+    };
+    let (t0, t1) = (t(q01, q23), t(q45, q67));
+    // [v0 v2 v4 v6 | v1 v3 v5 v7], each (q0 + q2) + (q1 + q3).
+    let sums = _mm256_add_ps(
+        _mm256_shuffle_ps::<0b10_00_10_00>(t0, t1),
+        _mm256_shuffle_ps::<0b11_01_11_01>(t0, t1),
+    );
+    _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
 /// [`scalar::axpy_rows`] a block of `y` at a time: 32 (then 8) floats of `y` stay in registers
@@ -718,14 +780,17 @@ mod tests {
             assert_eq!(y1, y2);
         }
         // Attention's row kernels: widths with 32-float blocks, 8-float blocks and a tail.
-        let p = [0.31f32, -1.7, 0.05, 2.5, -0.61];
-        for n in [0, 7, 8, 32, 45, 72] {
-            let offs = [3usize, 120, 0, 200, 57].map(|o| o.min(300 - n));
+        // Eleven rows: a group of eight and three more.
+        let p = [
+            0.31f32, -1.7, 0.05, 2.5, -0.61, 1.1, -0.2, 0.9, 3.3, -2.2, 0.01,
+        ];
+        for n in [0, 7, 8, 16, 32, 45, 72] {
+            let offs = [3usize, 120, 0, 200, 57, 9, 250, 31, 77, 140, 5].map(|o| o.min(300 - n));
             let (mut y1, mut y2) = (b.clone(), b.clone());
             (k.axpy_rows)(&p, &a, &offs, &mut y1[..n]);
             scalar::axpy_rows(&p, &a, &offs, &mut y2[..n]);
             assert_eq!(y1, y2, "axpy_rows {n}");
-            let (mut d1, mut d2) = ([0f32; 5], [0f32; 5]);
+            let (mut d1, mut d2) = ([0f32; 11], [0f32; 11]);
             (k.dots)(&b[..n], &a, &offs, &mut d1);
             scalar::dots(&b[..n], &a, &offs, &mut d2);
             assert_eq!(d1.map(f32::to_bits), d2.map(f32::to_bits), "dots {n}");
