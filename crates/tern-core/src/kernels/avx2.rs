@@ -199,6 +199,10 @@ fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut
 }
 
 fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
+    #[cfg(feature = "std")]
+    if super::gemm::matmul_f32(x, w, y, m, k, n) {
+        return;
+    }
     for i in 0..m {
         let xr = &x[i * k..(i + 1) * k];
         for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
