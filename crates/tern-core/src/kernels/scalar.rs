@@ -44,13 +44,24 @@ pub fn exp(x: &mut [f32]) {
 /// then summed as lanes `(0..4) + (4..8)`, `(0,1) + (2,3)`, `0 + 1`; the tail is added in order.
 /// A multiply then an add, never a fused multiply-add.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
+    dot_with(a, b.len(), |i| b[i])
+}
+
+/// [`dot`] with f16 weights, each converted exactly to f32 first (the F16C kernels' order).
+pub fn dot_f16(a: &[f32], w: &[f16]) -> f32 {
+    dot_with(a, w.len(), |i| w[i].to_f32())
+}
+
+/// [`dot`]'s order over `a` and the `b_len` values `b(i)`.
+#[inline(always)]
+fn dot_with(a: &[f32], b_len: usize, b: impl Fn(usize) -> f32) -> f32 {
+    let n = a.len().min(b_len);
     let (mut acc0, mut acc1) = ([0f32; 8], [0f32; 8]);
     let mut i = 0;
     while i + 16 <= n {
         for l in 0..8 {
-            acc0[l] += a[i + l] * b[i + l];
-            acc1[l] += a[i + 8 + l] * b[i + 8 + l];
+            acc0[l] += a[i + l] * b(i + l);
+            acc1[l] += a[i + 8 + l] * b(i + 8 + l);
         }
         i += 16;
     }
@@ -58,7 +69,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
     let mut s = (q[0] + q[2]) + (q[1] + q[3]);
     while i < n {
-        s += a[i] * b[i];
+        s += a[i] * b(i);
         i += 1;
     }
     s
@@ -81,11 +92,7 @@ pub fn matmul_f16(x: &[f32], w: &[f16], y: &mut [f32], m: usize, k: usize, n: us
     for i in 0..m {
         let xr = &x[i * k..(i + 1) * k];
         for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
-            *out = w[j * k..(j + 1) * k]
-                .iter()
-                .zip(xr)
-                .map(|(w, x)| w.to_f32() * x)
-                .sum();
+            *out = dot_f16(xr, &w[j * k..(j + 1) * k]);
         }
     }
 }
