@@ -236,27 +236,53 @@ impl Activation {
     pub fn apply(self, k: &Kernels, x: &mut [f32]) {
         match self {
             Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Gelu => x.iter_mut().for_each(|v| {
-                *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2))
-            }),
-            Activation::GeluTanh => x.iter_mut().for_each(|v| {
-                let c = 0.797_884_6_f32; // sqrt(2/pi)
-                *v = 0.5 * *v * (1.0 + libm::tanhf(c * (*v + 0.044715 * *v * *v * *v)))
-            }),
-            Activation::Silu => {
-                // v / (1 + exp(-v)), the exponentials a block at a time.
-                let mut e = [0f32; 64];
-                for block in x.chunks_mut(64) {
-                    let e = &mut e[..block.len()];
-                    e.iter_mut().zip(block.iter()).for_each(|(e, v)| *e = -*v);
-                    (k.exp)(e);
-                    block
-                        .iter_mut()
-                        .zip(e.iter())
-                        .for_each(|(v, e)| *v /= 1.0 + e);
-                }
-            }
+            // x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, erf by Abramowitz & Stegun 7.1.26
+            // (absolute error under 1.5e-7): a polynomial in t = 1 / (1 + p|z|) times e^(-z^2).
+            Activation::Gelu => with_exp(
+                k,
+                x,
+                |v| {
+                    let z = v * core::f32::consts::FRAC_1_SQRT_2;
+                    -(z * z)
+                },
+                |v, e| {
+                    let z = (v * core::f32::consts::FRAC_1_SQRT_2).abs();
+                    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+                    let poly = t
+                        * (0.254_829_6
+                            + t * (-0.284_496_74
+                                + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+                    let erf = (1.0 - poly * e).copysign(v);
+                    0.5 * v * (1.0 + erf)
+                },
+            ),
+            // (1 + tanh(u)) / 2 = 1 / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+            Activation::GeluTanh => with_exp(
+                k,
+                x,
+                |v| -2.0 * 0.797_884_6 * (v + 0.044_715 * v * v * v),
+                |v, e| v / (1.0 + e),
+            ),
+            // v / (1 + exp(-v)).
+            Activation::Silu => with_exp(k, x, |v| -v, |v, e| v / (1.0 + e)),
         }
+    }
+}
+
+/// `x = f(x, exp(arg(x)))`, the exponentials a block at a time through the table's `exp` (bit
+/// for bit `libm::expf`), the rest plain loops that vectorize: no per-element libm call.
+fn with_exp(k: &Kernels, x: &mut [f32], arg: impl Fn(f32) -> f32, f: impl Fn(f32, f32) -> f32) {
+    let mut e = [0f32; 64];
+    for block in x.chunks_mut(64) {
+        let e = &mut e[..block.len()];
+        e.iter_mut()
+            .zip(block.iter())
+            .for_each(|(e, &v)| *e = arg(v));
+        (k.exp)(e);
+        block
+            .iter_mut()
+            .zip(e.iter())
+            .for_each(|(v, &e)| *v = f(*v, e));
     }
 }
 
@@ -1035,6 +1061,29 @@ mod tests {
         let mut x = [1.0f32];
         Activation::Gelu.apply(&Kernels::best(), &mut x);
         assert!((x[0] - 0.841_344_7).abs() < 1e-6);
+        // Both GELUs against libm's erf and tanh over [-10, 10], and their limits.
+        let xs: heapless::Vec<f32, 401> = (0..401).map(|i| (i as f32 - 200.0) / 20.0).collect();
+        let (mut g, mut gt) = (xs.clone(), xs.clone());
+        Activation::Gelu.apply(&Kernels::best(), &mut g);
+        Activation::GeluTanh.apply(&Kernels::best(), &mut gt);
+        for ((&v, &a), &b) in xs.iter().zip(&g).zip(&gt) {
+            let exact = 0.5 * v * (1.0 + libm::erff(v * core::f32::consts::FRAC_1_SQRT_2));
+            let tanh = 0.5 * v * (1.0 + libm::tanhf(0.797_884_6 * (v + 0.044_715 * v * v * v)));
+            assert!(
+                (a - exact).abs() <= 1e-6 * v.abs().max(1.0),
+                "gelu({v}) = {a}, not {exact}"
+            );
+            assert!(
+                (b - tanh).abs() <= 1e-6 * v.abs().max(1.0),
+                "gelu_tanh({v}) = {b}, not {tanh}"
+            );
+        }
+        let mut big = [-1e4f32, 1e4];
+        Activation::GeluTanh.apply(&Kernels::best(), &mut big);
+        assert_eq!(big, [-0.0, 1e4]);
+        let mut big = [-1e4f32, 1e4];
+        Activation::Gelu.apply(&Kernels::best(), &mut big);
+        assert_eq!(big, [-0.0, 1e4]);
         assert_eq!(Activation::from_name("tanh"), Err(Error::UnknownActivation));
     }
 }
