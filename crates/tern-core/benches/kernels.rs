@@ -52,6 +52,36 @@ fn bench(c: &mut Criterion) {
         }
     }
     g.finish();
+    // The shortlisted output layer: ~1000 sorted rows of a 32000 x 256 int8 embedding (8 MiB).
+    let mut g = c.benchmark_group("gemv_rows_i8");
+    let (x, w) = (data_i8(d, 3), data_i8(32000 * d, 4));
+    let ws = vec![0.02f32; 32000];
+    let rows: Vec<u32> = (0..1000u32).map(|i| i * 32 + i % 7).collect();
+    let mut y = vec![0f32; rows.len()];
+    g.throughput(Throughput::Bytes((rows.len() * d) as u64));
+    for t in tables() {
+        g.bench_function(BenchmarkId::new(t.name, "1000 of 32000x256"), |b| {
+            b.iter(|| (t.gemv_rows_i8)(black_box(&x), 0.01, black_box(&w), &ws, &rows, &mut y))
+        });
+    }
+    g.finish();
+    // f32 and f16 weights, the encoder's shape (32 rows x 256 -> 1536): gemm and F16C.
+    let mut g = c.benchmark_group("matmul_float");
+    let (m, k, n) = (32usize, d, ffn);
+    let x: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+    let w: Vec<f32> = (0..n * k).map(|i| (i % 17) as f32 * 0.05 - 0.4).collect();
+    let wh: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
+    let mut y = vec![0f32; m * n];
+    g.throughput(Throughput::Elements((m * n * k) as u64));
+    for t in tables() {
+        g.bench_function(BenchmarkId::new(t.name, "f32 32x256x1536"), |b| {
+            b.iter(|| (t.matmul_f32)(black_box(&x), black_box(&w), &mut y, m, k, n))
+        });
+        g.bench_function(BenchmarkId::new(t.name, "f16 32x256x1536"), |b| {
+            b.iter(|| (t.matmul_f16)(black_box(&x), black_box(&wh), &mut y, m, k, n))
+        });
+    }
+    g.finish();
     let mut g = c.benchmark_group("float");
     let (a, bv) = (vec![0.5f32; ffn], vec![0.25f32; ffn]);
     g.throughput(Throughput::Elements(ffn as u64));
