@@ -417,10 +417,9 @@ unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
         }
     }
     let mut out = sum4(&acc);
+    let body = k - k % 32;
     for (r, o) in out.iter_mut().enumerate() {
-        for t in k - k % 32..k {
-            *o += i32::from(x[t]) * i32::from(w[r * k + t]);
-        }
+        *o += scalar::dot_i8(&x[body..k], &w[r * k + body..(r + 1) * k]);
     }
     out
 }

@@ -45,8 +45,9 @@ fn detected() -> bool {
 // the CPU features were detected.
 
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let k = a.len().min(b.len());
     // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
-    unsafe { dot1(a, b) }
+    unsafe { dot_rows::<1>(a, b, k, correction(&a[..k]))[0] }
 }
 
 fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]) {
@@ -58,7 +59,7 @@ fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn gemv_rows_vnni(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]) {
     let k = xq.len();
-    let corr = correction(xq, k);
+    let corr = correction(xq);
     let mut s = 0;
     while s + 16 <= rows.len().min(y.len()) {
         let ids: [usize; 16] = core::array::from_fn(|t| rows[s + t] as usize);
@@ -75,34 +76,13 @@ fn gemv_rows_vnni(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &m
         }
         s += 16;
     }
-    scalar::gemv_rows_with(dot_i8, xq, xs, wq, ws, &rows[s..], &mut y[s..]);
-}
-
-/// One dot product (what is left of a shortlist after sixteens), its correction counted in
-/// the same pass: `a` is the activation, `b` the weights.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot1(a: &[i8], b: &[i8]) -> i32 {
-    let k = a.len().min(b.len());
-    let (bias, ones) = (_mm512_set1_epi8(-128), _mm512_set1_epi8(1));
-    let (mut acc, mut sum) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-    for (x, w) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
-        // SAFETY: 64-byte loads from 64-byte chunks.
-        let (vx, vw) = unsafe {
-            (
-                _mm512_loadu_si512(x.as_ptr().cast()),
-                _mm512_loadu_si512(w.as_ptr().cast()),
-            )
-        };
-        acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(vw, bias), vx);
-        sum = _mm512_dpbusd_epi32(sum, ones, vx);
+    // The rest one by one, with the correction already counted.
+    for (o, &r) in y[s..].iter_mut().zip(&rows[s..]) {
+        let r = r as usize;
+        // SAFETY: AVX-512 F/BW/VNNI are present (this function's own features).
+        let d = unsafe { dot_rows::<1>(xq, &wq[r * k..(r + 1) * k], k, corr) }[0];
+        *o = d as f32 * (xs * ws[r]);
     }
-    let body = k - k % 64;
-    let tail: i32 = a[body..k]
-        .iter()
-        .zip(&b[body..k])
-        .map(|(&x, &w)| i32::from(x) * i32::from(w))
-        .sum();
-    _mm512_reduce_add_epi32(_mm512_sub_epi32(acc, _mm512_slli_epi32::<7>(sum))) + tail
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -148,7 +128,7 @@ fn matmul_i8_vnni(
         let rows = (m - i0).min(BLOCK);
         let mut corr = [0i32; BLOCK];
         for (r, c) in corr.iter_mut().enumerate().take(rows) {
-            *c = correction(&xq[(i0 + r) * k..(i0 + r + 1) * k], k);
+            *c = correction(&xq[(i0 + r) * k..(i0 + r + 1) * k]);
         }
         let mut j = 0;
         if rows == 1 && n * k <= GEMV16_MAX {
@@ -227,8 +207,8 @@ fn matmul_i8_vnni(
 
 /// What the unsigned weights add to a row's dots: `128 *` the sum of the first `k - k % 64`
 /// activations (the part that goes through `dpbusd`; the tail is multiplied exactly).
-fn correction(x: &[i8], k: usize) -> i32 {
-    let body = &x[..k - k % 64];
+fn correction(x: &[i8]) -> i32 {
+    let body = &x[..x.len() - x.len() % 64];
     // SAFETY: AVX-512 F/BW/VNNI are present (the only callers are this table's kernels).
     unsafe { sum_i8(body) << 7 }
 }
@@ -323,10 +303,9 @@ unsafe fn gemv16(x: &[i8], w: &[i8], offs: [usize; 16], corr: i32) -> __m512i {
         let mut all = [0i32; 16];
         // `all` holds 16 i32.
         _mm512_storeu_si512(all.as_mut_ptr().cast(), sums);
+        let body = k - k % 64;
         for (v, &o) in all.iter_mut().zip(&offs) {
-            for t in k - k % 64..k {
-                *v += i32::from(x[t]) * i32::from(w[o + t]);
-            }
+            *v += scalar::dot_i8(&x[body..], &w[o + body..o + k]);
         }
         _mm512_loadu_si512(all.as_ptr().cast())
     }
@@ -376,9 +355,8 @@ unsafe fn dot_tile<const M: usize>(x: &[i8], w: &[i8], k: usize, corr: [i32; M])
     unsafe { _mm512_storeu_si512(all.as_mut_ptr().cast(), sums) };
     for r in 0..M {
         for c in 0..4 {
-            for t in i..k {
-                all[4 * r + c] += i32::from(x[r * k + t]) * i32::from(w[c * k + t]);
-            }
+            all[4 * r + c] +=
+                scalar::dot_i8(&x[r * k + i..(r + 1) * k], &w[c * k + i..(c + 1) * k]);
         }
     }
     // SAFETY: as the store.
@@ -469,11 +447,9 @@ unsafe fn dot_rows<const R: usize>(x: &[i8], w: &[i8], k: usize, corr: i32) -> [
             *o = _mm512_reduce_add_epi32(*a);
         }
     }
+    let body = k - k % 64;
     for (r, o) in out.iter_mut().enumerate() {
-        *o -= corr;
-        for t in k - k % 64..k {
-            *o += i32::from(x[t]) * i32::from(w[r * k + t]);
-        }
+        *o += scalar::dot_i8(&x[body..k], &w[r * k + body..(r + 1) * k]) - corr;
     }
     out
 }

@@ -44,24 +44,25 @@ pub fn exp(x: &mut [f32]) {
 /// then summed as lanes `(0..4) + (4..8)`, `(0,1) + (2,3)`, `0 + 1`; the tail is added in order.
 /// A multiply then an add, never a fused multiply-add.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    dot_with(a, b.len(), |i| b[i])
+    ordered_sum(a.len().min(b.len()), |i| a[i] * b[i])
 }
 
 /// [`dot`] with f16 weights, each converted exactly to f32 first (the F16C kernels' order).
 pub fn dot_f16(a: &[f32], w: &[f16]) -> f32 {
-    dot_with(a, w.len(), |i| w[i].to_f32())
+    ordered_sum(a.len().min(w.len()), |i| a[i] * w[i].to_f32())
 }
 
-/// [`dot`]'s order over `a` and the `b_len` values `b(i)`.
+/// The sum of `f(0..n)` in [`dot`]'s order. The order is the code's, so every target gets the
+/// same bits; its sixteen independent sums vectorize, where one running sum is a chain of `n`
+/// dependent adds (LayerNorm's sums use it too).
 #[inline(always)]
-fn dot_with(a: &[f32], b_len: usize, b: impl Fn(usize) -> f32) -> f32 {
-    let n = a.len().min(b_len);
+pub fn ordered_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
     let (mut acc0, mut acc1) = ([0f32; 8], [0f32; 8]);
     let mut i = 0;
     while i + 16 <= n {
         for l in 0..8 {
-            acc0[l] += a[i + l] * b(i + l);
-            acc1[l] += a[i + 8 + l] * b(i + 8 + l);
+            acc0[l] += f(i + l);
+            acc1[l] += f(i + 8 + l);
         }
         i += 16;
     }
@@ -69,7 +70,7 @@ fn dot_with(a: &[f32], b_len: usize, b: impl Fn(usize) -> f32) -> f32 {
     let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
     let mut s = (q[0] + q[2]) + (q[1] + q[3]);
     while i < n {
-        s += a[i] * b(i);
+        s += f(i);
         i += 1;
     }
     s

@@ -8,6 +8,7 @@ pub mod names;
 
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorInfo, TensorType};
+use crate::kernels::scalar::ordered_sum;
 use crate::kernels::{Kernels, Matrix, MatrixData, QuantScratch};
 use crate::plan::{Carver, Limits, Sizer};
 
@@ -300,30 +301,6 @@ impl Linear<'_> {
     }
 }
 
-/// The sum of `f(v)` over `x` in [`crate::kernels::scalar::dot`]'s order: two 8-lane sums over
-/// 16-value blocks, added lane-wise, then `(0..4) + (4..8)`, `(0,1) + (2,3)`, `0 + 1`, then the
-/// tail in order. The order is the code's, so every target gets the same bits; sixteen
-/// independent sums vectorize, where one running sum is a chain of `d` dependent adds (it was
-/// 6-7% of the Firefox model's time).
-#[inline]
-fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let (mut acc0, mut acc1) = ([0f32; 8], [0f32; 8]);
-    let mut blocks = x.chunks_exact(16);
-    for b in &mut blocks {
-        for l in 0..8 {
-            acc0[l] += f(b[l]);
-            acc1[l] += f(b[8 + l]);
-        }
-    }
-    let v: [f32; 8] = core::array::from_fn(|l| acc0[l] + acc1[l]);
-    let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
-    let mut s = (q[0] + q[2]) + (q[1] + q[3]);
-    for &t in blocks.remainder() {
-        s += f(t);
-    }
-    s
-}
-
 /// Layer normalization over the last dimension.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerNorm<'a> {
@@ -337,8 +314,8 @@ impl LayerNorm<'_> {
     pub fn forward(&self, x: &mut [f32]) {
         let d = self.weight.len();
         for row in x.chunks_exact_mut(d) {
-            let mean = lane_sum(row, |v| v) / d as f32;
-            let var = lane_sum(row, |v| (v - mean) * (v - mean)) / d as f32;
+            let mean = ordered_sum(d, |i| row[i]) / d as f32;
+            let var = ordered_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32;
             let inv = 1.0 / libm::sqrtf(var + self.eps);
             for ((v, g), b) in row.iter_mut().zip(self.weight).zip(self.bias) {
                 *v = (*v - mean) * inv * g + b;
@@ -1019,7 +996,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lane_sum_keeps_dots_order() {
+    fn ordered_sum_is_dots_order() {
         // Same bits as `dot` with ones (the documented order), for lengths with and without a
         // tail, on values whose sum depends on the order.
         let x: heapless::Vec<f32, 300> = (0..300)
@@ -1027,13 +1004,14 @@ mod tests {
             .collect();
         let ones = [1f32; 300];
         for n in [0, 5, 16, 37, 256, 300] {
-            let s = lane_sum(&x[..n], |v| v);
+            let s = ordered_sum(n, |i| x[i]);
             assert_eq!(
                 s.to_bits(),
                 crate::kernels::scalar::dot(&x[..n], &ones[..n]).to_bits()
             );
         }
-        assert_eq!(lane_sum(&[1.0, 2.0, 3.0], |v| v * v), 14.0);
+        let y = [1.0f32, 2.0, 3.0];
+        assert_eq!(ordered_sum(3, |i| y[i] * y[i]), 14.0);
     }
 
     #[test]
