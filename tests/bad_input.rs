@@ -116,7 +116,7 @@ fn convert_refuses_broken_hf_checkpoints() {
     let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
     v["encoder_attention_heads"] = 5.into();
     std::fs::write(d.join("config.json"), v.to_string()).unwrap();
-    convert_fails(&d, &["--int8"], "marian.encoder_attention_heads");
+    convert_fails(&d, &["--int8"], "transformer.encoder.heads");
 
     let d = copy_dir(fixture, "nan");
     poison(&d, up, f32::NAN);

@@ -36,7 +36,7 @@ fn check_model(
 ) {
     let e = t.engine();
     assert!(
-        matches!(e.model, tern_core::model::Model::MarianNmt(_)),
+        e.model.spec.decoder_cell == tern_core::model::spec::DecoderCell::Ssru,
         "{pair}: not the SSRU architecture"
     );
     assert_eq!(e.model.vocab_size(), 32000);
@@ -134,7 +134,10 @@ fn float_npz_models_equal_bergamot_float() {
             let bytes = tern_convert::build(&pre, None, true)
                 .unwrap_or_else(|e| panic!("converting the pre-norm model: {e:#}"));
             let t = tern::Translator::from_bytes(&bytes).expect("loads");
-            assert_eq!(t.engine().gguf.str("marian_nmt.preprocess").unwrap(), "n");
+            assert_eq!(
+                t.engine().gguf.str("transformer.sublayer.pre").unwrap(),
+                "n"
+            );
             check_model(pair, src, &t, "prenorm.expected", 0.6, true);
         }
     }
@@ -284,8 +287,16 @@ fn a_batch_decodes_each_sentence_as_alone() {
         let len = opts.max_len;
         let mut out = vec![0u32; refs.len() * len];
         let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; refs.len()];
-        e.generate_batch(&mut ws, &limits, &opts, &refs, &mut out, &mut hyps)
-            .unwrap();
+        e.generate_batch(
+            &mut ws,
+            &limits,
+            &opts,
+            &e.languages,
+            &refs,
+            &mut out,
+            &mut hyps,
+        )
+        .unwrap();
         for (i, src) in refs.iter().enumerate() {
             let mut alone = vec![0u32; len];
             let h = e

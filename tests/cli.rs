@@ -60,7 +60,9 @@ fn convert_then_translate_and_inspect() {
     // inspect prints the same memory figures as convert.
     let (ok, inspect, stderr) = run(Command::new(&tern).arg("inspect").arg(&model), b"");
     assert!(ok, "{stderr}");
-    assert!(inspect.contains("architecture: marian"), "{inspect}");
+    assert!(inspect.contains("architecture: transformer"), "{inspect}");
+    assert!(inspect.contains("spec (marian):"), "{inspect}");
+    assert!(inspect.contains("sublayers: post-norm"), "{inspect}");
     let plan = |s: &str| {
         s.lines()
             .find(|l| l.contains("workspace in all"))

@@ -16,13 +16,35 @@ pub fn root() -> PathBuf {
 
 /// Fixture checkpoints made by `models/make_marian_fixture.py` (directories with expected.json).
 pub fn marian_fixtures() -> Vec<PathBuf> {
+    let v = fixtures_of("marian");
+    assert!(!v.is_empty(), "no Marian fixtures under models/fixtures");
+    v
+}
+
+/// Fixture checkpoints made by `models/make_m2m100_fixture.py` (M2M100 and NLLB).
+pub fn m2m100_fixtures() -> Vec<PathBuf> {
+    let v = fixtures_of("m2m_100");
+    assert!(
+        !v.is_empty(),
+        "no M2M100 / NLLB fixtures under models/fixtures"
+    );
+    v
+}
+
+/// Fixture directories (with expected.json) whose config.json says `model_type`.
+fn fixtures_of(model_type: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("models/fixtures"))
         .expect("models/fixtures exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("expected.json").exists() && p.join("config.json").exists())
+        .filter(|p| p.join("expected.json").exists())
+        .filter(|p| {
+            std::fs::read(p.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|c| c["model_type"] == model_type)
+        })
         .collect();
     v.sort();
-    assert!(!v.is_empty(), "no Marian fixtures under models/fixtures");
     v
 }
 

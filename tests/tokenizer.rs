@@ -1,6 +1,9 @@
 //! tern's SentencePiece tokenizer against the `sentencepiece` library itself: the same ids and
 //! the same decoded text, on FLORES devtest (en/pt/de, when `../shared` is present), the
-//! fixtures' sentences, hard cases written here and deterministic random strings.
+//! fixtures' sentences, hard cases written here and deterministic random strings; unigram and
+//! BPE models (`models/make_spm.py`). Then the M2M100 / NLLB tokenizers the converter builds from
+//! Hugging Face directories against Hugging Face's own ids and decoded text, recorded by
+//! `models/tokenizer_reference.py`.
 
 use tern_core::gguf::write::GgufWriter;
 use tern_core::gguf::Gguf;
@@ -30,6 +33,8 @@ const HARD: &[&str] = &[
     "▁already▁escaped▁",
     "a\u{fffd}b",
     "ÀÉÎÕÜ àéîõü ß ẞ ø œ æ",
+    "user->defined @@symbols<sep>kept->whole@@",
+    "\u{10ffff}\u{e000} private use, ☃ snowman, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
 ];
 
 fn tokenizer_file(spm: &SpmModel) -> Vec<u8> {
@@ -209,6 +214,67 @@ fn german_matches_sentencepiece() {
     check("de", "deu_Latn");
 }
 
+#[test]
+fn bpe_english_matches_sentencepiece() {
+    check("bpe-en", "eng_Latn");
+}
+
+/// User-defined symbols, which BPE never merges.
+#[test]
+fn bpe_german_matches_sentencepiece() {
+    check("bpe-de", "deu_Latn");
+}
+
+/// Byte fallback: unknown characters become byte pieces.
+#[test]
+fn bpe_portuguese_matches_sentencepiece() {
+    check("bpe-pt", "por_Latn");
+}
+
+/// Every 7th merged piece unused: sentencepiece resegments them.
+#[test]
+fn bpe_unused_pieces_match_sentencepiece() {
+    check("bpe-en-unused", "eng_Latn");
+}
+
+#[test]
+fn bpe_scratch_is_sufficient_and_word_models_are_refused() {
+    for name in ["bpe-en", "bpe-en-unused", "bpe-pt"] {
+        let path = tern_e2e::root().join(format!("models/fixtures/spm/{name}.spm"));
+        let spm = SpmModel::parse(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(spm.model_type, 2);
+        let file = tokenizer_file(&spm);
+        let g = Gguf::parse(&file).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        assert_eq!(tok.algorithm(), tern_core::tokenizer::Algorithm::Bpe);
+        // The worst cases for the scratch: every character its own symbol, and long texts.
+        for text in ["\u{1F600}".repeat(50), "a".repeat(3000), "ab ".repeat(700)] {
+            let mut scratch = vec![0; tok.encode_scratch_bytes(text.len())];
+            let mut ids = vec![0; tok.max_tokens(text.len())];
+            let n = tok.encode(&text, &mut scratch, &mut ids).unwrap();
+            assert!(n <= ids.len());
+        }
+        let mut word = spm.clone();
+        word.model_type = 3;
+        let mut w = GgufWriter::new();
+        let spec = TokenizerSpec {
+            source: &word,
+            decode: &word,
+            vocab: None,
+            eos: 2,
+            unk: 0,
+            pad: None,
+            hf_marian: false,
+            clean_up_spaces: false,
+        };
+        let err = write_tokenizer(&mut w, &spec).unwrap_err().to_string();
+        assert!(
+            err.contains("word SentencePiece models are not supported"),
+            "{err}"
+        );
+    }
+}
+
 /// The real 32k-piece vocabulary of Mozilla's en-pt model (`cargo xtask fetch-model enpt`,
 /// which `cargo xtask test` runs first), on English and Portuguese.
 #[test]
@@ -242,4 +308,177 @@ fn truncated_outputs_count_all_tokens() {
         tok.encode(text, &mut tiny, &mut full),
         Err(tern_core::Error::WorkspaceTooSmall { .. })
     ));
+}
+
+/// 64-bit FNV-1a, as `models/tokenizer_reference.py` hashes decoded FLORES lines.
+fn fnv1a(b: &[u8]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &x in b {
+        h = (h ^ x as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// An HF tokenizer directory from `models/fixtures/<name>` plus `spm/bpe-en.spm` as
+/// `sentencepiece.bpe.model`, converted by `tern_convert::tokenizer::write_m2m100` with 8 padding
+/// ids, checked against `reference.json`. `code` maps a FLORES language to the model's code.
+fn check_hf(name: &str, code: fn(&str) -> &str, hf_ids_exact: bool) {
+    let root = tern_e2e::root();
+    let dir = tern_e2e::scratch().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = root.join("models/fixtures").join(name);
+    for f in std::fs::read_dir(&fixture).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(
+        root.join("models/fixtures/spm/bpe-en.spm"),
+        dir.join("sentencepiece.bpe.model"),
+    )
+    .unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("reference.json")).unwrap()).unwrap();
+
+    // The tokenizer's own size (the hub layouts: vocab.json + 100 codes; tokenizer.json's ids),
+    // then 8 more ids as a checkpoint's vocab_size adds (fairseq's madeupwords).
+    let json = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(f)).unwrap()).unwrap()
+    };
+    let size = if dir.join("vocab.json").exists() {
+        json("vocab.json").as_object().unwrap().len() + 100
+    } else {
+        let tj = json("tokenizer.json");
+        let added = tj["added_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["id"]);
+        tj["model"]["vocab"]
+            .as_object()
+            .unwrap()
+            .values()
+            .chain(added)
+            .map(|v| v.as_u64().unwrap() as usize + 1)
+            .max()
+            .unwrap()
+    };
+    let mut w = GgufWriter::new();
+    let langs = tern_convert::tokenizer::write_m2m100(&mut w, &dir, size + 8).unwrap();
+    let file = w.to_bytes();
+    let g = Gguf::parse(&file).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    assert_eq!(tok.vocab_size(), size + 8);
+    assert_eq!(tok.languages().count(), langs.len());
+    for (c, id) in &langs {
+        assert_eq!(tok.language_id(c), Some(*id));
+    }
+    assert_eq!(tok.language_id("xx_Nope"), None);
+    let mut out = vec![0u8; 64];
+    let pads: Vec<u32> = (size as u32..size as u32 + 8).collect();
+    assert_eq!(
+        tok.decode(&pads, &mut out).unwrap(),
+        0,
+        "padding ids decode to nothing"
+    );
+
+    let flores: std::collections::HashMap<&str, Option<Vec<String>>> =
+        ["eng_Latn", "por_Latn", "deu_Latn"]
+            .into_iter()
+            .map(|l| (l, tern_e2e::flores(l)))
+            .collect();
+    let (mut checked, mut skipped, mut hf_differs) = (0, 0, 0);
+    let mut failures = Vec::new();
+    let mut scratch = Vec::new();
+    let mut ids = Vec::new();
+    for r in reference["texts"].as_array().unwrap() {
+        let lang = r["lang"].as_str().unwrap();
+        let text = match r["flores"].as_str() {
+            Some(l) => match &flores[l] {
+                Some(lines) => lines[r["line"].as_u64().unwrap() as usize].clone(),
+                None => {
+                    skipped += 1;
+                    continue;
+                }
+            },
+            None => r["text"].as_str().unwrap().to_string(),
+        };
+        let to_u32 = |v: &serde_json::Value| -> Vec<u32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        };
+        let hf = to_u32(&r["ids"]);
+        // sentencepiece's segmentation with fairseq's ids; the same as HF's unless recorded.
+        let want = if r.get("spm_ids").is_some() {
+            hf_differs += 1;
+            assert!(
+                !hf_ids_exact,
+                "{name}: HF differs from sentencepiece on {text:?}"
+            );
+            to_u32(&r["spm_ids"])
+        } else {
+            hf.clone()
+        };
+        let prefix = tok.language_id(code(lang)).unwrap();
+        scratch.resize(tok.encode_scratch_bytes(text.len()), 0);
+        ids.resize(tok.max_tokens(text.len()), 0);
+        let n = tok
+            .encode_with_prefix(&text, Some(prefix), &mut scratch, &mut ids)
+            .unwrap();
+        checked += 1;
+        if ids[..n] != want[..] {
+            failures.push(format!(
+                "encode {text:?}\n  tern: {:?}\n  want: {want:?}",
+                &ids[..n]
+            ));
+            continue;
+        }
+        out.resize(text.len() * 8 + 64, 0);
+        let len = tok.decode(&want, &mut out).unwrap();
+        let decoded = std::str::from_utf8(&out[..len]).unwrap();
+        let ok = match r.get("decoded") {
+            Some(d) => decoded == d.as_str().unwrap(),
+            None => fnv1a(decoded.as_bytes()) == r["decoded_fnv"].as_str().unwrap(),
+        };
+        if !ok {
+            failures.push(format!(
+                "decode {want:?}\n  tern: {decoded:?}\n  hf:   {}",
+                r["decoded"]
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{name}: {} of {checked} texts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{name}: {checked} texts identical ({skipped} FLORES lines skipped: no ../shared; \
+         {hf_differs} where HF's converted tokenizer differs from sentencepiece, checked against sentencepiece)"
+    );
+}
+
+/// M2M100Tokenizer (sentencepiece + vocab.json): HF's ids and decoded text exactly.
+#[test]
+fn m2m100_tokenizer_matches_hugging_face() {
+    check_hf(
+        "tok-m2m100",
+        |l| match l {
+            "eng_Latn" => "en",
+            "por_Latn" => "pt",
+            _ => "de",
+        },
+        true,
+    );
+}
+
+/// NllbTokenizer: ids of tokenizer.json; segmentation of sentencepiece (which the model was
+/// trained with, and transformers v4's slow tokenizer used).
+#[test]
+fn nllb_tokenizer_matches_hugging_face() {
+    check_hf("tok-nllb", |l| l, false);
 }

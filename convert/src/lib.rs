@@ -2,7 +2,7 @@
 //! binary wraps it; tests call it directly.
 
 pub mod checkpoint;
-pub mod marian;
+pub mod hf;
 pub mod marian_bin;
 pub mod marian_nmt;
 pub mod marian_npz;
@@ -22,7 +22,25 @@ use tern_core::gguf::write::{GgufWriter, MetaValue};
 /// `precision` `None` is the default: f32 for float checkpoints, the model's own int8 for
 /// int8 ones.
 pub fn build(dir: &Path, precision: Option<Precision>, quiet: bool) -> Result<Vec<u8>> {
-    let bytes = build_unchecked(dir, precision, quiet)?;
+    build_with(dir, precision, quiet, &Languages::default())
+}
+
+/// Default language codes a multilingual model's file stores (`convert --source-lang ...`),
+/// as the checkpoint's tokenizer spells them.
+#[derive(Debug, Clone, Default)]
+pub struct Languages {
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+/// [`build`], storing default languages for multilingual checkpoints.
+pub fn build_with(
+    dir: &Path,
+    precision: Option<Precision>,
+    quiet: bool,
+    langs: &Languages,
+) -> Result<Vec<u8>> {
+    let bytes = build_unchecked(dir, precision, quiet, langs)?;
     loads(&bytes)?;
     Ok(bytes)
 }
@@ -36,8 +54,17 @@ fn loads(bytes: &[u8]) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("the checkpoint converts to a model tern cannot run: {e}"))
 }
 
-fn build_unchecked(dir: &Path, precision: Option<Precision>, quiet: bool) -> Result<Vec<u8>> {
+fn build_unchecked(
+    dir: &Path,
+    precision: Option<Precision>,
+    quiet: bool,
+    langs: &Languages,
+) -> Result<Vec<u8>> {
     if marian_nmt::Files::is_marian_dir(dir) {
+        anyhow::ensure!(
+            langs.source.is_none() && langs.target.is_none(),
+            "this model has one language pair: --source-lang and --target-lang are for multilingual models"
+        );
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -52,7 +79,7 @@ fn build_unchecked(dir: &Path, precision: Option<Precision>, quiet: bool) -> Res
     }
     let precision = precision.unwrap_or(Precision::F32);
     let ck = checkpoint::Checkpoint::open(dir)?;
-    let shapes = marian::shapes(&ck.config)?;
+    let shapes = hf::shapes(&ck.config)?;
     let mut w = GgufWriter::new();
     let name = dir
         .file_name()
@@ -67,8 +94,8 @@ fn build_unchecked(dir: &Path, precision: Option<Precision>, quiet: bool) -> Res
         "tern.precision",
         MetaValue::Str(format!("{precision:?}").to_lowercase()),
     );
-    marian::write_metadata(&mut w, &ck, &shapes)?;
-    let jobs = marian::jobs(&shapes);
+    hf::write_metadata(&mut w, &ck, &shapes)?;
+    let jobs = hf::jobs(&shapes);
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -80,16 +107,42 @@ fn build_unchecked(dir: &Path, precision: Option<Precision>, quiet: bool) -> Res
             .progress_chars("=> "),
     );
     bar.set_message("tokenizer");
-    tokenizer::write(&mut w, &ck, shapes.vocab)?;
+    match shapes.family {
+        hf::Family::Marian => {
+            anyhow::ensure!(
+                langs.source.is_none() && langs.target.is_none(),
+                "MarianMT models have one language pair: --source-lang and --target-lang are for multilingual models"
+            );
+            tokenizer::write(&mut w, &ck, shapes.vocab)?
+        }
+        hf::Family::M2m100 => {
+            let codes = tokenizer::write_m2m100(&mut w, dir, shapes.vocab)?;
+            let keys = [
+                (tern_core::model::keys::SOURCE_LANG, &langs.source),
+                (tern_core::model::keys::TARGET_LANG, &langs.target),
+            ];
+            for (key, code) in keys {
+                let Some(code) = code else { continue };
+                if !codes.iter().any(|(c, _)| c == code) {
+                    let known: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
+                    anyhow::bail!(
+                        "unknown language {code:?}; the checkpoint's codes are: {}",
+                        known.join(", ")
+                    );
+                }
+                w.meta(key, MetaValue::Str(code.clone()));
+            }
+        }
+    }
     bar.inc(1);
     for job in &jobs {
         bar.set_message(match job {
-            marian::Job::Embeddings => "embeddings".to_string(),
-            marian::Job::Layer { decoder, index } => {
+            hf::Job::Embeddings => "embeddings".to_string(),
+            hf::Job::Layer { decoder, index } => {
                 format!("{} {index}", if *decoder { "decoder" } else { "encoder" })
             }
         });
-        marian::convert(&mut w, &ck, &shapes, job, precision)?;
+        hf::convert(&mut w, &ck, &shapes, job, precision)?;
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -6,17 +6,19 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::path::PathBuf;
-use tern_convert::{build, write_atomically, Precision};
+use tern_convert::{build_with, write_atomically, Languages, Precision};
 
 #[derive(Parser)]
 #[command(
     name = "convert",
     version,
-    about = "Convert a translation model (Hugging Face MarianMT, or Marian/Bergamot) to a tern GGUF file"
+    about = "Convert a translation model (Hugging Face MarianMT, M2M100, NLLB, or Marian/Bergamot) to a tern GGUF file"
 )]
 struct Args {
     /// Checkpoint directory: Hugging Face MarianMT (config.json, model.safetensors, source.spm,
-    /// target.spm, vocab.json) or a Marian model (model*.bin, vocab*.spm, optional lex*.s2t.bin).
+    /// target.spm, vocab.json), M2M100 / NLLB (config.json, model.safetensors,
+    /// sentencepiece.bpe.model, vocab.json or tokenizer.json) or a Marian model (model*.bin,
+    /// vocab*.spm, optional lex*.s2t.bin).
     checkpoint: PathBuf,
     /// Output file.
     #[arg(short, long)]
@@ -42,6 +44,13 @@ struct Args {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Multilingual models (NLLB, M2M100): the source language `tern` uses unless told
+    /// otherwise, as the checkpoint's tokenizer spells it (eng_Latn, en).
+    #[arg(long)]
+    source_lang: Option<String>,
+    /// Multilingual models: the default target language (por_Latn, pt).
+    #[arg(long)]
+    target_lang: Option<String>,
 }
 
 fn main() {
@@ -65,7 +74,11 @@ fn run(args: Args) -> Result<()> {
     } else {
         None
     };
-    let bytes = build(&args.checkpoint, precision, args.quiet)?;
+    let langs = Languages {
+        source: args.source_lang.clone(),
+        target: args.target_lang.clone(),
+    };
+    let bytes = build_with(&args.checkpoint, precision, args.quiet, &langs)?;
     write_atomically(&args.output, &bytes)?;
     let t = tern::Translator::open(&args.output)
         .context("reading back the written file")?
@@ -75,6 +88,8 @@ fn run(args: Args) -> Result<()> {
             max_src_len: args.max_src_len,
             truncate: true,
             batch: None,
+            source_lang: None,
+            target_lang: None,
         });
     println!("wrote {}", args.output.display());
     print!("{}", tern::inspect::report(t.engine(), &t.plan().0));

@@ -17,7 +17,16 @@ use std::path::{Path, PathBuf};
 use tern_core::gguf::write::{GgufWriter, MetaValue};
 use tern_core::gguf::TensorType;
 use tern_core::model::names::{self, *};
-use tern_core::model::{Activation, Ops};
+use tern_core::model::spec::*;
+use tern_core::model::Activation;
+
+/// Marian's own settings, kept for reference (`tern inspect`); the spec says what they mean.
+const MARIAN_KEYS: [&str; 4] = [
+    "marian.transformer-preprocess",
+    "marian.transformer-postprocess",
+    "marian.transformer-postprocess-emb",
+    "marian.transformer-postprocess-top",
+];
 use tern_core::tokenizer::build::{write_tokenizer, SpmModel, TokenizerSpec};
 
 /// Marian's layer-norm epsilon in `transformer.h`.
@@ -515,34 +524,45 @@ fn write_metadata(
     s: &Shapes,
     (max_length_factor, max_length_break): (f32, u32),
 ) -> Result<()> {
-    let u = |v: usize| MetaValue::U32(v as u32);
-    w.meta(
-        "general.architecture",
-        MetaValue::Str(tern_core::model::marian_nmt::ARCH.into()),
-    );
-    w.meta("marian_nmt.vocab_size", u(s.vocab));
-    w.meta("marian_nmt.d_model", u(s.d));
-    w.meta("marian_nmt.encoder_layers", u(s.enc));
-    w.meta("marian_nmt.decoder_layers", u(s.dec));
-    w.meta(
-        "marian_nmt.attention_heads",
-        u(cfg.usize("transformer-heads")?),
-    );
-    w.meta("marian_nmt.ffn_dim", u(s.ffn));
-    w.meta(
-        "marian_nmt.ffn_activation",
-        MetaValue::Str(cfg.str_or("transformer-ffn-activation", "swish")?.into()),
-    );
-    w.meta("marian_nmt.decoder_cell", MetaValue::Str("ssru".into()));
-    w.meta("marian_nmt.max_positions", MetaValue::U32(MAX_POSITIONS));
-    w.meta("marian_nmt.layer_norm_eps", MetaValue::F32(LAYER_NORM_EPS));
-    let keys = [
-        "marian_nmt.preprocess",
-        "marian_nmt.postprocess",
-        "marian_nmt.postprocess_emb",
-        "marian_nmt.postprocess_top",
-    ];
-    for (k, v) in keys.iter().zip(&s.process.names) {
+    let p = &s.process;
+    let heads = cfg.usize("transformer-heads")?;
+    let activation = cfg.str_or("transformer-ffn-activation", "swish")?;
+    let stack = |layers| Stack {
+        layers,
+        heads,
+        ffn_dim: s.ffn,
+        final_norm: p.top.has(b'n'),
+    };
+    let spec = Spec {
+        vocab_size: s.vocab,
+        d_model: s.d,
+        max_positions: MAX_POSITIONS as usize,
+        encoder: stack(s.enc),
+        decoder: stack(s.dec),
+        decoder_cell: DecoderCell::Ssru,
+        decoder_start: DecoderStart::Zeros,
+        activation: Activation::from_name(activation).map_err(|_| {
+            anyhow::anyhow!("model.yml: unknown transformer-ffn-activation {activation:?}")
+        })?,
+        ffn_gated: false,
+        norm: NormKind::Layer,
+        norm_eps: LAYER_NORM_EPS,
+        sublayer: Sublayer {
+            pre_norm: p.pre.has(b'n'),
+            post: p.post,
+        },
+        // Marian normalizes only the attention's query.
+        encoder_kv: KvInput::Raw,
+        embedding_scale: (s.d as f32).sqrt(),
+        embedding_norm: p.emb.has(b'n'),
+        positions: Positions::SinusoidalFairseq,
+        position_offset: 0,
+        attention_scale: AttentionScale::InvSqrtHeadDim,
+        output: Output::Tied,
+        output_scale: 1.0,
+    };
+    spec.write(w, "marian_nmt");
+    for (k, v) in MARIAN_KEYS.iter().zip(&s.process.names) {
         w.meta(k, MetaValue::Str(v.clone()));
     }
     // Bergamot's run settings for these models: greedy, at most 2.5x the source length.

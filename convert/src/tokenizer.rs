@@ -1,9 +1,13 @@
-//! Embeds the checkpoint's tokenizer: source.spm, target.spm and vocab.json (HF Marian layout).
+//! Embeds the checkpoint's tokenizer: source.spm, target.spm and vocab.json (HF Marian layout),
+//! or the M2M100 / NLLB layouts ([`write_m2m100`]).
 
 use crate::checkpoint::Checkpoint;
 use anyhow::{anyhow, bail, Context, Result};
+use std::path::Path;
 use tern_core::gguf::write::GgufWriter;
-use tern_core::tokenizer::build::{write_tokenizer, SpmModel, TokenizerSpec};
+use tern_core::tokenizer::build::{
+    write_tokenizer, write_tokenizer_with, SpmModel, TokenizerExtras, TokenizerSpec,
+};
 
 pub fn write(w: &mut GgufWriter, ck: &Checkpoint, vocab_size: usize) -> Result<()> {
     let read = |name: &str| {
@@ -73,4 +77,248 @@ pub fn write(w: &mut GgufWriter, ck: &Checkpoint, vocab_size: usize) -> Result<(
         clean_up_spaces,
     };
     write_tokenizer(w, &spec).map_err(|e| anyhow!("tokenizer: {e}"))
+}
+
+/// A model's language codes: what the user types (`en`, `eng_Latn`) and the model id of its
+/// language token (`__en__`, `eng_Latn`).
+pub type LanguageCodes = Vec<(String, u32)>;
+
+// transformers' FAIRSEQ_LANGUAGE_CODES (m2m_100 and nllb tokenizers): the order fixes the ids.
+/// `FAIRSEQ_LANGUAGE_CODES["m2m100"]`.
+const M2M100_CODES: &[&str] = &[
+    "af", "am", "ar", "ast", "az", "ba", "be", "bg", "bn", "br", "bs", "ca", "ceb", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "fa", "ff", "fi", "fr", "fy", "ga", "gd", "gl", "gu", "ha",
+    "he", "hi", "hr", "ht", "hu", "hy", "id", "ig", "ilo", "is", "it", "ja", "jv", "ka", "kk",
+    "km", "kn", "ko", "lb", "lg", "ln", "lo", "lt", "lv", "mg", "mk", "ml", "mn", "mr", "ms", "my",
+    "ne", "nl", "no", "ns", "oc", "or", "pa", "pl", "ps", "pt", "ro", "ru", "sd", "si", "sk", "sl",
+    "so", "sq", "sr", "ss", "su", "sv", "sw", "ta", "th", "tl", "tn", "tr", "uk", "ur", "uz", "vi",
+    "wo", "xh", "yi", "yo", "zh", "zu",
+];
+/// `FAIRSEQ_LANGUAGE_CODES["wmt21"]`.
+const WMT21_CODES: &[&str] = &["en", "ha", "is", "ja", "cs", "ru", "zh", "de"];
+/// NLLB's `FAIRSEQ_LANGUAGE_CODES`.
+const NLLB_CODES: &[&str] = &[
+    "ace_Arab", "ace_Latn", "acm_Arab", "acq_Arab", "aeb_Arab", "afr_Latn", "ajp_Arab", "aka_Latn",
+    "amh_Ethi", "apc_Arab", "arb_Arab", "ars_Arab", "ary_Arab", "arz_Arab", "asm_Beng", "ast_Latn",
+    "awa_Deva", "ayr_Latn", "azb_Arab", "azj_Latn", "bak_Cyrl", "bam_Latn", "ban_Latn", "bel_Cyrl",
+    "bem_Latn", "ben_Beng", "bho_Deva", "bjn_Arab", "bjn_Latn", "bod_Tibt", "bos_Latn", "bug_Latn",
+    "bul_Cyrl", "cat_Latn", "ceb_Latn", "ces_Latn", "cjk_Latn", "ckb_Arab", "crh_Latn", "cym_Latn",
+    "dan_Latn", "deu_Latn", "dik_Latn", "dyu_Latn", "dzo_Tibt", "ell_Grek", "eng_Latn", "epo_Latn",
+    "est_Latn", "eus_Latn", "ewe_Latn", "fao_Latn", "pes_Arab", "fij_Latn", "fin_Latn", "fon_Latn",
+    "fra_Latn", "fur_Latn", "fuv_Latn", "gla_Latn", "gle_Latn", "glg_Latn", "grn_Latn", "guj_Gujr",
+    "hat_Latn", "hau_Latn", "heb_Hebr", "hin_Deva", "hne_Deva", "hrv_Latn", "hun_Latn", "hye_Armn",
+    "ibo_Latn", "ilo_Latn", "ind_Latn", "isl_Latn", "ita_Latn", "jav_Latn", "jpn_Jpan", "kab_Latn",
+    "kac_Latn", "kam_Latn", "kan_Knda", "kas_Arab", "kas_Deva", "kat_Geor", "knc_Arab", "knc_Latn",
+    "kaz_Cyrl", "kbp_Latn", "kea_Latn", "khm_Khmr", "kik_Latn", "kin_Latn", "kir_Cyrl", "kmb_Latn",
+    "kon_Latn", "kor_Hang", "kmr_Latn", "lao_Laoo", "lvs_Latn", "lij_Latn", "lim_Latn", "lin_Latn",
+    "lit_Latn", "lmo_Latn", "ltg_Latn", "ltz_Latn", "lua_Latn", "lug_Latn", "luo_Latn", "lus_Latn",
+    "mag_Deva", "mai_Deva", "mal_Mlym", "mar_Deva", "min_Latn", "mkd_Cyrl", "plt_Latn", "mlt_Latn",
+    "mni_Beng", "khk_Cyrl", "mos_Latn", "mri_Latn", "zsm_Latn", "mya_Mymr", "nld_Latn", "nno_Latn",
+    "nob_Latn", "npi_Deva", "nso_Latn", "nus_Latn", "nya_Latn", "oci_Latn", "gaz_Latn", "ory_Orya",
+    "pag_Latn", "pan_Guru", "pap_Latn", "pol_Latn", "por_Latn", "prs_Arab", "pbt_Arab", "quy_Latn",
+    "ron_Latn", "run_Latn", "rus_Cyrl", "sag_Latn", "san_Deva", "sat_Beng", "scn_Latn", "shn_Mymr",
+    "sin_Sinh", "slk_Latn", "slv_Latn", "smo_Latn", "sna_Latn", "snd_Arab", "som_Latn", "sot_Latn",
+    "spa_Latn", "als_Latn", "srd_Latn", "srp_Cyrl", "ssw_Latn", "sun_Latn", "swe_Latn", "swh_Latn",
+    "szl_Latn", "tam_Taml", "tat_Cyrl", "tel_Telu", "tgk_Cyrl", "tgl_Latn", "tha_Thai", "tir_Ethi",
+    "taq_Latn", "taq_Tfng", "tpi_Latn", "tsn_Latn", "tso_Latn", "tuk_Latn", "tum_Latn", "tur_Latn",
+    "twi_Latn", "tzm_Tfng", "uig_Arab", "ukr_Cyrl", "umb_Latn", "urd_Arab", "uzn_Latn", "vec_Latn",
+    "vie_Latn", "war_Latn", "wol_Latn", "xho_Latn", "ydd_Hebr", "yor_Latn", "yue_Hant", "zho_Hans",
+    "zho_Hant", "zul_Latn",
+];
+
+fn read_json(dir: &Path, name: &str) -> Result<Option<serde_json::Value>> {
+    match std::fs::read(dir.join(name)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .with_context(|| format!("{name} is not JSON")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", dir.join(name).display())),
+    }
+}
+
+/// Model ids `0..n` from `(text, id)` pairs; every id used exactly once.
+fn vocab_by_id(
+    entries: impl IntoIterator<Item = (String, u64)>,
+    what: &str,
+) -> Result<Vec<String>> {
+    let mut slots: Vec<Option<String>> = Vec::new();
+    for (piece, id) in entries {
+        let id = usize::try_from(id).context("id out of range")?;
+        if id >= slots.len() {
+            slots.resize(id + 1, None);
+        }
+        if slots[id].replace(piece.clone()).is_some() {
+            bail!("{what}: id {id} is used twice");
+        }
+    }
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| p.ok_or_else(|| anyhow!("{what}: no piece has id {i}")))
+        .collect()
+}
+
+/// Writes the tokenizer of a Hugging Face `M2M100ForConditionalGeneration` checkpoint in `dir`:
+/// an M2M100Tokenizer (`vocab.json` + `sentencepiece.bpe.model`) or an NllbTokenizer
+/// (`sentencepiece.bpe.model`, with `tokenizer.json` when HF saved one). `vocab_size` is
+/// `config.json`'s: ids beyond the tokenizer (fairseq's `madeupword`s) become padding that never
+/// encodes or decodes. Returns the language codes, which are also stored as `tokenizer.lang.*`.
+///
+/// Source ids are `[language id] + pieces + [</s>]`: pass the source language's id as the prefix
+/// of `Tokenizer::encode_with_prefix`.
+pub fn write_m2m100(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<LanguageCodes> {
+    let spm_path = dir.join("sentencepiece.bpe.model");
+    let spm_bytes =
+        std::fs::read(&spm_path).with_context(|| format!("reading {}", spm_path.display()))?;
+    let spm = SpmModel::parse(&spm_bytes).map_err(|e| anyhow!("sentencepiece.bpe.model: {e}"))?;
+    let cfg = read_json(dir, "tokenizer_config.json")?.unwrap_or(serde_json::Value::Null);
+    let clean_up_spaces = cfg
+        .get("clean_up_tokenization_spaces")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let m2m100 = dir.join("vocab.json").exists();
+    let (mut vocab, languages, skip_texts, strip): (Vec<String>, LanguageCodes, Vec<String>, bool) =
+        if m2m100 {
+            m2m100_vocab(dir, &cfg)?
+        } else {
+            nllb_vocab(dir, &spm)?
+        };
+    let n = vocab.len();
+    if vocab_size < n {
+        bail!("the tokenizer has {n} ids but config.json says vocab_size {vocab_size}");
+    }
+    // fairseq's dictionaries end in madeupword0000...; HF does not know these ids at all.
+    let padding: Vec<u32> = (n..vocab_size).map(|i| i as u32).collect();
+    for k in 0..vocab_size - n {
+        vocab.push(format!("madeupword{k:04}"));
+    }
+    let id_of = |p: &str| vocab.iter().position(|v| v == p).map(|i| i as u32);
+    let eos = id_of("</s>").context("the vocabulary has no </s>")?;
+    let unk = id_of("<unk>").context("the vocabulary has no <unk>")?;
+    let pad = id_of("<pad>");
+    let mut skip: Vec<u32> = skip_texts.iter().filter_map(|t| id_of(t)).collect();
+    skip.extend(languages.iter().map(|&(_, id)| id));
+    // M2M100Tokenizer decodes with sentencepiece then strips; NLLB's Metaspace decoder turns `▁`
+    // into spaces and drops one leading space of the first token only, which is sentencepiece's
+    // decoding without remove_extra_whitespaces (that drops the `▁` of every leading piece).
+    let mut dec = spm.clone();
+    if !strip {
+        dec.normalizer.add_dummy_prefix = true;
+        dec.normalizer.remove_extra_whitespaces = false;
+    }
+    let spec = TokenizerSpec {
+        source: &spm,
+        decode: &dec,
+        vocab: Some(&vocab),
+        eos,
+        unk,
+        pad,
+        hf_marian: false,
+        clean_up_spaces,
+    };
+    let extras = TokenizerExtras {
+        hf_decode: true,
+        strip,
+        skip: &skip,
+        padding: &padding,
+        languages: &languages,
+    };
+    write_tokenizer_with(w, &spec, &extras).map_err(|e| anyhow!("tokenizer: {e}"))?;
+    Ok(languages)
+}
+
+/// M2M100Tokenizer: `vocab.json` (a fairseq dictionary), then `__xx__` language tokens at
+/// `len(vocab.json) + i` in FAIRSEQ_LANGUAGE_CODES order; HF's decode ends in `str.strip()`.
+fn m2m100_vocab(
+    dir: &Path,
+    cfg: &serde_json::Value,
+) -> Result<(Vec<String>, LanguageCodes, Vec<String>, bool)> {
+    let json = read_json(dir, "vocab.json")?.context("no vocab.json")?;
+    let map = json
+        .as_object()
+        .context("vocab.json is not a JSON object")?;
+    let entries = map
+        .iter()
+        .map(|(p, id)| {
+            id.as_u64()
+                .map(|id| (p.clone(), id))
+                .with_context(|| format!("vocab.json: id of {p:?} is not an integer"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut vocab = vocab_by_id(entries, "vocab.json")?;
+    let codes = match cfg.get("language_codes").and_then(|v| v.as_str()) {
+        None | Some("m2m100") => M2M100_CODES,
+        Some("wmt21") => WMT21_CODES,
+        Some(other) => bail!("tokenizer_config.json: unknown language_codes {other:?}"),
+    };
+    let base = vocab.len();
+    let mut langs = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        vocab.push(format!("__{code}__"));
+        langs.push((code.to_string(), (base + i) as u32));
+    }
+    Ok((vocab, langs, vec!["<s>".into()], true))
+}
+
+/// NllbTokenizer. With `tokenizer.json` (what HF saves, and what transformers v5 and v4's fast
+/// tokenizer use), its vocabulary and added tokens give the ids; the special added tokens other
+/// than `<s> <pad> </s> <unk> <mask>` are the language codes. Without it, v4's slow layout:
+/// `<s> <pad> </s> <unk>` = 0..3, sentencepiece id i at i + 1, the codes at `len(spm) + 1 + i`,
+/// then `<mask>`. No `str.strip()` when decoding (v5: the Metaspace decoder).
+fn nllb_vocab(
+    dir: &Path,
+    spm: &SpmModel,
+) -> Result<(Vec<String>, LanguageCodes, Vec<String>, bool)> {
+    const SPECIAL: [&str; 4] = ["<s>", "<pad>", "</s>", "<unk>"];
+    let skip = vec!["<s>".to_string(), "<mask>".to_string()];
+    let Some(tj) = read_json(dir, "tokenizer.json")? else {
+        let mut vocab: Vec<String> = SPECIAL.iter().map(|s| s.to_string()).collect();
+        vocab.extend(spm.pieces.iter().skip(3).map(|p| p.text.clone()));
+        let base = vocab.len();
+        let mut langs = Vec::new();
+        for (i, code) in NLLB_CODES.iter().enumerate() {
+            vocab.push(code.to_string());
+            langs.push((code.to_string(), (base + i) as u32));
+        }
+        vocab.push("<mask>".into());
+        return Ok((vocab, langs, skip, false));
+    };
+    let model = tj.get("model").context("tokenizer.json has no model")?;
+    if model.get("type").and_then(|t| t.as_str()) != Some("BPE") {
+        bail!("tokenizer.json: the model is not BPE (not an NLLB tokenizer?)");
+    }
+    let mut entries: Vec<(String, u64)> = model
+        .get("vocab")
+        .and_then(|v| v.as_object())
+        .context("tokenizer.json has no model.vocab")?
+        .iter()
+        .map(|(p, id)| {
+            id.as_u64()
+                .map(|id| (p.clone(), id))
+                .with_context(|| format!("tokenizer.json: id of {p:?} is not an integer"))
+        })
+        .collect::<Result<_>>()?;
+    let mut langs = Vec::new();
+    for t in tj
+        .get("added_tokens")
+        .and_then(|a| a.as_array())
+        .map_or(&[][..], |a| a.as_slice())
+    {
+        let (Some(id), Some(text)) = (
+            t.get("id").and_then(|v| v.as_u64()),
+            t.get("content").and_then(|v| v.as_str()),
+        ) else {
+            bail!("tokenizer.json: an added token lacks id or content");
+        };
+        match entries.iter().find(|(_, i)| *i == id) {
+            Some((p, _)) if p == text => continue,
+            Some((p, _)) => bail!("tokenizer.json: id {id} is both {p:?} and {text:?}"),
+            None => entries.push((text.to_string(), id)),
+        }
+        let special = t.get("special").and_then(|v| v.as_bool()).unwrap_or(false);
+        if special && !SPECIAL.contains(&text) && text != "<mask>" {
+            langs.push((text.to_string(), id as u32));
+        }
+    }
+    Ok((vocab_by_id(entries, "tokenizer.json")?, langs, skip, false))
 }

@@ -7,7 +7,7 @@ use crate::decode::{self, Hypothesis, Options, Special};
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, Value};
 use crate::kernels::Kernels;
-use crate::model::{Model, Seq2Seq};
+use crate::model::{keys, Seq2Seq, Transformer};
 use crate::plan::{Carver, Limits, Sizer};
 use crate::tokenizer::Tokenizer;
 
@@ -30,13 +30,23 @@ pub struct Defaults {
     pub max_source_tokens: Option<usize>,
 }
 
+/// The languages of one request, as token ids: the source-language token put before the
+/// source (NLLB, M2M100) and the target-language token forced as the first output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Languages {
+    pub source: Option<u32>,
+    pub target: Option<u32>,
+}
+
 /// A loaded model, ready to translate.
 pub struct Engine<'a> {
     pub gguf: Gguf<'a>,
-    pub model: Model<'a>,
+    pub model: Transformer<'a>,
     pub tokenizer: Tokenizer<'a>,
     pub special: Special,
     pub defaults: Defaults,
+    /// The languages a request gets unless it names others (the file's defaults).
+    pub languages: Languages,
 }
 
 /// Result of [`Engine::translate`].
@@ -54,7 +64,7 @@ impl<'a> Engine<'a> {
     /// Validates the file and resolves everything the forward pass needs.
     pub fn load(bytes: &'a [u8], kernels: Kernels) -> Result<Self> {
         let gguf = Gguf::parse(bytes)?;
-        let model = Model::from_gguf(&gguf, kernels)?;
+        let model = Transformer::from_gguf(&gguf, kernels)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let vocab = model.vocab_size();
         if tokenizer.vocab_size() != vocab {
@@ -86,6 +96,10 @@ impl<'a> Engine<'a> {
             eos: id("generation.eos_token_id")?,
             suppress,
             forced_eos: gguf.bool_or("generation.forced_eos", false)?,
+            forced_first: match gguf.get(keys::FORCED_FIRST) {
+                Some(_) => Some(id(keys::FORCED_FIRST)?),
+                None => None,
+            },
         };
         let defaults = Defaults {
             num_beams: gguf.u32_or("generation.num_beams", 1)?.max(1) as usize,
@@ -103,12 +117,43 @@ impl<'a> Engine<'a> {
                 Some(_) => Some(gguf.u32("tern.max_source_tokens")? as usize).filter(|&n| n >= 2),
             },
         };
-        Ok(Engine {
+        let mut engine = Engine {
             gguf,
             model,
             tokenizer,
             special,
             defaults,
+            languages: Languages::default(),
+        };
+        let code = |key: &'static str| match engine.gguf.get(key) {
+            Some(_) => engine.gguf.str(key).map(Some),
+            None => Ok(None),
+        };
+        let (source, target) = (code(keys::SOURCE_LANG)?, code(keys::TARGET_LANG)?);
+        engine.languages = engine.languages(source, target)?;
+        Ok(engine)
+    }
+
+    /// Whether the model is multilingual: it takes language codes.
+    pub fn is_multilingual(&self) -> bool {
+        self.tokenizer.languages().next().is_some()
+    }
+
+    /// Resolves language codes (as the model's tokenizer spells them: `en`, `eng_Latn`) to the
+    /// ids of a request; `None` keeps the file's default for that side. A model without language
+    /// codes takes none.
+    pub fn languages(&self, source: Option<&str>, target: Option<&str>) -> Result<Languages> {
+        let id = |code: Option<&str>, default: Option<u32>| match code {
+            None => Ok(default),
+            Some(c) => self
+                .tokenizer
+                .language_id(c)
+                .map(Some)
+                .ok_or(Error::UnknownLanguage),
+        };
+        Ok(Languages {
+            source: id(source, self.languages.source)?,
+            target: id(target, self.languages.target)?,
         })
     }
 
@@ -147,7 +192,20 @@ impl<'a> Engine<'a> {
         o
     }
 
-    /// Generates target ids for source ids (EOS included) into `out`.
+    /// The special tokens of a request to `langs`: the target language is forced first.
+    pub fn special_for(&self, langs: &Languages) -> Result<Special> {
+        let mut special = self.special;
+        if self.is_multilingual() {
+            if langs.source.is_none() {
+                return Err(Error::MissingLanguage("source"));
+            }
+            special.forced_first = Some(langs.target.ok_or(Error::MissingLanguage("target"))?);
+        }
+        Ok(special)
+    }
+
+    /// Generates target ids for source ids (EOS included, the source-language token first where
+    /// the model has one) into `out`, in the engine's default languages.
     pub fn generate(
         &self,
         ws: &mut [u8],
@@ -156,30 +214,21 @@ impl<'a> Engine<'a> {
         src: &[u32],
         out: &mut [u32],
     ) -> Result<Hypothesis> {
-        decode::generate(&self.model, ws, limits, src, &self.special, opts, out)
+        self.generate_to(ws, limits, opts, &self.languages, src, out)
     }
 
-    /// [`generate`](Self::generate) for one sentence of a batch whose source ids are all in
-    /// `context` (see [`decode::generate_in_context`]).
-    pub fn generate_in_context(
+    /// [`generate`](Self::generate) into the target language of `langs`.
+    pub fn generate_to(
         &self,
         ws: &mut [u8],
         limits: &Limits,
         opts: &Options,
+        langs: &Languages,
         src: &[u32],
-        context: &[u32],
         out: &mut [u32],
     ) -> Result<Hypothesis> {
-        decode::generate_in_context(
-            &self.model,
-            ws,
-            limits,
-            src,
-            Some(context),
-            &self.special,
-            opts,
-            out,
-        )
+        let special = self.special_for(langs)?;
+        decode::generate(&self.model, ws, limits, src, &special, opts, out)
     }
 
     /// Greedy decoding of several sentences together (see [`decode::generate_batch`]):
@@ -189,6 +238,7 @@ impl<'a> Engine<'a> {
         ws: &mut [u8],
         limits: &Limits,
         opts: &Options,
+        langs: &Languages,
         srcs: &[&[u32]],
         out: &mut [u32],
         hyps: &mut [Hypothesis],
@@ -198,20 +248,51 @@ impl<'a> Engine<'a> {
             ws,
             limits,
             srcs,
-            &self.special,
+            &self.special_for(langs)?,
             opts,
             out,
             hyps,
         )
     }
 
-    /// Translates `text` into `out` (UTF-8). Errors with [`Error::InputTooLong`] when the text has
-    /// more tokens than `limits.max_src`.
+    /// Translates `text` into `out` (UTF-8), in the engine's default languages. Errors with
+    /// [`Error::InputTooLong`] when the text has more tokens than `limits.max_src`.
     pub fn translate(
         &self,
         ws: &mut [u8],
         limits: &Limits,
         opts: &Options,
+        text: &str,
+        out: &mut [u8],
+    ) -> Result<Translation> {
+        self.translate_to(ws, limits, opts, &self.languages, text, out)
+    }
+
+    /// Source ids of `text` into `src`: the source-language token where the model has one, the
+    /// pieces, EOS. Returns how many there are in all (more than `src.len()`: it did not fit).
+    pub fn encode(
+        &self,
+        langs: &Languages,
+        text: &str,
+        scratch: &mut [u8],
+        src: &mut [u32],
+    ) -> Result<usize> {
+        match (self.is_multilingual(), langs.source) {
+            (true, None) => Err(Error::MissingLanguage("source")),
+            (false, _) => self.tokenizer.encode(text, scratch, src),
+            (true, prefix) => self
+                .tokenizer
+                .encode_with_prefix(text, prefix, scratch, src),
+        }
+    }
+
+    /// [`translate`](Self::translate) between the languages of `langs`.
+    pub fn translate_to(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        opts: &Options,
+        langs: &Languages,
         text: &str,
         out: &mut [u8],
     ) -> Result<Translation> {
@@ -227,7 +308,7 @@ impl<'a> Engine<'a> {
         let src = c.take::<u32>(limits.max_src)?;
         let tgt = c.take::<u32>(limits.max_tgt)?;
         let scratch = c.take::<u8>(self.tokenizer.encode_scratch_bytes(text.len()))?;
-        let n = self.tokenizer.encode(text, scratch, src)?;
+        let n = self.encode(langs, text, scratch, src)?;
         if n > limits.max_src {
             return Err(Error::InputTooLong {
                 tokens: n,
@@ -239,7 +320,7 @@ impl<'a> Engine<'a> {
             max: limits.max_src,
         };
         let src = src.get(..n).ok_or(too_long)?;
-        let hyp = self.generate(ws, limits, &self.options_for(opts, n), src, tgt)?;
+        let hyp = self.generate_to(ws, limits, &self.options_for(opts, n), langs, src, tgt)?;
         let ids = tgt.get(..hyp.len).ok_or(Error::BadLimit("max_tgt"))?;
         let text_len = self.tokenizer.decode(ids, out)?;
         Ok(Translation {

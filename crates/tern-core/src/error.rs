@@ -58,6 +58,11 @@ pub enum Error {
     /// The file's bytes do not match its `tern.checksum` (CRC-32): damaged in storage or
     /// transfer.
     ChecksumMismatch { stored: u32, computed: u32 },
+    /// A language code the model's tokenizer does not have (the host lists the model's codes).
+    UnknownLanguage,
+    /// A multilingual model was asked to translate without a source or target language (the
+    /// side named), and the file stores no default.
+    MissingLanguage(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -114,6 +119,11 @@ impl fmt::Display for Error {
             ChecksumMismatch { stored, computed } => write!(
                 f,
                 "checksum mismatch: the file says CRC-32 {stored:08x}, its bytes give {computed:08x} (damaged file)"
+            ),
+            UnknownLanguage => write!(f, "unknown language code for this model"),
+            MissingLanguage(side) => write!(
+                f,
+                "this multilingual model needs a {side} language (e.g. --{side}-lang)"
             ),
         }
     }

@@ -96,6 +96,31 @@ impl<'w> Carver<'w> {
     }
 }
 
+/// Where a buffer layout is laid out: a [`Sizer`] only counts bytes, a [`Carver`] hands out the
+/// slices. A layout written once as a function generic over `Arena` both sizes the plan and
+/// carves the workspace, so the two cannot drift apart.
+pub trait Arena {
+    /// What a buffer of `T` is in this arena: nothing for a sizer, a slice for a carver.
+    type Slice<T: bytemuck::Pod>;
+    /// The next buffer of `n` elements of `T`.
+    fn take<T: bytemuck::Pod>(&mut self, n: usize) -> Result<Self::Slice<T>>;
+}
+
+impl Arena for Sizer {
+    type Slice<T: bytemuck::Pod> = ();
+    fn take<T: bytemuck::Pod>(&mut self, n: usize) -> Result<()> {
+        self.add::<T>(n);
+        Ok(())
+    }
+}
+
+impl<'w> Arena for Carver<'w> {
+    type Slice<T: bytemuck::Pod> = &'w mut [T];
+    fn take<T: bytemuck::Pod>(&mut self, n: usize) -> Result<&'w mut [T]> {
+        Carver::take(self, n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,7 +194,7 @@ mod tests {
             TensorType::I32,
             &b(words),
         );
-        crate::model::marian::tests::aligned(&w.to_bytes())
+        crate::decode::tests::aligned(&w.to_bytes())
     }
 
     #[test]

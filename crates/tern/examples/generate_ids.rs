@@ -122,7 +122,15 @@ fn main() -> Result<(), tern::Error> {
                             }
                             let srcs = vec![&ids[..]; k];
                             let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; k];
-                            e.generate_batch(ws, &limits, &opts, &srcs, out, &mut hyps)?;
+                            e.generate_batch(
+                                ws,
+                                &limits,
+                                &opts,
+                                &e.languages,
+                                &srcs,
+                                out,
+                                &mut hyps,
+                            )?;
                             for h in &hyps {
                                 assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);
                             }

@@ -35,28 +35,23 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
         "architecture: {}",
         g.str("general.architecture").unwrap_or("?")
     );
-    if let tern_core::model::Model::MarianNmt(m) = &e.model {
-        let _ = writeln!(
-            s,
-            "  Marian Transformer: {} encoder layers, {} decoder layers with an SSRU cell, d {}, {} heads, FFN {} ({})",
-            m.hp.encoder_layers, m.hp.decoder_layers, m.hp.d_model, m.hp.heads, m.hp.ffn_dim, m.hp.activation.name()
-        );
-        match &m.shortlist {
-            Some(l) => {
-                let _ = writeln!(
-                    s,
-                    "  lexical shortlist: the {} most frequent words + up to {} per source word{}; at most {} of {} output rows scored for a {}-token sentence",
-                    l.first,
-                    l.best,
-                    if l.shared { " + the source words" } else { "" },
-                    l.capacity(limits.max_src),
-                    m.hp.vocab_size,
-                    limits.max_src
-                );
-            }
-            None => {
-                let _ = writeln!(s, "  no shortlist: every output row is scored");
-            }
+    let family = g.str("transformer.family").unwrap_or("format 1");
+    let _ = writeln!(s, "spec ({family}):\n{}", e.model.spec);
+    match &e.model.weights.ends.shortlist {
+        Some(l) => {
+            let _ = writeln!(
+                s,
+                "  lexical shortlist: the {} most frequent words + up to {} per source word{}; at most {} of {} output rows scored for a {}-token sentence",
+                l.first,
+                l.best,
+                if l.shared { " + the source words" } else { "" },
+                l.capacity(limits.max_src),
+                e.model.spec.vocab_size,
+                limits.max_src
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  no shortlist: every output row is scored");
         }
     }
     let _ = writeln!(s, "hyperparameters and settings:");

@@ -19,7 +19,7 @@ pub mod inspect;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tern_core::decode::{Hypothesis, Options};
-use tern_core::engine::Engine;
+use tern_core::engine::{Engine, Languages};
 use tern_core::kernels::Kernels;
 use tern_core::model::Seq2Seq as _;
 use tern_core::plan::Limits;
@@ -38,6 +38,12 @@ pub enum Error {
     Model(#[from] tern_core::Error),
     #[error("input has {tokens} tokens, more than the limit of {max} (raise --max-src-len or allow truncation)")]
     TooLong { tokens: usize, max: usize },
+    #[error("unknown {side} language {code:?}; this model's language codes are: {known}")]
+    UnknownLanguage {
+        side: &'static str,
+        code: String,
+        known: String,
+    },
 }
 
 /// The model file's bytes: a read-only memory map, or an aligned copy.
@@ -85,6 +91,10 @@ pub struct Settings {
     /// that read each weight once per step. The output is the same as one at a time; the
     /// workspace grows with it (`tern inspect --batch`).
     pub batch: Option<usize>,
+    /// Source and target language codes of multilingual models (NLLB: `eng_Latn`; M2M100:
+    /// `en`), as the model's tokenizer spells them; default: the file's.
+    pub source_lang: Option<String>,
+    pub target_lang: Option<String>,
 }
 
 /// Default token limits when the caller gives none.
@@ -205,11 +215,30 @@ impl Translator {
         (limits, opts)
     }
 
+    /// The languages the settings name, as token ids; an unknown code is an error listing the
+    /// model's codes.
+    pub fn languages(&self) -> Result<Languages, Error> {
+        let e = self.engine();
+        let s = &self.settings;
+        let check = |side, code: &Option<String>| match code {
+            Some(c) if e.tokenizer.language_id(c).is_none() => Err(Error::UnknownLanguage {
+                side,
+                code: c.clone(),
+                known: language_list(e),
+            }),
+            _ => Ok(()),
+        };
+        check("source", &s.source_lang)?;
+        check("target", &s.target_lang)?;
+        Ok(e.languages(s.source_lang.as_deref(), s.target_lang.as_deref())?)
+    }
+
     /// A session: one workspace for translating sentence after sentence.
     pub fn session(&self) -> Session<'_> {
         let (limits, opts) = self.plan();
         Session {
             t: self,
+            langs: self.languages(),
             limits,
             opts,
             ws: Vec::new(),
@@ -294,6 +323,8 @@ impl Translator {
 /// Translates sentence after sentence in one reusable workspace.
 pub struct Session<'t> {
     t: &'t Translator,
+    /// The request's languages (an unknown code fails every translation with its error).
+    langs: Result<Languages, Error>,
     limits: Limits,
     opts: Options,
     ws: Vec<u8>,
@@ -430,18 +461,21 @@ impl Session<'_> {
         }
         let max_src = self.limits.max_src;
         self.ids.resize(max_src, 0);
+        let langs = self.languages()?;
         // `encode` stores the first `max_src` ids and counts them all.
-        let n = e
-            .tokenizer
-            .encode(text, &mut self.scratch[..scratch_len], &mut self.ids)?;
+        let n = e.encode(
+            &langs,
+            text,
+            &mut self.scratch[..scratch_len],
+            &mut self.ids,
+        )?;
         if n <= max_src {
             pieces.push(self.ids[..n].to_vec());
             return Ok(false);
         }
         if e.defaults.split_sentences && max_src >= 2 {
             let mut all = vec![0u32; n];
-            e.tokenizer
-                .encode(text, &mut self.scratch[..scratch_len], &mut all)?;
+            e.encode(&langs, text, &mut self.scratch[..scratch_len], &mut all)?;
             for piece in all[..n - 1].chunks(max_src - 1) {
                 let mut ids = piece.to_vec();
                 ids.push(e.special.eos);
@@ -461,6 +495,19 @@ impl Session<'_> {
         Ok(true)
     }
 
+    fn languages(&self) -> Result<Languages, Error> {
+        match &self.langs {
+            Ok(l) => Ok(*l),
+            Err(Error::UnknownLanguage { side, code, known }) => Err(Error::UnknownLanguage {
+                side,
+                code: code.clone(),
+                known: known.clone(),
+            }),
+            Err(Error::Model(e)) => Err(Error::Model(*e)),
+            Err(_) => Err(Error::Model(tern_core::Error::UnknownLanguage)),
+        }
+    }
+
     fn workspace(&mut self) {
         if self.ws.is_empty() {
             // Sized once; `vec!` of zeros maps fresh pages, so only what a sentence uses becomes
@@ -476,7 +523,15 @@ impl Session<'_> {
         let e = self.t.engine();
         self.tgt.resize(self.limits.max_tgt, 0);
         let opts = e.options_for(&self.opts, ids.len());
-        let hyp = e.generate(&mut self.ws, &self.limits, &opts, ids, &mut self.tgt)?;
+        let langs = self.languages()?;
+        let hyp = e.generate_to(
+            &mut self.ws,
+            &self.limits,
+            &opts,
+            &langs,
+            ids,
+            &mut self.tgt,
+        )?;
         self.detokenize(..hyp.len)
     }
 
@@ -496,10 +551,12 @@ impl Session<'_> {
         self.tgt.resize(srcs.len() * len, 0);
         self.hyps
             .resize(srcs.len(), Hypothesis { len: 0, score: 0.0 });
+        let langs = self.languages()?;
         e.generate_batch(
             &mut self.ws,
             &self.limits,
             &opts,
+            &langs,
             srcs,
             &mut self.tgt,
             &mut self.hyps,
@@ -525,6 +582,12 @@ impl Session<'_> {
         let len = e.tokenizer.decode(ids, &mut self.out)?;
         Ok(String::from_utf8_lossy(&self.out[..len]).into_owned())
     }
+}
+
+/// The model's language codes, comma-separated (for error messages).
+pub fn language_list(e: &Engine) -> String {
+    let codes: Vec<&str> = e.tokenizer.languages().map(|(c, _)| c).collect();
+    codes.join(", ")
 }
 
 /// Texts of pieces joined by a space (empty ones skipped).

@@ -20,12 +20,11 @@ use crate::plan::Limits;
 const INACTIVE: f32 = -1e9;
 
 /// Beam search of `src`, writing the best finished hypothesis into `out`.
-pub fn generate<M: Seq2Seq + ?Sized>(
+pub fn generate<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
     src: &[u32],
-    context: Option<&[u32]>,
     special: &Special,
     opts: &Options,
     out: &mut [u32],
@@ -34,61 +33,36 @@ pub fn generate<M: Seq2Seq + ?Sized>(
         len: 0,
         score: f32::NEG_INFINITY,
     };
-    search_in_context(
-        model,
-        ws,
-        limits,
-        src,
-        context,
-        special,
-        opts,
-        |tokens, score| {
-            if score > best.score {
-                best = Hypothesis {
-                    len: tokens.len(),
-                    score,
-                };
-                out.get_mut(..tokens.len())
-                    .ok_or(Error::OutputTooSmall {
-                        needed: tokens.len() * 4,
-                    })?
-                    .copy_from_slice(tokens);
-            }
-            Ok(())
-        },
-    )?;
+    search(model, ws, limits, src, special, opts, |tokens, score| {
+        if score > best.score {
+            best = Hypothesis {
+                len: tokens.len(),
+                score,
+            };
+            out.get_mut(..tokens.len())
+                .ok_or(Error::OutputTooSmall {
+                    needed: tokens.len() * 4,
+                })?
+                .copy_from_slice(tokens);
+        }
+        Ok(())
+    })?;
     Ok(best)
 }
 
 /// Runs the search and hands every final hypothesis (up to `opts.beam`, unordered) to `emit`
 /// with its score. Tokens include EOS when the hypothesis ended with it.
-pub fn search<M: Seq2Seq + ?Sized>(
+pub fn search<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
     src: &[u32],
-    special: &Special,
-    opts: &Options,
-    emit: impl FnMut(&[u32], f32) -> Result<()>,
-) -> Result<()> {
-    search_in_context(model, ws, limits, src, None, special, opts, emit)
-}
-
-/// [`search`] with the output candidates chosen by `context` (see
-/// [`super::generate_in_context`]).
-#[allow(clippy::too_many_arguments)]
-pub fn search_in_context<M: Seq2Seq + ?Sized>(
-    model: &M,
-    ws: &mut [u8],
-    limits: &Limits,
-    src: &[u32],
-    context: Option<&[u32]>,
     special: &Special,
     opts: &Options,
     mut emit: impl FnMut(&[u32], f32) -> Result<()>,
 ) -> Result<()> {
     check(limits, opts, model.max_positions())?;
-    let (state, sb) = split(model, limits, ws)?;
+    let (mut state, sb) = split(model, limits, ws)?;
     let SearchBuffers {
         logits,
         mut anc,
@@ -104,10 +78,7 @@ pub fn search_in_context<M: Seq2Seq + ?Sized>(
         done_len,
         done_score,
     } = sb;
-    model.encode(state, limits, 0, src)?;
-    if let Some(words) = context {
-        model.restrict_output(state, limits, 0, words)?;
-    }
+    model.encode(&mut state, 0, src)?;
     let (nb, t_max, v) = (opts.beam, limits.max_tgt, model.vocab_size());
     tokens[..nb].fill(special.decoder_start);
     scores[..nb].fill(INACTIVE);
@@ -124,7 +95,7 @@ pub fn search_in_context<M: Seq2Seq + ?Sized>(
         for b in 0..nb {
             anc[b * t_max + pos] = b as u32;
         }
-        model.step(state, limits, &Rows::beams(&tokens[..nb], anc), pos, logits)?;
+        model.step(&mut state, &Rows::beams(&tokens[..nb], anc), pos, logits)?;
         for b in 0..nb {
             let row = &mut logits[b * v..(b + 1) * v];
             log_softmax(row);

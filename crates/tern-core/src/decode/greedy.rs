@@ -7,30 +7,17 @@ use crate::plan::Limits;
 
 /// Greedy decoding of `src` into `out` (at least `opts.max_len` long).
 #[allow(clippy::too_many_arguments)]
-pub fn generate<M: Seq2Seq + ?Sized>(
+pub fn generate<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
     src: &[u32],
-    context: Option<&[u32]>,
     special: &Special,
     opts: &Options,
     out: &mut [u32],
 ) -> Result<Hypothesis> {
     let mut hyp = [Hypothesis { len: 0, score: 0.0 }];
-    let context = context.map(|c| [c]);
-    let context = context.as_ref().map(|c| &c[..]);
-    generate_batch(
-        model,
-        ws,
-        limits,
-        &[src],
-        context,
-        special,
-        opts,
-        out,
-        &mut hyp,
-    )?;
+    generate_batch(model, ws, limits, &[src], special, opts, out, &mut hyp)?;
     Ok(hyp[0])
 }
 
@@ -38,15 +25,12 @@ pub fn generate<M: Seq2Seq + ?Sized>(
 /// sentence as one row of the same decoder pass; a finished sentence leaves the rows (its
 /// cache slot stays its own), so the batch shrinks as sentences end. Sentence `i` writes
 /// `out[i * opts.max_len..]` and `hyps[i]`; each gets exactly what it gets decoded alone.
-/// `context[i]`, if given, chooses sentence `i`'s output candidates in models with a shortlist
-/// ([`Seq2Seq::restrict_output`]).
 #[allow(clippy::too_many_arguments)]
-pub fn generate_batch<M: Seq2Seq + ?Sized>(
+pub fn generate_batch<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
     srcs: &[&[u32]],
-    context: Option<&[&[u32]]>,
     special: &Special,
     opts: &Options,
     out: &mut [u32],
@@ -63,14 +47,9 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
             needed: n * len * 4,
         });
     }
-    let (state, sb) = split(model, limits, ws)?;
+    let (mut state, sb) = split(model, limits, ws)?;
     for (i, src) in srcs.iter().enumerate() {
-        model.encode(state, limits, i, src)?;
-    }
-    if let Some(context) = context {
-        for (i, words) in context.iter().enumerate().take(n) {
-            model.restrict_output(state, limits, i, words)?;
-        }
+        model.encode(&mut state, i, src)?;
     }
     let (v, t) = (model.vocab_size(), limits.max_tgt);
     // Row r is sentence sentences[r], whose cache slot is its own index for its whole life.
@@ -91,12 +70,12 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
             anc: sb.anc,
             sparse: true,
         };
-        model.step(state, limits, &rows, pos, sb.logits)?;
+        model.step(&mut state, &rows, pos, sb.logits)?;
         let mut kept = 0;
         for r in 0..live {
             let logits = &mut sb.logits[r * v..(r + 1) * v];
             let i = sb.sentences[r] as usize;
-            let token = match model.candidates(state, limits, i)? {
+            let token = match model.candidates(&state, i) {
                 Some(cands) => argmax_among(logits, cands, special, pos, opts),
                 None => {
                     process_logits(logits, special, pos, opts);
@@ -130,6 +109,9 @@ fn argmax_among(
     pos: usize,
     opts: &Options,
 ) -> u32 {
+    if let Some(first) = special.forced_first.filter(|_| pos == 0) {
+        return first;
+    }
     if pos >= opts.min_len && special.forced_eos && pos + 1 == opts.max_len {
         return special.eos;
     }
@@ -185,6 +167,7 @@ mod tests {
                 eos: 0,
                 suppress: Some(39),
                 forced_eos: case % 2 == 0,
+                forced_first: None,
             };
             let opts = Options {
                 min_len: (rnd() % 4) as usize,

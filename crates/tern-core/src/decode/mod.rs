@@ -5,6 +5,8 @@
 
 pub mod beam;
 pub mod greedy;
+#[cfg(all(test, feature = "alloc"))]
+pub(crate) mod tests;
 
 use crate::error::{Error, Result};
 use crate::model::{Rows, Seq2Seq};
@@ -21,6 +23,9 @@ pub struct Special {
     pub suppress: Option<u32>,
     /// Force EOS at the last allowed step (HF `forced_eos_token_id`).
     pub forced_eos: bool,
+    /// A token forced as the first generated one (HF `forced_bos_token_id`: NLLB's and
+    /// M2M100's target language).
+    pub forced_first: Option<u32>,
 }
 
 /// How to search.
@@ -55,6 +60,14 @@ impl Options {
 
 /// Applies HF's logits processors for step `pos` (0-based index of the token being chosen).
 pub(crate) fn process_logits(logits: &mut [f32], special: &Special, pos: usize, opts: &Options) {
+    if let Some(first) = special.forced_first.filter(|_| pos == 0) {
+        // HF's ForcedBOSTokenLogitsProcessor: every other token impossible, this one log-prob 0.
+        logits.iter_mut().for_each(|v| *v = f32::NEG_INFINITY);
+        if let Some(v) = logits.get_mut(first as usize) {
+            *v = 0.0;
+        }
+        return;
+    }
     if let Some(s) = special.suppress {
         if let Some(v) = logits.get_mut(s as usize) {
             *v = f32::NEG_INFINITY;
@@ -87,7 +100,7 @@ pub fn search_bytes(limits: &Limits, vocab: usize) -> usize {
 }
 
 /// Total workspace for a model and limits: model state plus search buffers.
-pub fn workspace_bytes<M: Seq2Seq + ?Sized>(model: &M, limits: &Limits) -> usize {
+pub fn workspace_bytes<M: Seq2Seq>(model: &M, limits: &Limits) -> usize {
     model.state_bytes(limits) + search_bytes(limits, model.vocab_size())
 }
 
@@ -108,12 +121,12 @@ pub(crate) struct SearchBuffers<'w> {
     pub done_score: &'w mut [f32],
 }
 
-/// Splits the workspace into model state and search buffers.
-pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(
+/// Splits the workspace into the model's state and the search buffers, carved once.
+pub(crate) fn split<'w, M: Seq2Seq>(
     model: &M,
     limits: &Limits,
     ws: &'w mut [u8],
-) -> Result<(&'w mut [u8], SearchBuffers<'w>)> {
+) -> Result<(M::State<'w>, SearchBuffers<'w>)> {
     let need = workspace_bytes(model, limits);
     if ws.len() < need {
         return Err(Error::WorkspaceTooSmall {
@@ -122,6 +135,7 @@ pub(crate) fn split<'w, M: Seq2Seq + ?Sized>(
         });
     }
     let (state, rest) = ws.split_at_mut(model.state_bytes(limits));
+    let state = model.state(limits, state)?;
     let (r, t, v) = (limits.rows(), limits.max_tgt, model.vocab_size());
     let mut c = Carver::new(rest);
     let sb = SearchBuffers {
@@ -164,36 +178,19 @@ pub struct Hypothesis {
 }
 
 /// Runs greedy or beam search as `opts.beam` says, writing the best hypothesis into `out`.
-pub fn generate<M: Seq2Seq + ?Sized>(
+pub fn generate<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
     src: &[u32],
-    special: &Special,
-    opts: &Options,
-    out: &mut [u32],
-) -> Result<Hypothesis> {
-    generate_in_context(model, ws, limits, src, None, special, opts, out)
-}
-
-/// [`generate`] for one sentence of a batch: `context` (the ids of every sentence translated
-/// together, this one included) chooses the output candidates, as Bergamot's one shortlist per
-/// batch does ([`Seq2Seq::restrict_output`]).
-#[allow(clippy::too_many_arguments)]
-pub fn generate_in_context<M: Seq2Seq + ?Sized>(
-    model: &M,
-    ws: &mut [u8],
-    limits: &Limits,
-    src: &[u32],
-    context: Option<&[u32]>,
     special: &Special,
     opts: &Options,
     out: &mut [u32],
 ) -> Result<Hypothesis> {
     if opts.beam == 1 {
-        greedy::generate(model, ws, limits, src, context, special, opts, out)
+        greedy::generate(model, ws, limits, src, special, opts, out)
     } else {
-        beam::generate(model, ws, limits, src, context, special, opts, out)
+        beam::generate(model, ws, limits, src, special, opts, out)
     }
 }
 
@@ -203,7 +200,7 @@ pub fn generate_in_context<M: Seq2Seq + ?Sized>(
 /// to `hyps[i]`; each is exactly what [`generate`] gives for it alone (models with a shortlist
 /// keep one per sentence: batching changes speed, not output).
 #[allow(clippy::too_many_arguments)]
-pub fn generate_batch<M: Seq2Seq + ?Sized>(
+pub fn generate_batch<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
@@ -213,13 +210,13 @@ pub fn generate_batch<M: Seq2Seq + ?Sized>(
     out: &mut [u32],
     hyps: &mut [Hypothesis],
 ) -> Result<()> {
-    greedy::generate_batch(model, ws, limits, srcs, None, special, opts, out, hyps)
+    greedy::generate_batch(model, ws, limits, srcs, special, opts, out, hyps)
 }
 
 /// Runs the decoder over given inputs (teacher forcing), beam 1: `inputs[0]` is the decoder
 /// start token and `on_step(pos, logits)` sees the raw logits after input `pos`. Used to score
 /// fixed outputs and by the conformance tests; same workspace as [`generate`].
-pub fn teacher_force<M: Seq2Seq + ?Sized>(
+pub fn teacher_force<M: Seq2Seq>(
     model: &M,
     ws: &mut [u8],
     limits: &Limits,
@@ -231,13 +228,13 @@ pub fn teacher_force<M: Seq2Seq + ?Sized>(
     if inputs.len() > limits.max_tgt {
         return Err(Error::BadLimit("more decoder inputs than max_tgt"));
     }
-    let (state, sb) = split(model, limits, ws)?;
-    model.encode(state, limits, 0, src)?;
+    let (mut state, sb) = split(model, limits, ws)?;
+    model.encode(&mut state, 0, src)?;
     let v = model.vocab_size();
     for (pos, &tok) in inputs.iter().enumerate() {
         sb.anc[pos] = 0;
         let rows = Rows::beams(core::slice::from_ref(&tok), sb.anc);
-        model.step(state, limits, &rows, pos, &mut sb.logits[..v])?;
+        model.step(&mut state, &rows, pos, &mut sb.logits[..v])?;
         on_step(pos, &sb.logits[..v])?;
     }
     Ok(())

@@ -62,6 +62,25 @@ impl Matrix<'_> {
         }
     }
 
+    /// Adds dequantized row `r` to `out` (learned position tables).
+    pub fn add_row_into(&self, r: usize, out: &mut [f32]) {
+        let c = self.cols;
+        let span = r * c..(r + 1) * c;
+        match self.data {
+            MatrixData::F32(w) => out.iter_mut().zip(&w[span]).for_each(|(o, v)| *o += v),
+            MatrixData::F16(w) => out
+                .iter_mut()
+                .zip(&w[span])
+                .for_each(|(o, v)| *o += v.to_f32()),
+            MatrixData::I8 { q, scales, .. } => {
+                let s = scales[r];
+                out.iter_mut()
+                    .zip(&q[span])
+                    .for_each(|(o, v)| *o += f32::from(*v) * s)
+            }
+        }
+    }
+
     /// Bytes of weights this matrix occupies (what a matrix-vector product streams).
     pub fn bytes(&self) -> usize {
         match self.data {
@@ -73,10 +92,13 @@ impl Matrix<'_> {
 }
 
 /// Scratch for quantizing activations before an int8 product: `m * k` bytes and `m` scales.
-pub struct QuantScratch<'w> {
-    pub q: &'w mut [i8],
-    pub scales: &'w mut [f32],
+pub struct Quant<A: crate::plan::Arena> {
+    pub q: A::Slice<i8>,
+    pub scales: A::Slice<f32>,
 }
+
+/// [`Quant`] carved: the buffers the kernels write.
+pub type QuantScratch<'w> = Quant<crate::plan::Carver<'w>>;
 
 /// `y[i][j] = sum_k x[i][k] * w[j][k]` for `x`: m x k, `w`: n x k, `y`: m x n.
 pub type MatmulF32 = fn(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize);

@@ -19,11 +19,17 @@ pub const ENC_ATTN_NORM: &str = "enc.{}.attn_norm";
 pub const ENC_FFN_UP: &str = "enc.{}.ffn_up";
 pub const ENC_FFN_DOWN: &str = "enc.{}.ffn_down";
 pub const ENC_FFN_NORM: &str = "enc.{}.ffn_norm";
+/// The gate of a gated FFN (`act(x W_gate) * x W_up`).
+pub const ENC_FFN_GATE: &str = "enc.{}.ffn_gate";
+/// Learned position tables (rows: max positions plus the offset).
+pub const ENC_POS_EMBD: &str = "enc.pos_embd";
+pub const DEC_POS_EMBD: &str = "dec.pos_embd";
 
-/// Marian-toolkit models: pre-norms of sublayer inputs (`transformer-preprocess: n`), norms of
-/// the embeddings (`-postprocess-emb: n`) and of a stack's output (`-postprocess-top: n`).
+/// Pre-norm models: the norms of sublayer inputs; the norms of the embeddings
+/// (`layernorm_embedding`) and of a stack's output.
 pub const ENC_ATTN_PRE_NORM: &str = "enc.{}.attn_pre_norm";
 pub const ENC_FFN_PRE_NORM: &str = "enc.{}.ffn_pre_norm";
+pub const DEC_ATTN_PRE_NORM: &str = "dec.{}.attn_pre_norm";
 pub const DEC_RNN_PRE_NORM: &str = "dec.{}.rnn_pre_norm";
 pub const DEC_CROSS_PRE_NORM: &str = "dec.{}.cross_pre_norm";
 pub const DEC_FFN_PRE_NORM: &str = "dec.{}.ffn_pre_norm";
@@ -50,6 +56,7 @@ pub const DEC_CROSS_NORM: &str = "dec.{}.cross_norm";
 pub const DEC_FFN_UP: &str = "dec.{}.ffn_up";
 pub const DEC_FFN_DOWN: &str = "dec.{}.ffn_down";
 pub const DEC_FFN_NORM: &str = "dec.{}.ffn_norm";
+pub const DEC_FFN_GATE: &str = "dec.{}.ffn_gate";
 
 /// Suffixes of the parts of a linear or norm layer.
 pub const WEIGHT: &str = ".weight";

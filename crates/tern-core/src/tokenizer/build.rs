@@ -109,19 +109,47 @@ impl SpmModel {
 
     /// Checks that tern can run this model exactly as sentencepiece does.
     pub fn check(&self) -> Result<()> {
-        if self.model_type != 1 {
-            return Err(Error::BadTokenizer(
-                "only unigram SentencePiece models are supported (this one is BPE, word or char)",
-            ));
+        match self.model_type {
+            1 | 2 => {}
+            3 => {
+                return Err(Error::BadTokenizer(
+                    "word SentencePiece models are not supported (only unigram and BPE)",
+                ))
+            }
+            4 => {
+                return Err(Error::BadTokenizer(
+                    "char SentencePiece models are not supported (only unigram and BPE)",
+                ))
+            }
+            _ => {
+                return Err(Error::BadTokenizer(
+                    "unknown SentencePiece model type (only unigram and BPE are supported)",
+                ))
+            }
         }
         if self.treat_whitespace_as_suffix {
             return Err(Error::BadTokenizer(
                 "treat_whitespace_as_suffix is not supported",
             ));
         }
-        if self.byte_fallback {
+        if self.byte_fallback && self.model_type != 2 {
             return Err(Error::BadTokenizer(
-                "byte-fallback SentencePiece models are not supported yet",
+                "byte fallback is only supported in BPE SentencePiece models",
+            ));
+        }
+        if self.byte_fallback {
+            self.byte_ids()?;
+        }
+        if self.model_type == 2
+            && self.pieces.iter().any(|p| {
+                !matches!(p.kind, kind::NORMAL | kind::USER_DEFINED | kind::UNUSED)
+                    && p.text.chars().count() == 1
+            })
+        {
+            // BPE looks single characters up among all pieces, reserved ones first; tern only
+            // among the matchable ones.
+            return Err(Error::BadTokenizer(
+                "a control, unknown or byte piece of this BPE model is a single character",
             ));
         }
         if self
@@ -157,6 +185,24 @@ impl SpmModel {
         }
         Normalizer::new(&self.normalizer.charsmap)?;
         Ok(())
+    }
+
+    /// The piece id of each byte `<0xHH>` (byte fallback).
+    fn byte_ids(&self) -> Result<Vec<i32>> {
+        let mut ids = alloc::vec![-1i32; 256];
+        for (i, p) in self.pieces.iter().enumerate() {
+            if p.kind == kind::BYTE {
+                let b = super::byte_value(p.text.as_bytes())
+                    .ok_or(Error::BadTokenizer("byte piece is not <0xHH>"))?;
+                ids[b as usize] = i as i32;
+            }
+        }
+        if ids.contains(&-1) {
+            return Err(Error::BadTokenizer(
+                "byte fallback needs the 256 byte pieces <0x00>..<0xFF>",
+            ));
+        }
+        Ok(ids)
     }
 
     fn unk(&self) -> usize {
@@ -198,8 +244,34 @@ pub struct TokenizerSpec<'s> {
     pub clean_up_spaces: bool,
 }
 
+/// Additions for Hugging Face's multilingual tokenizers (M2M100, NLLB); the default adds nothing.
+#[derive(Default, Clone, Copy)]
+pub struct TokenizerExtras<'s> {
+    /// HF decoding (special tokens skipped, `str.strip()`, optional space clean-up) without
+    /// Marian's `>>xx<<` handling when encoding.
+    pub hf_decode: bool,
+    /// With `hf_decode`: `str.strip()` the decoded text (M2M100Tokenizer does, NLLB's
+    /// tokenizers-backed decoder does not).
+    pub strip: bool,
+    /// More model ids that decode to nothing (HF special tokens: `<s>`, language tokens, `<mask>`).
+    pub skip: &'s [u32],
+    /// Model ids that only pad the embedding matrix: never decode, never encode.
+    pub padding: &'s [u32],
+    /// User-facing language codes and their model ids (`tokenizer.lang.*`).
+    pub languages: &'s [(String, u32)],
+}
+
 /// Writes the tokenizer keys and tables (layout: `docs/tokenizer-format.md`).
 pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<()> {
+    write_tokenizer_with(w, spec, &TokenizerExtras::default())
+}
+
+/// [`write_tokenizer`] with [`TokenizerExtras`].
+pub fn write_tokenizer_with(
+    w: &mut GgufWriter,
+    spec: &TokenizerSpec<'_>,
+    extras: &TokenizerExtras<'_>,
+) -> Result<()> {
     let src = spec.source;
     src.check()?;
     spec.decode.check()?;
@@ -230,12 +302,29 @@ pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<(
         .iter()
         .map(|p| (p.text.as_str(), p.kind))
         .collect();
+    for &id in extras
+        .skip
+        .iter()
+        .chain(extras.padding)
+        .chain(extras.languages.iter().map(|(_, id)| id))
+    {
+        if id as usize >= n {
+            return Err(Error::BadTokenizer(
+                "special, padding or language id beyond the vocabulary",
+            ));
+        }
+    }
+    let hf = spec.hf_marian || extras.hf_decode;
     let special = [Some(spec.eos), Some(spec.unk), spec.pad];
     let kinds: Vec<u8> = vocab
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            if spec.hf_marian && special.contains(&Some(i as u32)) {
+            let id = i as u32;
+            if extras.padding.contains(&id) {
+                return decode_kind::PAD;
+            }
+            if hf && (special.contains(&Some(id)) || extras.skip.contains(&id)) {
                 return decode_kind::SKIP;
             }
             match dec.get(p) {
@@ -248,12 +337,23 @@ pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<(
         .collect();
 
     let meta = |w: &mut GgufWriter, k: &str, v: MetaValue| w.meta(k, v);
-    meta(
-        w,
-        "tokenizer.model",
-        MetaValue::Str("sentencepiece-unigram".to_string()),
-    );
+    let model = if src.model_type == 2 {
+        "sentencepiece-bpe"
+    } else {
+        "sentencepiece-unigram"
+    };
+    meta(w, "tokenizer.model", MetaValue::Str(model.to_string()));
     meta(w, "tokenizer.hf_marian", MetaValue::Bool(spec.hf_marian));
+    if extras.hf_decode {
+        meta(w, "tokenizer.hf_decode", MetaValue::Bool(true));
+        meta(w, "tokenizer.decode.strip", MetaValue::Bool(extras.strip));
+    }
+    if !extras.languages.is_empty() {
+        let codes: Vec<&str> = extras.languages.iter().map(|(c, _)| c.as_str()).collect();
+        write_strings(w, "tokenizer.lang", &codes);
+        let ids: Vec<i32> = extras.languages.iter().map(|&(_, id)| id as i32).collect();
+        write_i32(w, "tokenizer.lang.ids", &ids);
+    }
     meta(
         w,
         "tokenizer.clean_up_spaces",
@@ -346,6 +446,10 @@ pub fn write_tokenizer(w: &mut GgufWriter, spec: &TokenizerSpec<'_>) -> Result<(
         .collect();
     if !user.is_empty() {
         write_i32(w, "tokenizer.src.user_defined", &user);
+    }
+    if src.byte_fallback {
+        meta(w, "tokenizer.src.byte_fallback", MetaValue::Bool(true));
+        write_i32(w, "tokenizer.src.byte_ids", &src.byte_ids()?);
     }
     if !sn.charsmap.is_empty() {
         w.tensor_bytes(

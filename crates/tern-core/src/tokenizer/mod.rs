@@ -1,13 +1,15 @@
-//! SentencePiece unigram tokenizer, read zero-copy from the model file.
+//! SentencePiece tokenizer (unigram or BPE), read zero-copy from the model file.
 //!
 //! Encoding follows the `sentencepiece` library exactly (normalizer with the precompiled
-//! charsmap, optimized Viterbi, runs of unknown characters merged into one `<unk>` piece), then
+//! charsmap, then the optimized unigram Viterbi or BPE merges, runs of unknown characters merged
+//! into one `<unk>` piece or spelled as byte pieces with byte fallback), then
 //! maps pieces to model ids through the model's vocabulary by their text, as Hugging Face's
 //! `MarianTokenizer` does with `vocab.json` (so an unknown character that happens to be a
 //! target-side piece keeps that piece's id). Decoding is sentencepiece's `DecodePieces`, followed
 //! for Hugging Face models by `str.strip()` and, if the model asks, HF's space clean-up.
 //! The layout in the file is described in `docs/tokenizer-format.md`.
 
+mod bpe;
 #[cfg(feature = "alloc")]
 pub mod build;
 mod normalizer;
@@ -34,6 +36,18 @@ pub mod decode_kind {
     pub const UNK: u8 = 3;
     /// A control piece: invisible.
     pub const CONTROL: u8 = 4;
+    /// Vocabulary padding (the model has more ids than its tokenizer): never decodes, and never
+    /// comes out of encoding (text lookups skip it).
+    pub const PAD: u8 = 5;
+}
+
+/// Which SentencePiece algorithm segments the source (`tokenizer.model`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Algorithm {
+    /// `sentencepiece-unigram`: the best-scoring segmentation (Viterbi).
+    Unigram,
+    /// `sentencepiece-bpe`: greedy merges by piece score.
+    Bpe,
 }
 
 /// The tokenizer of one model.
@@ -42,6 +56,13 @@ pub struct Tokenizer<'a> {
     vocab_sorted: Sorted<'a>,
     vocab_kind: &'a [u8],
     src: Unigram<'a>,
+    algorithm: Algorithm,
+    /// Some piece is unused (BPE resegmentation then keeps a log in the scratch).
+    has_unused: bool,
+    /// With byte fallback: the source piece id of each byte `<0xHH>`.
+    byte_ids: Option<I32s<'a>>,
+    /// Language codes (`tokenizer.lang.*`): code strings and their model ids.
+    langs: Option<(Strings<'a>, I32s<'a>)>,
     to_vocab: Option<I32s<'a>>,
     norm: Normalizer<'a>,
     expansion: usize,
@@ -50,6 +71,10 @@ pub struct Tokenizer<'a> {
     pad: Option<u32>,
     unk_surface: &'a str,
     hf_marian: bool,
+    /// HF decoding (skip specials, strip, clean-up) without Marian's `>>xx<<` encoding.
+    hf_decode: bool,
+    /// `str.strip()` after decoding (always for HF Marian).
+    strip: bool,
     clean_up_spaces: bool,
     dec_bos_ws: bool,
     dec_rew: bool,
@@ -62,11 +87,15 @@ fn flag(g: &Gguf<'_>, key: &'static str, default: bool) -> Result<bool> {
 impl<'a> Tokenizer<'a> {
     /// Reads and validates the tokenizer stored in `g`.
     pub fn from_gguf(g: &Gguf<'a>) -> Result<Self> {
-        if g.str("tokenizer.model")? != "sentencepiece-unigram" {
-            return Err(Error::BadTokenizer(
-                "tokenizer.model is not sentencepiece-unigram",
-            ));
-        }
+        let algorithm = match g.str("tokenizer.model")? {
+            "sentencepiece-unigram" => Algorithm::Unigram,
+            "sentencepiece-bpe" => Algorithm::Bpe,
+            _ => {
+                return Err(Error::BadTokenizer(
+                    "tokenizer.model is neither sentencepiece-unigram nor sentencepiece-bpe",
+                ))
+            }
+        };
         let vocab = Strings::load(g, "tokenizer.vocab.offsets", "tokenizer.vocab.text")?;
         let n = vocab.len();
         let vocab_sorted = Sorted::load(g, "tokenizer.vocab.sorted", vocab)?;
@@ -83,9 +112,11 @@ impl<'a> Tokenizer<'a> {
         }
         for (i, &k) in vocab_kind.iter().enumerate() {
             let ok = match k {
-                decode_kind::TEXT | decode_kind::SKIP | decode_kind::UNK | decode_kind::CONTROL => {
-                    true
-                }
+                decode_kind::TEXT
+                | decode_kind::SKIP
+                | decode_kind::UNK
+                | decode_kind::CONTROL
+                | decode_kind::PAD => true,
                 decode_kind::BYTE => byte_value(vocab.bytes(i)).is_some(),
                 _ => false,
             };
@@ -165,6 +196,33 @@ impl<'a> Tokenizer<'a> {
             norm.user_defined = u;
             norm.pieces = Some(pieces);
         }
+        let has_unused = kinds.iter().any(|&k| k as i8 == kind::UNUSED);
+        let byte_ids = if flag(g, "tokenizer.src.byte_fallback", false)? {
+            let b = I32s::load(g, "tokenizer.src.byte_ids")?;
+            if b.len() != 256
+                || (0..256).any(|i| {
+                    b.index(i, m).and_then(|j| kinds.get(j)).map(|&k| k as i8) != Some(kind::BYTE)
+                })
+            {
+                return Err(Error::BadTokenizer(
+                    "tokenizer.src.byte_ids must name the 256 byte pieces",
+                ));
+            }
+            Some(b)
+        } else {
+            None
+        };
+        let langs = match g.tensor("tokenizer.lang.ids") {
+            Some(_) => {
+                let codes = Strings::load(g, "tokenizer.lang.offsets", "tokenizer.lang.text")?;
+                let ids = I32s::load(g, "tokenizer.lang.ids")?;
+                if ids.len() != codes.len() || (0..ids.len()).any(|i| ids.index(i, n).is_none()) {
+                    return Err(Error::BadTokenizer("tokenizer.lang tables are malformed"));
+                }
+                Some((codes, ids))
+            }
+            None => None,
+        };
         let expansion = g.u32("tokenizer.src.expansion")? as usize;
         if !(1..=1024).contains(&expansion) {
             return Err(Error::BadHyperparameter("tokenizer.src.expansion"));
@@ -180,6 +238,10 @@ impl<'a> Tokenizer<'a> {
             vocab_sorted,
             vocab_kind,
             src,
+            algorithm,
+            has_unused,
+            byte_ids,
+            langs,
             to_vocab,
             norm,
             expansion,
@@ -188,6 +250,8 @@ impl<'a> Tokenizer<'a> {
             pad,
             unk_surface,
             hf_marian: flag(g, "tokenizer.hf_marian", false)?,
+            hf_decode: flag(g, "tokenizer.hf_decode", false)?,
+            strip: flag(g, "tokenizer.decode.strip", false)?,
             clean_up_spaces: flag(g, "tokenizer.clean_up_spaces", false)?,
             dec_bos_ws: flag(g, "tokenizer.decode.add_dummy_prefix", true)? || dec_rew,
             dec_rew,
@@ -214,9 +278,38 @@ impl<'a> Tokenizer<'a> {
     pub fn piece(&self, id: u32) -> Option<&'a str> {
         self.vocab.str(id as usize)
     }
-    /// The model id whose piece is exactly `piece`.
+    /// The model id whose piece is exactly `piece` (never vocabulary padding).
     pub fn id_of(&self, piece: &str) -> Option<u32> {
-        self.vocab_sorted.find(piece.as_bytes()).map(|i| i as u32)
+        self.find_vocab(piece.as_bytes())
+    }
+    fn find_vocab(&self, text: &[u8]) -> Option<u32> {
+        self.vocab_sorted
+            .find(text)
+            .filter(|&i| self.vocab_kind.get(i) != Some(&decode_kind::PAD))
+            .map(|i| i as u32)
+    }
+    /// The segmentation algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The model id of a language code (`en`, `eng_Latn`: what the user types, as stored in
+    /// `tokenizer.lang.*`). A linear scan: models have a few hundred codes at most.
+    pub fn language_id(&self, code: &str) -> Option<u32> {
+        self.languages().find(|&(c, _)| c == code).map(|(_, id)| id)
+    }
+    /// The model's language codes with their ids, in the file's order (empty if it has none).
+    pub fn languages(&self) -> impl Iterator<Item = (&'a str, u32)> + '_ {
+        let (codes, ids) = match self.langs {
+            Some((c, i)) => (Some(c), Some(i)),
+            None => (None, None),
+        };
+        let n = codes.map_or(0, |c| c.len());
+        (0..n).filter_map(move |i| {
+            let code = codes?.str(i)?;
+            let id = ids?.get(i)?;
+            Some((code, id as u32))
+        })
     }
 
     fn normalized_capacity(&self, max_text_bytes: usize) -> usize {
@@ -226,22 +319,46 @@ impl<'a> Tokenizer<'a> {
     pub fn encode_scratch_bytes(&self, max_text_bytes: usize) -> usize {
         let cap = self.normalized_capacity(max_text_bytes);
         let mut s = Sizer::default();
-        s.add::<u8>(cap)
-            .add::<f32>(cap + 1)
-            .add::<u32>(cap + 1)
-            .add::<u32>(cap + 1);
+        s.add::<u8>(cap);
+        match self.algorithm {
+            Algorithm::Unigram => {
+                s.add::<f32>(cap + 1)
+                    .add::<u32>(cap + 1)
+                    .add::<u32>(cap + 1);
+            }
+            Algorithm::Bpe => bpe::Work::size(&mut s, cap, self.has_unused),
+        }
         s.bytes()
     }
-    /// Most ids [`encode`](Self::encode) can produce for texts of at most `max_text_bytes`.
+    /// Most ids [`encode`](Self::encode) can produce for texts of at most `max_text_bytes`
+    /// (one per normalized byte, a prefix id or language code, EOS).
     pub fn max_tokens(&self, max_text_bytes: usize) -> usize {
-        self.normalized_capacity(max_text_bytes) + 2
+        self.normalized_capacity(max_text_bytes) + 3
     }
 
     /// Encodes `text` into model ids followed by EOS. Writes the first `out.len()` ids and
     /// returns how many there are in all (like `snprintf`): a result above `out.len()` means the
     /// text did not fit. `scratch` must hold [`encode_scratch_bytes`](Self::encode_scratch_bytes).
     pub fn encode(&self, text: &str, scratch: &mut [u8], out: &mut [u32]) -> Result<usize> {
+        self.encode_with_prefix(text, None, scratch, out)
+    }
+
+    /// [`encode`](Self::encode) with `prefix` (e.g. the source language's id from
+    /// [`language_id`](Self::language_id), as M2M100 and NLLB expect) put before the pieces.
+    pub fn encode_with_prefix(
+        &self,
+        text: &str,
+        prefix: Option<u32>,
+        scratch: &mut [u8],
+        out: &mut [u32],
+    ) -> Result<usize> {
         let mut ids = Ids { out, n: 0 };
+        if let Some(p) = prefix {
+            if p as usize >= self.vocab.len() {
+                return Err(Error::BadTokenizer("prefix id beyond the vocabulary"));
+            }
+            ids.push(p);
+        }
         let mut text = text;
         if self.hf_marian && text.starts_with(">>") {
             // HF MarianTokenizer.remove_language_code: a leading `>>xx<<` is one token.
@@ -254,30 +371,67 @@ impl<'a> Tokenizer<'a> {
         let cap = self.normalized_capacity(text.len());
         let mut c = Carver::new(scratch);
         let buf = c.take::<u8>(cap)?;
-        let mut lat = Lattice {
-            score: c.take::<f32>(cap + 1)?,
-            id: c.take::<u32>(cap + 1)?,
-            start: c.take::<u32>(cap + 1)?,
-        };
         let n = self.norm.normalize(text.as_bytes(), buf)?;
         let norm = &buf[..n];
-        let count = self.src.segment(norm, &mut lat);
         let mut unk_run: Option<(usize, usize)> = None;
-        for (s, e, id) in lat.path(n, count) {
-            if id == self.src.unk {
-                unk_run = Some((unk_run.map_or(s, |r| r.0), e));
-                continue;
+        match self.algorithm {
+            Algorithm::Unigram => {
+                let mut lat = Lattice {
+                    score: c.take::<f32>(cap + 1)?,
+                    id: c.take::<u32>(cap + 1)?,
+                    start: c.take::<u32>(cap + 1)?,
+                };
+                let count = self.src.segment(norm, &mut lat);
+                for (s, e, id) in lat.path(n, count) {
+                    self.emit(norm, s, e, id, &mut unk_run, &mut ids);
+                }
             }
-            if let Some((a, b)) = unk_run.take() {
-                ids.push(self.unknown_id(&norm[a..b]));
+            Algorithm::Bpe => {
+                let mut work = bpe::Work::take(&mut c, cap, self.has_unused)?;
+                let model = bpe::Bpe { pieces: &self.src };
+                let first = model.segment(&self.norm, norm, &mut work)?;
+                model.pieces(norm, &work, first, |s, e, id| {
+                    self.emit(norm, s, e, id, &mut unk_run, &mut ids);
+                    Ok(())
+                })?;
             }
-            ids.push(self.piece_id(id));
         }
         if let Some((a, b)) = unk_run {
             ids.push(self.unknown_id(&norm[a..b]));
         }
         ids.push(self.eos);
         Ok(ids.n)
+    }
+
+    /// One piece of the segmentation, as sentencepiece's `PopulateSentencePieceText` turns it
+    /// into output: unknown pieces merge into one run, or with byte fallback become one byte
+    /// piece per UTF-8 byte; then source piece ids map to model ids.
+    fn emit(
+        &self,
+        norm: &[u8],
+        s: usize,
+        e: usize,
+        id: usize,
+        unk_run: &mut Option<(usize, usize)>,
+        ids: &mut Ids<'_>,
+    ) {
+        let is_unk = id == self.src.unk;
+        if is_unk && self.byte_ids.is_none() {
+            *unk_run = Some((unk_run.map_or(s, |r| r.0), e));
+            return;
+        }
+        if let Some((a, b)) = unk_run.take() {
+            ids.push(self.unknown_id(&norm[a..b]));
+        }
+        match self.byte_ids {
+            Some(bytes) if is_unk => {
+                for &b in norm.get(s..e).unwrap_or(&[]) {
+                    let byte_id = bytes.index(b as usize, usize::MAX).unwrap_or(self.src.unk);
+                    ids.push(self.piece_id(byte_id));
+                }
+            }
+            _ => ids.push(self.piece_id(id)),
+        }
     }
 
     fn piece_id(&self, src_id: usize) -> u32 {
@@ -294,7 +448,7 @@ impl<'a> Tokenizer<'a> {
     fn unknown_id(&self, text: &[u8]) -> u32 {
         match self.to_vocab {
             None => self.unk,
-            Some(_) => self.vocab_sorted.find(text).map_or(self.unk, |i| i as u32),
+            Some(_) => self.find_vocab(text).unwrap_or(self.unk),
         }
     }
 
@@ -321,7 +475,7 @@ impl<'a> Tokenizer<'a> {
                 continue;
             }
             i += 1;
-            if k == decode_kind::SKIP {
+            if k == decode_kind::SKIP || k == decode_kind::PAD {
                 continue;
             }
             if bos_ws_seen || w.len > 0 {
@@ -348,11 +502,11 @@ impl<'a> Tokenizer<'a> {
             }
         }
         let mut len = w.len;
-        if self.hf_marian {
+        if self.hf_marian || self.strip {
             len = strip_py(out, len)?;
-            if self.clean_up_spaces {
-                len = clean_up(out, len);
-            }
+        }
+        if (self.hf_marian || self.hf_decode) && self.clean_up_spaces {
+            len = clean_up(out, len);
         }
         Ok(len)
     }
@@ -403,7 +557,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The byte of a `<0xHH>` piece.
-fn byte_value(p: &[u8]) -> Option<u8> {
+pub(crate) fn byte_value(p: &[u8]) -> Option<u8> {
     let hex = p.strip_prefix(b"<0x")?.strip_suffix(b">")?;
     let s = core::str::from_utf8(hex).ok().filter(|s| s.len() == 2)?;
     u8::from_str_radix(s, 16).ok()

@@ -98,22 +98,28 @@ impl<'a> Normalizer<'a> {
         Ok(Some((len, &s[..end])))
     }
 
+    /// Length of the longest user-defined piece `input` starts with (0: none). sentencepiece's
+    /// `PrefixMatcher`, used by the normalizer and by BPE's initial split.
+    pub fn user_defined_len(&self, input: &[u8]) -> usize {
+        let Some(pieces) = self.pieces else { return 0 };
+        let mut longest = 0;
+        for i in 0..self.user_defined.len() {
+            let p = pieces.bytes(self.user_defined.get(i).unwrap_or(0) as usize);
+            if !p.is_empty() && p.len() > longest && input.starts_with(p) {
+                longest = p.len();
+            }
+        }
+        longest
+    }
+
     /// sentencepiece's `NormalizePrefix`: (replacement, input bytes consumed).
     fn prefix<'i>(&self, input: &'i [u8]) -> Result<(&'i [u8], usize)>
     where
         'a: 'i,
     {
-        if let Some(pieces) = self.pieces {
-            let mut longest = 0;
-            for i in 0..self.user_defined.len() {
-                let p = pieces.bytes(self.user_defined.get(i).unwrap_or(0) as usize);
-                if !p.is_empty() && p.len() > longest && input.starts_with(p) {
-                    longest = p.len();
-                }
-            }
-            if longest > 0 {
-                return Ok((&input[..longest], longest));
-            }
+        let longest = self.user_defined_len(input);
+        if longest > 0 {
+            return Ok((&input[..longest], longest));
         }
         if let Some((len, rep)) = self.longest_rule(input)? {
             return Ok((rep, len));

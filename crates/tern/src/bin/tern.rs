@@ -63,6 +63,12 @@ struct LimitArgs {
     /// Batches are formed from sentences sorted by length.
     #[arg(long)]
     batch: Option<usize>,
+    /// Source language of a multilingual model (NLLB: eng_Latn; M2M100: en); default: the file's.
+    #[arg(long)]
+    source_lang: Option<String>,
+    /// Target language of a multilingual model (NLLB: por_Latn; M2M100: pt); default: the file's.
+    #[arg(long)]
+    target_lang: Option<String>,
 }
 
 impl LimitArgs {
@@ -73,6 +79,8 @@ impl LimitArgs {
             max_src_len: self.max_src_len,
             truncate: true,
             batch: self.batch,
+            source_lang: self.source_lang.clone(),
+            target_lang: self.target_lang.clone(),
         }
     }
 }
@@ -118,6 +126,15 @@ fn run(cli: Cli) -> Result<()> {
             let t = Translator::open(&model)
                 .with_context(|| format!("loading {}", model.display()))?
                 .with_settings(limits.settings());
+            // A multilingual model without its languages, or with a code it lacks, fails before
+            // reading any input, listing the model's codes.
+            let langs = t.languages()?;
+            t.engine().special_for(&langs).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}; this model's language codes are: {}",
+                    tern::language_list(t.engine())
+                )
+            })?;
             let mut raw = Vec::new();
             match &input {
                 Some(p) => {

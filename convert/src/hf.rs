@@ -1,6 +1,7 @@
-//! Hugging Face MarianMT (OPUS-MT) checkpoints: the family's quirks live here, so the runtime
-//! stays generic. Maps HF tensor names onto tern's table (`tern_core::model::names`), writes the
-//! `marian.*` hyperparameters and the `generation.*` defaults.
+//! Hugging Face checkpoints of the BART-shaped families (`MarianMTModel`,
+//! `M2M100ForConditionalGeneration` for M2M100 and NLLB): their differences become a
+//! [`Spec`] here, so the runtime stays generic. Maps HF tensor names onto tern's table
+//! (`tern_core::model::names`), writes the spec and the `generation.*` defaults.
 
 use crate::checkpoint::{Checkpoint, ConfigExt};
 use crate::quant::{write_matrix, Precision};
@@ -8,6 +9,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use tern_core::gguf::write::{GgufWriter, MetaValue};
 use tern_core::model::names::{self, *};
+use tern_core::model::spec::*;
 use tern_core::model::Activation;
 
 /// Parts of a layer: (tern template, HF name inside the layer).
@@ -19,9 +21,10 @@ const ENC_LINEARS: &[(&str, &str)] = &[
     (ENC_FFN_UP, "fc1"),
     (ENC_FFN_DOWN, "fc2"),
 ];
-const ENC_NORMS: &[(&str, &str)] = &[
-    (ENC_ATTN_NORM, "self_attn_layer_norm"),
-    (ENC_FFN_NORM, "final_layer_norm"),
+/// Layer norms: (post-norm template, pre-norm template, HF name inside the layer).
+const ENC_NORMS: &[(&str, &str, &str)] = &[
+    (ENC_ATTN_NORM, ENC_ATTN_PRE_NORM, "self_attn_layer_norm"),
+    (ENC_FFN_NORM, ENC_FFN_PRE_NORM, "final_layer_norm"),
 ];
 const DEC_LINEARS: &[(&str, &str)] = &[
     (DEC_ATTN_Q, "self_attn.q_proj"),
@@ -35,10 +38,21 @@ const DEC_LINEARS: &[(&str, &str)] = &[
     (DEC_FFN_UP, "fc1"),
     (DEC_FFN_DOWN, "fc2"),
 ];
-const DEC_NORMS: &[(&str, &str)] = &[
-    (DEC_ATTN_NORM, "self_attn_layer_norm"),
-    (DEC_CROSS_NORM, "encoder_attn_layer_norm"),
-    (DEC_FFN_NORM, "final_layer_norm"),
+const DEC_NORMS: &[(&str, &str, &str)] = &[
+    (DEC_ATTN_NORM, DEC_ATTN_PRE_NORM, "self_attn_layer_norm"),
+    (
+        DEC_CROSS_NORM,
+        DEC_CROSS_PRE_NORM,
+        "encoder_attn_layer_norm",
+    ),
+    (DEC_FFN_NORM, DEC_FFN_PRE_NORM, "final_layer_norm"),
+];
+/// Norms outside the layers: (template, HF name), used where the spec has them.
+const STACK_NORMS: &[(&str, &str)] = &[
+    (ENC_OUT_NORM, "model.encoder.layer_norm"),
+    (DEC_OUT_NORM, "model.decoder.layer_norm"),
+    (ENC_EMB_NORM, "model.encoder.layernorm_embedding"),
+    (DEC_EMB_NORM, "model.decoder.layernorm_embedding"),
 ];
 
 /// Where the encoder's token embedding is, best first. save_pretrained keeps one name of a tied
@@ -51,14 +65,26 @@ const EMBED_NAMES: &[&str] = &[
     "lm_head.weight",
 ];
 
-/// Shapes from config.json.
+/// The families this converter reads, by `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// MarianMT (OPUS-MT): post-norm, HF's sinusoids, `final_logits_bias`.
+    Marian,
+    /// M2M100 and NLLB-200: pre-norm with final norms, fairseq sinusoids offset by the padding
+    /// index, language tokens.
+    M2m100,
+}
+
+/// Shapes from config.json, and the spec they describe.
 pub struct Shapes {
+    pub family: Family,
     pub vocab: usize,
     pub d: usize,
     pub enc_layers: usize,
     pub dec_layers: usize,
     pub enc_ffn: usize,
     pub dec_ffn: usize,
+    pub spec: Spec,
 }
 
 /// One unit of conversion work (for the progress bar).
@@ -69,60 +95,127 @@ pub enum Job {
 
 pub fn shapes(cfg: &Value) -> Result<Shapes> {
     let model_type = cfg.str_or("model_type", "")?;
-    ensure!(model_type == "marian", "config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\") checkpoints");
+    let family = match model_type {
+        "marian" => Family::Marian,
+        "m2m_100" => Family::M2m100,
+        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\") and M2M100 / NLLB (\"m2m_100\") checkpoints"),
+    };
+    let d = cfg.usize_key("d_model")?;
+    let act = cfg.str_or("activation_function", "swish")?;
+    let activation = Activation::from_name(act).map_err(|_| {
+        anyhow::anyhow!(
+            "unknown activation_function {act:?} (tern knows relu, gelu, gelu_new, swish/silu)"
+        )
+    })?;
+    let stack = |layers: &str, heads: &str, ffn: &str, final_norm| -> Result<Stack> {
+        Ok(Stack {
+            layers: cfg.usize_key(layers)?,
+            heads: cfg.usize_key(heads)?,
+            ffn_dim: cfg.usize_key(ffn)?,
+            final_norm,
+        })
+    };
+    let pre_norm = family == Family::M2m100;
+    let encoder = stack(
+        "encoder_layers",
+        "encoder_attention_heads",
+        "encoder_ffn_dim",
+        pre_norm,
+    )?;
+    let decoder = stack(
+        "decoder_layers",
+        "decoder_attention_heads",
+        "decoder_ffn_dim",
+        pre_norm,
+    )?;
+    let scale_embedding = cfg.bool_or("scale_embedding", family == Family::M2m100)?;
+    let spec = match family {
+        Family::Marian => {
+            ensure!(
+                !cfg.bool_or("normalize_before", false)?,
+                "normalize_before=true (pre-norm) Marian checkpoints are not supported yet"
+            );
+            ensure!(
+                cfg.bool_or("static_position_embeddings", true)?,
+                "learned position embeddings are not supported yet"
+            );
+            Spec {
+                sublayer: Sublayer::POST_NORM,
+                positions: Positions::SinusoidalHf,
+                position_offset: 0,
+                ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
+            }
+        }
+        Family::M2m100 => Spec {
+            sublayer: Sublayer::PRE_NORM,
+            positions: Positions::SinusoidalFairseq,
+            // fairseq numbers positions after the padding index: the first token is at pad + 1.
+            position_offset: cfg.usize_key("pad_token_id")? + 1,
+            ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
+        },
+    };
     Ok(Shapes {
-        vocab: cfg.usize_key("vocab_size")?,
-        d: cfg.usize_key("d_model")?,
-        enc_layers: cfg.usize_key("encoder_layers")?,
-        dec_layers: cfg.usize_key("decoder_layers")?,
-        enc_ffn: cfg.usize_key("encoder_ffn_dim")?,
-        dec_ffn: cfg.usize_key("decoder_ffn_dim")?,
+        family,
+        vocab: spec.vocab_size,
+        d,
+        enc_layers: spec.encoder.layers,
+        dec_layers: spec.decoder.layers,
+        enc_ffn: spec.encoder.ffn_dim,
+        dec_ffn: spec.decoder.ffn_dim,
+        spec,
+    })
+}
+
+/// What every family here shares; the caller sets the sublayer order and the positions.
+fn base_spec(
+    cfg: &Value,
+    d: usize,
+    encoder: Stack,
+    decoder: Stack,
+    activation: Activation,
+    scale_embedding: bool,
+) -> Result<Spec> {
+    Ok(Spec {
+        vocab_size: cfg.usize_key("vocab_size")?,
+        d_model: d,
+        max_positions: cfg.usize_key("max_position_embeddings")?,
+        encoder,
+        decoder,
+        decoder_cell: DecoderCell::SelfAttention,
+        decoder_start: DecoderStart::Token,
+        activation,
+        ffn_gated: false,
+        norm: NormKind::Layer,
+        // torch.nn.LayerNorm's default, which these models use.
+        norm_eps: 1e-5,
+        sublayer: Sublayer::POST_NORM,
+        encoder_kv: KvInput::Normed,
+        embedding_scale: if scale_embedding {
+            (d as f32).sqrt()
+        } else {
+            1.0
+        },
+        embedding_norm: false,
+        positions: Positions::None,
+        position_offset: 0,
+        attention_scale: AttentionScale::InvSqrtHeadDim,
+        // Set by `embeddings` once it has seen whether lm_head differs (see `output`).
+        output: Output::Tied,
+        output_scale: 1.0,
     })
 }
 
 /// Writes hyperparameters and generation defaults.
 pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result<()> {
     let cfg = &ck.config;
-    ensure!(
-        !cfg.bool_or("normalize_before", false)?,
-        "normalize_before=true (pre-norm) Marian checkpoints are not supported yet"
-    );
-    ensure!(
-        cfg.bool_or("static_position_embeddings", true)?,
-        "learned position embeddings are not supported yet"
-    );
-    let act = cfg.str_or("activation_function", "swish")?;
-    Activation::from_name(act).map_err(|_| {
-        anyhow::anyhow!(
-            "unknown activation_function {act:?} (tern knows relu, gelu, gelu_new, swish/silu)"
-        )
-    })?;
-    let u32_ = |v: usize| MetaValue::U32(v as u32);
-    w.meta("general.architecture", MetaValue::Str("marian".into()));
-    w.meta("marian.vocab_size", u32_(s.vocab));
-    w.meta("marian.d_model", u32_(s.d));
-    w.meta("marian.encoder_layers", u32_(s.enc_layers));
-    w.meta("marian.decoder_layers", u32_(s.dec_layers));
-    w.meta(
-        "marian.encoder_attention_heads",
-        u32_(cfg.usize_key("encoder_attention_heads")?),
-    );
-    w.meta(
-        "marian.decoder_attention_heads",
-        u32_(cfg.usize_key("decoder_attention_heads")?),
-    );
-    w.meta("marian.encoder_ffn_dim", u32_(s.enc_ffn));
-    w.meta("marian.decoder_ffn_dim", u32_(s.dec_ffn));
-    w.meta(
-        "marian.max_position_embeddings",
-        u32_(cfg.usize_key("max_position_embeddings")?),
-    );
-    w.meta("marian.activation_function", MetaValue::Str(act.into()));
-    w.meta(
-        "marian.scale_embedding",
-        MetaValue::Bool(cfg.bool_or("scale_embedding", false)?),
-    );
-    w.meta("marian.layer_norm_eps", MetaValue::F32(1e-5));
+    let mut spec = s.spec;
+    spec.output = output(ck, s)?;
+    let family = match s.family {
+        Family::Marian => "marian",
+        Family::M2m100 if cfg.str_or("tokenizer_class", "")?.starts_with("Nllb") => "nllb",
+        Family::M2m100 => "m2m100",
+    };
+    spec.write(w, family);
 
     // Generation defaults: generation_config.json wins over config.json, as in transformers.
     let get = |k: &str| {
@@ -180,6 +273,14 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
         "generation.forced_eos",
         MetaValue::Bool(get("forced_eos_token_id").as_u64() == Some(u64::from(eos))),
     );
+    // A fixed first token (mBART-style checkpoints); NLLB and M2M100 take the target language
+    // per request instead.
+    if let Some(id) = get("forced_bos_token_id").as_u64() {
+        w.meta(
+            tern_core::model::keys::FORCED_FIRST,
+            MetaValue::U32(token("forced_bos_token_id", id as usize)?),
+        );
+    }
     let mut suppress = Vec::new();
     if let Some(lists) = get("bad_words_ids").as_array() {
         for l in lists {
@@ -257,7 +358,8 @@ pub fn convert(
                     w.tensor_f32(&format!("{base}{BIAS}"), &[rows as u64], &b.data);
                 }
             }
-            for (tmpl, hf) in norms {
+            for (post, pre, hf) in norms {
+                let tmpl = if s.spec.sublayer.pre_norm { pre } else { post };
                 for part in ["weight", "bias"] {
                     let t = ck.f32(&format!("{prefix}.{index}.{hf}.{part}"))?;
                     ensure!(
@@ -288,6 +390,30 @@ fn expected(s: &Shapes, tmpl: &str, decoder: bool) -> (usize, usize) {
     } else {
         (s.d, s.d)
     }
+}
+
+/// Whether the output projection is its own matrix: `lm_head.weight` differing from the decoder's
+/// embedding (save_pretrained drops it when tied).
+fn output(ck: &Checkpoint, s: &Shapes) -> Result<Output> {
+    if !ck.has("lm_head.weight") {
+        ensure!(
+            ck.config.bool_or("tie_word_embeddings", true)?,
+            "tie_word_embeddings is false but the checkpoint has no lm_head.weight"
+        );
+        return Ok(Output::Tied);
+    }
+    let head = ck.f32("lm_head.weight")?;
+    let dec = ["model.decoder.embed_tokens.weight", "model.shared.weight"]
+        .iter()
+        .find(|n| ck.has(n))
+        .or_else(|| EMBED_NAMES.iter().find(|n| ck.has(n)))
+        .context("checkpoint has no token embedding (model.shared.weight)")?;
+    let _ = s;
+    Ok(if ck.f32(dec)?.data == head.data {
+        Output::Tied
+    } else {
+        Output::Untied
+    })
 }
 
 fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> Result<()> {
@@ -328,8 +454,35 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
         if t.data != dec {
             write_matrix(w, OUTPUT, s.vocab, s.d, &t.data, p);
         }
-    } else if !ck.config.bool_or("tie_word_embeddings", true)? {
-        bail!("tie_word_embeddings is false but the checkpoint has no lm_head.weight");
+    }
+    for (tmpl, hf) in STACK_NORMS {
+        let wanted = match *tmpl {
+            ENC_OUT_NORM => s.spec.encoder.final_norm,
+            DEC_OUT_NORM => s.spec.decoder.final_norm,
+            _ => s.spec.embedding_norm,
+        };
+        if !wanted {
+            ensure!(
+                !ck.has(&format!("{hf}.weight")),
+                "{hf} is in the checkpoint but the {:?} architecture has no such norm",
+                s.family
+            );
+            continue;
+        }
+        for part in ["weight", "bias"] {
+            let t = ck.f32(&format!("{hf}.{part}"))?;
+            ensure!(
+                t.data.len() == s.d,
+                "{hf}.{part} has {} values, expected {}",
+                t.data.len(),
+                s.d
+            );
+            w.tensor_f32(
+                &names::name(tmpl, 0, &format!(".{part}")),
+                &[s.d as u64],
+                &t.data,
+            );
+        }
     }
     if ck.has("final_logits_bias") {
         let b = ck.f32("final_logits_bias")?;

@@ -1,0 +1,147 @@
+//! The encoder: embeddings, one layer type run `layers` times, the final norm, then each decoder
+//! layer's cross-attention keys and values, computed once per sentence.
+
+use super::layers::{add_position, attend, Scratch};
+use super::spec::{KvInput, Spec};
+use super::state::State;
+use super::weights::EncoderLayer;
+use super::Transformer;
+use crate::error::{Error, Result};
+use crate::kernels::Kernels;
+use crate::plan::Carver;
+
+impl EncoderLayer<'_> {
+    /// Runs the layer over `n` rows of `x` (every row attends to every row).
+    pub(crate) fn forward(
+        &self,
+        kern: &Kernels,
+        spec: &Spec,
+        x: &mut [f32],
+        n: usize,
+        s: &mut Scratch<Carver<'_>>,
+    ) {
+        let d = x.len() / n;
+        let a = &self.attn;
+        let heads = spec.encoder.heads;
+        let input = self.attn_wrap.input(x, s.pre);
+        a.q.forward(kern, input, n, s.q, &mut s.qs);
+        // The Marian toolkit normalizes only the query: its keys and values read the raw input.
+        let kv_input = match spec.encoder_kv {
+            KvInput::Normed => input,
+            KvInput::Raw => &*x,
+        };
+        a.k.forward(kern, kv_input, n, s.k, &mut s.qs);
+        a.v.forward(kern, kv_input, n, s.v, &mut s.qs);
+        let scale = spec.attention_factor(d / heads);
+        for t in 0..n {
+            let row = t * d..(t + 1) * d;
+            attend(
+                kern,
+                &s.q[row.clone()],
+                s.k,
+                s.v,
+                n,
+                |r| r,
+                heads,
+                scale,
+                s.scores,
+                s.offs,
+                &mut s.ctx[row],
+            );
+        }
+        a.o.forward(kern, s.ctx, n, s.tmp, &mut s.qs);
+        self.attn_wrap.output(x, s.tmp);
+        self.ffn.forward(kern, &self.ffn_wrap, x, n, s);
+    }
+}
+
+impl Transformer<'_> {
+    /// Token embedding times the spec's scale, plus position `pos`, into `row`; `None` is the
+    /// decoder's all-zero start (the Marian toolkit).
+    pub(crate) fn embed(
+        &self,
+        decoder: bool,
+        id: Option<u32>,
+        pos: usize,
+        row: &mut [f32],
+    ) -> Result<()> {
+        let ends = &self.weights.ends;
+        let (table, positions) = match decoder {
+            false => (&ends.enc_embed, ends.enc_positions.as_ref()),
+            true => (&ends.dec_embed, ends.dec_positions.as_ref()),
+        };
+        match id {
+            Some(id) if id as usize >= self.spec.vocab_size => {
+                return Err(Error::BadTokenizer("token id beyond the vocabulary"))
+            }
+            Some(id) => {
+                table.row_into(id as usize, row);
+                let scale = self.spec.embedding_scale;
+                if scale != 1.0 {
+                    row.iter_mut().for_each(|v| *v *= scale);
+                }
+            }
+            None => row.fill(0.0),
+        }
+        let at = pos + self.spec.position_offset;
+        add_position(&self.kernels, self.spec.positions, positions, row, at);
+        Ok(())
+    }
+
+    /// Encodes sentence slot `sentence`: the stack over `src`, then the cross-attention keys
+    /// and values of every decoder layer.
+    pub(crate) fn encode_into(
+        &self,
+        st: &mut State<Carver<'_>>,
+        sentence: usize,
+        src: &[u32],
+    ) -> Result<()> {
+        let limits = st.dims.limits;
+        limits.check(self.spec.max_positions)?;
+        let n = src.len();
+        if n == 0 || n > limits.max_src {
+            return Err(Error::InputTooLong {
+                tokens: n,
+                max: limits.max_src,
+            });
+        }
+        if sentence >= limits.batch {
+            return Err(Error::BadLimit("sentence slot out of range"));
+        }
+        let (d, kern) = (self.spec.d_model, &self.kernels);
+        st.src_len[sentence] = 0;
+        for (t, (&id, row)) in src.iter().zip(st.x.chunks_exact_mut(d)).enumerate() {
+            self.embed(false, Some(id), t, row)?;
+        }
+        let ends = &self.weights.ends;
+        if let Some(list) = &ends.shortlist {
+            let cap = st.dims.cands;
+            let cands = &mut st.cands[sentence * cap..(sentence + 1) * cap];
+            st.n_cands[sentence] = list.build(src, st.seen, cands)? as u32;
+        }
+        let x = &mut st.x[..n * d];
+        if let Some(norm) = &ends.enc_embed_norm {
+            norm.forward(x);
+        }
+        for layer in &self.weights.encoder {
+            layer.forward(kern, &self.spec, x, n, &mut st.s);
+        }
+        if let Some(norm) = &ends.enc_final_norm {
+            norm.forward(x);
+        }
+        let (layer_size, one) = (st.dims.cross_layer, limits.max_src * d);
+        for (l, layer) in self.weights.decoder.iter().enumerate() {
+            let span = l * layer_size + sentence * one..l * layer_size + sentence * one + n * d;
+            layer.cross.project_kv(
+                kern,
+                x,
+                n,
+                &mut st.cross_k[span.clone()],
+                &mut st.cross_v[span],
+                &mut st.s.qs,
+            );
+        }
+        st.src_len[sentence] = n as u32;
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! The building blocks every family shares, each a function of the spec's choices, the weights
+//! (borrowed from the file) and the caller's scratch: linear layers, norms, sublayer wrapping,
+//! attention, the feed-forward block, positions and activations.
+
+use super::spec::{NormKind, Positions, Sublayer};
+use crate::error::{Error, Result};
+use crate::kernels::scalar::ordered_sum;
+use crate::kernels::{Kernels, Matrix, Quant, QuantScratch};
+use crate::plan::Arena;
+use crate::plan::Carver;
+
+/// Feed-forward activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    /// Exact GELU, `x * Phi(x)` (HF `gelu`).
+    Gelu,
+    /// Tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`).
+    GeluTanh,
+    /// `x * sigmoid(x)` (HF `swish` / `silu`).
+    Silu,
+}
+
+impl Activation {
+    /// Parses HF's `activation_function` names.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "relu" => Activation::Relu,
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "swish" | "silu" => Activation::Silu,
+            _ => return Err(Error::UnknownActivation),
+        })
+    }
+
+    /// Canonical name, as written in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_new",
+            Activation::Silu => "swish",
+        }
+    }
+
+    /// Applies the activation in place (`exp` through the kernel table, bit for bit `libm`'s).
+    pub fn apply(self, k: &Kernels, x: &mut [f32]) {
+        match self {
+            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            // x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, erf by Abramowitz & Stegun 7.1.26
+            // (absolute error under 1.5e-7): a polynomial in t = 1 / (1 + p|z|) times e^(-z^2).
+            Activation::Gelu => with_exp(
+                k,
+                x,
+                |v| {
+                    let z = v * core::f32::consts::FRAC_1_SQRT_2;
+                    -(z * z)
+                },
+                |v, e| {
+                    let z = (v * core::f32::consts::FRAC_1_SQRT_2).abs();
+                    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+                    let poly = t
+                        * (0.254_829_6
+                            + t * (-0.284_496_74
+                                + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+                    let erf = (1.0 - poly * e).copysign(v);
+                    0.5 * v * (1.0 + erf)
+                },
+            ),
+            // (1 + tanh(u)) / 2 = 1 / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+            Activation::GeluTanh => with_exp(
+                k,
+                x,
+                |v| -2.0 * 0.797_884_6 * (v + 0.044_715 * v * v * v),
+                |v, e| v / (1.0 + e),
+            ),
+            // v / (1 + exp(-v)).
+            Activation::Silu => with_exp(k, x, |v| -v, |v, e| v / (1.0 + e)),
+        }
+    }
+}
+
+/// `x = f(x, exp(arg(x)))`, the exponentials a block at a time through the table's `exp` (bit
+/// for bit `libm::expf`), the rest plain loops that vectorize: no per-element libm call.
+fn with_exp(k: &Kernels, x: &mut [f32], arg: impl Fn(f32) -> f32, f: impl Fn(f32, f32) -> f32) {
+    let mut e = [0f32; 64];
+    for block in x.chunks_mut(64) {
+        let e = &mut e[..block.len()];
+        e.iter_mut()
+            .zip(block.iter())
+            .for_each(|(e, &v)| *e = arg(v));
+        (k.exp)(e);
+        block
+            .iter_mut()
+            .zip(e.iter())
+            .for_each(|(v, &e)| *v = f(*v, e));
+    }
+}
+
+/// A linear layer: weight (rows = outputs) and optional bias.
+#[derive(Debug, Clone, Copy)]
+pub struct Linear<'a> {
+    pub w: Matrix<'a>,
+    pub b: Option<&'a [f32]>,
+}
+
+impl Linear<'_> {
+    /// `y = x * W^T + b` for `m` rows.
+    pub fn forward(&self, k: &Kernels, x: &[f32], m: usize, y: &mut [f32], q: &mut QuantScratch) {
+        k.linear(x, m, &self.w, self.b, y, q)
+    }
+}
+
+/// A norm over the last dimension: LayerNorm or RMSNorm, with the model's epsilon.
+#[derive(Debug, Clone, Copy)]
+pub struct Norm<'a> {
+    pub kind: NormKind,
+    pub weight: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub eps: f32,
+}
+
+impl Norm<'_> {
+    /// Normalizes each row of `x` (rows of `weight.len()`) in place. Sums run in `dot`'s fixed
+    /// order ([`ordered_sum`]), so every kernel table gives the same bits.
+    pub fn forward(&self, x: &mut [f32]) {
+        let d = self.weight.len();
+        for row in x.chunks_exact_mut(d) {
+            let (mean, var) = match self.kind {
+                NormKind::Layer => {
+                    let mean = ordered_sum(d, |i| row[i]) / d as f32;
+                    (
+                        mean,
+                        ordered_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32,
+                    )
+                }
+                NormKind::Rms => (0.0, ordered_sum(d, |i| row[i] * row[i]) / d as f32),
+            };
+            let inv = 1.0 / libm::sqrtf(var + self.eps);
+            match self.bias {
+                Some(bias) => {
+                    for ((v, g), b) in row.iter_mut().zip(self.weight).zip(bias) {
+                        *v = (*v - mean) * inv * g + b;
+                    }
+                }
+                None => {
+                    for (v, g) in row.iter_mut().zip(self.weight) {
+                        *v = (*v - mean) * inv * g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A sublayer's norms, as [`Sublayer`] places them: `pre` normalizes its input, `post` serves
+/// the `n` of its output operations.
+#[derive(Debug, Clone, Copy)]
+pub struct Wrap<'a> {
+    pub place: Sublayer,
+    pub pre: Option<Norm<'a>>,
+    pub post: Option<Norm<'a>>,
+}
+
+impl Wrap<'_> {
+    /// The sublayer's input: `x`, or its pre-norm written to `buf`.
+    pub(crate) fn input<'b>(&self, x: &'b [f32], buf: &'b mut [f32]) -> &'b [f32] {
+        match &self.pre {
+            None => x,
+            Some(norm) => {
+                let buf = &mut buf[..x.len()];
+                buf.copy_from_slice(x);
+                norm.forward(buf);
+                buf
+            }
+        }
+    }
+
+    /// Applies the output operations to the sublayer output `y` (residual: `x`) and stores the
+    /// result in `x`.
+    pub(crate) fn output(&self, x: &mut [f32], y: &mut [f32]) {
+        let y = &mut y[..x.len()];
+        for &op in self.place.post.as_bytes() {
+            match (op, &self.post) {
+                (b'a', _) => y.iter_mut().zip(x.iter()).for_each(|(a, b)| *a += b),
+                (b'n', Some(norm)) => norm.forward(y),
+                _ => {}
+            }
+        }
+        x.copy_from_slice(y);
+    }
+}
+
+/// Softmax of `x` in place (max-subtracted).
+pub fn softmax(k: &Kernels, x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    x.iter_mut().for_each(|v| *v -= max);
+    (k.exp)(x);
+    let mut sum = 0.0;
+    for v in x.iter() {
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Adds the sinusoidal position embedding of `pos` to `x` (HF Marian layout: the first half of
+/// the features are sines, the second half cosines, with frequencies `10000^(-2i/d)`). Computed
+/// in f64 like HF's table, so nothing has to be stored in flash.
+pub fn add_sinusoidal_position(x: &mut [f32], pos: usize) {
+    let d = x.len();
+    let half = d.div_ceil(2);
+    for i in 0..half {
+        let angle = pos as f64 / libm::pow(10000.0, (2 * i) as f64 / d as f64);
+        x[i] += libm::sin(angle) as f32;
+        if half + i < d {
+            x[half + i] += libm::cos(angle) as f32;
+        }
+    }
+}
+
+/// Adds fairseq's (and the Marian toolkit's) sinusoid for `pos` to `x`: with `n = d/2`
+/// frequencies, `x[i] += sin(pos * e^(-i ln(10000)/(n-1)))` and `x[n+i] += cos(...)`, in f32
+/// (note the `n - 1`, unlike HF Marian's `10000^(-2i/d)`).
+pub fn add_fairseq_position(k: &Kernels, x: &mut [f32], pos: usize) {
+    let n = x.len() / 2;
+    let inc = libm::logf(10000.0) / (n as f32 - 1.0).max(1.0);
+    // The frequencies a block at a time through the table's exp (bit for bit libm's).
+    let mut ts = [0f32; 64];
+    for start in (0..n).step_by(64) {
+        let ts = &mut ts[..(n - start).min(64)];
+        ts.iter_mut()
+            .enumerate()
+            .for_each(|(j, t)| *t = (start + j) as f32 * -inc);
+        (k.exp)(ts);
+        for (j, &t) in ts.iter().enumerate() {
+            let v = pos as f32 * t;
+            x[start + j] += libm::sinf(v);
+            x[n + start + j] += libm::cosf(v);
+        }
+    }
+}
+
+/// Adds position `pos` (offset already applied) as `positions` says; `table` is the stack's
+/// learned table where there is one.
+pub(crate) fn add_position(
+    k: &Kernels,
+    positions: Positions,
+    table: Option<&Matrix>,
+    x: &mut [f32],
+    pos: usize,
+) {
+    match (positions, table) {
+        (Positions::SinusoidalHf, _) => add_sinusoidal_position(x, pos),
+        (Positions::SinusoidalFairseq, _) => add_fairseq_position(k, x, pos),
+        (Positions::Learned, Some(t)) => t.add_row_into(pos, x),
+        _ => {}
+    }
+}
+
+/// Scaled dot-product attention of one query row against `n` key/value rows chosen by `row_of`,
+/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend(
+    k: &Kernels,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    n: usize,
+    row_of: impl Fn(usize) -> usize,
+    heads: usize,
+    scale: f32,
+    scores: &mut [f32],
+    offs: &mut [usize],
+    ctx: &mut [f32],
+) {
+    let d = q.len();
+    let hd = d / heads;
+    ctx.fill(0.0);
+    // Where each key/value row starts; head h reads hd floats from there plus h * hd.
+    let offs = &mut offs[..n];
+    offs.iter_mut()
+        .enumerate()
+        .for_each(|(s, o)| *o = row_of(s) * d);
+    let scores = &mut scores[..n];
+    for h in 0..heads {
+        let span = h * hd..(h + 1) * hd;
+        (k.dots)(&q[span.clone()], &keys[span.start..], offs, scores);
+        if scale != 1.0 {
+            scores.iter_mut().for_each(|s| *s *= scale);
+        }
+        softmax(k, scores);
+        (k.axpy_rows)(scores, &values[span.start..], offs, &mut ctx[span]);
+    }
+}
+
+/// Attention projections.
+#[derive(Debug, Clone, Copy)]
+pub struct Attention<'a> {
+    pub q: Linear<'a>,
+    pub k: Linear<'a>,
+    pub v: Linear<'a>,
+    pub o: Linear<'a>,
+}
+
+impl Attention<'_> {
+    /// Writes the keys and values of `n` rows of `x` (the encoder output) for cross-attention.
+    pub(crate) fn project_kv(
+        &self,
+        kern: &Kernels,
+        x: &[f32],
+        n: usize,
+        keys: &mut [f32],
+        values: &mut [f32],
+        qs: &mut QuantScratch,
+    ) {
+        self.k.forward(kern, x, n, keys, qs);
+        self.v.forward(kern, x, n, values, qs);
+    }
+}
+
+/// The position-wise feed-forward block: `down(act(up(x)))`, or gated,
+/// `down(act(gate(x)) * up(x))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ffn<'a> {
+    pub up: Linear<'a>,
+    pub gate: Option<Linear<'a>>,
+    pub down: Linear<'a>,
+    pub act: Activation,
+}
+
+impl Ffn<'_> {
+    /// `x = wrap(x, ffn(x))` for `n` rows.
+    pub(crate) fn forward(
+        &self,
+        k: &Kernels,
+        wrap: &Wrap,
+        x: &mut [f32],
+        n: usize,
+        s: &mut Scratch<Carver<'_>>,
+    ) {
+        let f = self.up.w.rows;
+        let input = wrap.input(x, s.pre);
+        let hidden = &mut s.ffn[..n * f];
+        match &self.gate {
+            None => {
+                self.up.forward(k, input, n, hidden, &mut s.qs);
+                self.act.apply(k, hidden);
+            }
+            Some(gate) => {
+                gate.forward(k, input, n, hidden, &mut s.qs);
+                self.act.apply(k, hidden);
+                let up = &mut s.ffn_up[..n * f];
+                self.up.forward(k, input, n, up, &mut s.qs);
+                hidden.iter_mut().zip(up.iter()).for_each(|(h, u)| *h *= u);
+            }
+        }
+        self.down.forward(k, hidden, n, s.tmp, &mut s.qs);
+        wrap.output(x, s.tmp);
+    }
+}
+
+/// The per-row scratch every layer uses: `rows x d` for a pre-normed input, queries, keys,
+/// values, attention context and a temporary; `rows x ffn` for the FFN (twice when gated);
+/// `keys` attention scores and row offsets; and the int8 quantization scratch.
+pub(crate) struct Scratch<A: Arena> {
+    pub pre: A::Slice<f32>,
+    pub q: A::Slice<f32>,
+    pub k: A::Slice<f32>,
+    pub v: A::Slice<f32>,
+    pub ctx: A::Slice<f32>,
+    pub tmp: A::Slice<f32>,
+    pub ffn: A::Slice<f32>,
+    pub ffn_up: A::Slice<f32>,
+    pub scores: A::Slice<f32>,
+    pub offs: A::Slice<usize>,
+    pub qs: Quant<A>,
+}
+
+/// The sizes [`Scratch`] is laid out for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScratchDims {
+    pub rows: usize,
+    pub d: usize,
+    pub ffn: usize,
+    pub gated: bool,
+    pub keys: usize,
+}
+
+impl<A: Arena> Scratch<A> {
+    /// The layout, in one place for the plan and the carving.
+    pub(crate) fn lay_out(a: &mut A, s: ScratchDims) -> Result<Self> {
+        let rd = s.rows * s.d;
+        Ok(Scratch {
+            pre: a.take(rd)?,
+            q: a.take(rd)?,
+            k: a.take(rd)?,
+            v: a.take(rd)?,
+            ctx: a.take(rd)?,
+            tmp: a.take(rd)?,
+            ffn: a.take(s.rows * s.ffn)?,
+            ffn_up: a.take(if s.gated { s.rows * s.ffn } else { 0 })?,
+            scores: a.take(s.keys)?,
+            offs: a.take(s.keys)?,
+            qs: Quant {
+                q: a.take(s.rows * s.d.max(s.ffn))?,
+                scales: a.take(s.rows)?,
+            },
+        })
+    }
+}

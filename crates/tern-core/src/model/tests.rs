@@ -1,0 +1,74 @@
+//! The shared blocks' own tests.
+
+use super::layers::{add_sinusoidal_position, Activation};
+use crate::error::Error;
+use crate::kernels::scalar::ordered_sum;
+use crate::kernels::Kernels;
+
+#[test]
+fn ordered_sum_is_dots_order() {
+    // Same bits as `dot` with ones (the documented order), for lengths with and without a
+    // tail, on values whose sum depends on the order.
+    let x: heapless::Vec<f32, 300> = (0..300)
+        .map(|i| (i as f32 * 0.731).sin() * 10f32.powi(i % 7 - 3))
+        .collect();
+    let ones = [1f32; 300];
+    for n in [0, 5, 16, 37, 256, 300] {
+        let s = ordered_sum(n, |i| x[i]);
+        assert_eq!(
+            s.to_bits(),
+            crate::kernels::scalar::dot(&x[..n], &ones[..n]).to_bits()
+        );
+    }
+    let y = [1.0f32, 2.0, 3.0];
+    assert_eq!(ordered_sum(3, |i| y[i] * y[i]), 14.0);
+}
+
+#[test]
+fn positions_match_hf_layout() {
+    // HF: out[p, i] = sin(p / 10000^(2i/d)) for i < d/2, cos(...) after.
+    let mut x = [0f32; 6];
+    add_sinusoidal_position(&mut x, 3);
+    let d = 6.0f64;
+    for i in 0..3 {
+        let a = 3.0 / 10000f64.powf(2.0 * i as f64 / d);
+        assert_eq!(x[i], a.sin() as f32);
+        assert_eq!(x[3 + i], a.cos() as f32);
+    }
+}
+
+#[test]
+fn activations() {
+    let mut x = [-1.0f32, 0.0, 2.0];
+    Activation::Silu.apply(&Kernels::best(), &mut x);
+    assert!(
+        (x[0] - (-0.268_941_4)).abs() < 1e-6 && x[1] == 0.0 && (x[2] - 1.761_594_2).abs() < 1e-6
+    );
+    let mut x = [1.0f32];
+    Activation::Gelu.apply(&Kernels::best(), &mut x);
+    assert!((x[0] - 0.841_344_7).abs() < 1e-6);
+    // Both GELUs against libm's erf and tanh over [-10, 10], and their limits.
+    let xs: heapless::Vec<f32, 401> = (0..401).map(|i| (i as f32 - 200.0) / 20.0).collect();
+    let (mut g, mut gt) = (xs.clone(), xs.clone());
+    Activation::Gelu.apply(&Kernels::best(), &mut g);
+    Activation::GeluTanh.apply(&Kernels::best(), &mut gt);
+    for ((&v, &a), &b) in xs.iter().zip(&g).zip(&gt) {
+        let exact = 0.5 * v * (1.0 + libm::erff(v * core::f32::consts::FRAC_1_SQRT_2));
+        let tanh = 0.5 * v * (1.0 + libm::tanhf(0.797_884_6 * (v + 0.044_715 * v * v * v)));
+        assert!(
+            (a - exact).abs() <= 1e-6 * v.abs().max(1.0),
+            "gelu({v}) = {a}, not {exact}"
+        );
+        assert!(
+            (b - tanh).abs() <= 1e-6 * v.abs().max(1.0),
+            "gelu_tanh({v}) = {b}, not {tanh}"
+        );
+    }
+    let mut big = [-1e4f32, 1e4];
+    Activation::GeluTanh.apply(&Kernels::best(), &mut big);
+    assert_eq!(big, [-0.0, 1e4]);
+    let mut big = [-1e4f32, 1e4];
+    Activation::Gelu.apply(&Kernels::best(), &mut big);
+    assert_eq!(big, [-0.0, 1e4]);
+    assert_eq!(Activation::from_name("tanh"), Err(Error::UnknownActivation));
+}
