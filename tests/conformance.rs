@@ -1,13 +1,17 @@
 //! Conformance with Hugging Face transformers on the fixture checkpoints that
-//! `models/make_marian_fixture.py` made and recorded (`expected.json`, `logits.safetensors`):
-//! tokenization, f32 logits, greedy and beam-4 ids, text, scores and n-best; fp16 and int8
-//! within the tolerances in `docs/gguf-format.md`, with top-1 agreement under teacher forcing.
+//! `models/make_marian_fixture.py` (MarianMT) and `models/make_m2m100_fixture.py` (M2M100, NLLB)
+//! made and recorded (`expected.json`, `logits.safetensors`): tokenization, f32 logits, greedy
+//! and beam-4 ids, text, scores and n-best; fp16 and int8 within the tolerances in
+//! `docs/gguf-format.md`, with top-1 agreement under teacher forcing. Multilingual entries name
+//! their languages (`src_lang`, `tgt_lang`): the source-language token leads the source and the
+//! target-language token is forced first, as HF's `forced_bos_token_id`.
 
 use serde_json::Value;
 use std::path::Path;
 use tern_convert::Precision;
+use tern_core::decode::Special;
 use tern_core::decode::{self, beam, Options};
-use tern_core::engine::Engine;
+use tern_core::engine::{Engine, Languages};
 use tern_core::model::Seq2Seq;
 use tern_core::plan::Limits;
 
@@ -65,10 +69,20 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 fn fixtures() -> Vec<Fixture> {
-    tern_e2e::marian_fixtures()
-        .iter()
-        .map(|d| Fixture::load(d))
-        .collect()
+    let mut dirs = tern_e2e::marian_fixtures();
+    dirs.extend(tern_e2e::m2m100_fixtures());
+    dirs.iter().map(|d| Fixture::load(d)).collect()
+}
+
+/// The languages of an entry (none for single-pair models).
+fn langs(e: &Engine<'_>, s: &Value) -> Languages {
+    e.languages(s["src_lang"].as_str(), s["tgt_lang"].as_str())
+        .unwrap()
+}
+
+/// The special tokens of an entry's request: its target language forced first.
+fn special(e: &Engine<'_>, s: &Value) -> Special {
+    e.special_for(&langs(e, s)).unwrap()
 }
 
 /// The fixture converted at `precision`, loaded into an aligned buffer.
@@ -86,10 +100,13 @@ fn limits(e: &Engine<'_>, beam: usize) -> Limits {
     }
 }
 
-fn encode(e: &Engine<'_>, text: &str) -> Vec<u32> {
+fn encode(e: &Engine<'_>, s: &Value) -> Vec<u32> {
+    let text = s["source"].as_str().unwrap();
     let mut scratch = vec![0; e.tokenizer.encode_scratch_bytes(text.len())];
     let mut ids = vec![0; e.tokenizer.max_tokens(text.len())];
-    let n = e.tokenizer.encode(text, &mut scratch, &mut ids).unwrap();
+    let n = e
+        .encode(&langs(e, s), text, &mut scratch, &mut ids)
+        .unwrap();
     ids.truncate(n);
     ids
 }
@@ -134,20 +151,34 @@ fn argmax(row: &[f32]) -> usize {
         .fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
 }
 
+/// Source ids equal HF's, except where transformers 5's NLLB tokenizer (the `tokenizers`
+/// library's BPE, not sentencepiece's) segments differently: the fixture script lists those
+/// entries, and `tests/tokenizer.rs` checks tern against sentencepiece on them.
 #[test]
 fn source_ids_equal_hf_tokenizer() {
     for f in fixtures() {
         let t = model(&f.name, Precision::F32);
         let e = t.engine();
+        let differ: Vec<&Value> = f.expected["source_ids_differ_from_sentencepiece"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let (mut same, mut known) = (0, 0);
         for s in f.sentences() {
-            let text = s["source"].as_str().unwrap();
-            assert_eq!(
-                encode(e, text),
-                ids(&s["source_ids"]),
-                "{}: {text:?}",
-                f.name
-            );
+            let got = encode(e, s);
+            if differ.contains(&&s["source"]) && got != ids(&s["source_ids"]) {
+                known += 1;
+                continue;
+            }
+            assert_eq!(got, ids(&s["source_ids"]), "{}: {:?}", f.name, s["source"]);
+            same += 1;
         }
+        eprintln!("{}: {same} source id lists equal to HF's, {known} where HF's NLLB tokenizer differs from sentencepiece", f.name);
+        assert!(
+            known * 20 <= same,
+            "{}: too many tokenizer differences",
+            f.name
+        );
     }
 }
 
@@ -188,17 +219,21 @@ fn f32_logits_within_1e4_of_hf() {
     }
 }
 
-fn search(e: &Engine<'_>, f: &Fixture, src: &[u32], beam: usize) -> (Vec<u32>, f32) {
-    search_with(e, &options(f, beam), src)
+fn search(e: &Engine<'_>, f: &Fixture, s: &Value, beam: usize) -> (Vec<u32>, f32) {
+    search_with(e, &options(f, beam), s)
 }
 
-fn search_with(e: &Engine<'_>, opts: &Options, src: &[u32]) -> (Vec<u32>, f32) {
+/// Searches from the entry's recorded source ids, in its languages.
+fn search_with(e: &Engine<'_>, opts: &Options, s: &Value) -> (Vec<u32>, f32) {
     let opts = *opts;
     let beam = opts.beam;
     let lim = limits(e, beam);
     let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &lim)];
     let mut out = vec![0u32; lim.max_tgt];
-    let hyp = e.generate(&mut ws, &lim, &opts, src, &mut out).unwrap();
+    let src = ids(&s["source_ids"]);
+    let hyp = e
+        .generate_to(&mut ws, &lim, &opts, &langs(e, s), &src, &mut out)
+        .unwrap();
     (out[..hyp.len].to_vec(), hyp.score)
 }
 
@@ -208,7 +243,7 @@ fn f32_greedy_ids_and_text_equal_hf() {
         let t = model(&f.name, Precision::F32);
         let e = t.engine();
         for s in f.sentences() {
-            let (got, _) = search(e, &f, &ids(&s["source_ids"]), 1);
+            let (got, _) = search(e, &f, s, 1);
             assert_eq!(
                 got,
                 ids(&s["greedy_ids"]),
@@ -235,7 +270,7 @@ fn f32_greedy_ids_and_text_equal_hf() {
 #[test]
 fn untied_checkpoint_reads_the_embeddings_hf_reads() {
     use safetensors::tensor::TensorView;
-    let f = &fixtures()[0];
+    let f = &Fixture::load(&tern_e2e::marian_fixtures()[0]);
     let from = tern_e2e::root().join("models/fixtures").join(&f.name);
     let dir = tern_e2e::scratch().join("untied-checkpoint");
     let _ = std::fs::remove_dir_all(&dir);
@@ -288,7 +323,7 @@ fn untied_checkpoint_reads_the_embeddings_hf_reads() {
     let t = tern::Translator::from_bytes(&tern_e2e::convert(&dir, Precision::F32)).unwrap();
     let e = t.engine();
     for s in f.sentences() {
-        let (got, _) = search(e, f, &ids(&s["source_ids"]), 1);
+        let (got, _) = search(e, f, s, 1);
         assert_eq!(
             got,
             ids(&s["greedy_ids"]),
@@ -304,8 +339,7 @@ fn f32_beam4_ids_text_and_scores_equal_hf() {
         let t = model(&f.name, Precision::F32);
         let e = t.engine();
         for s in f.sentences() {
-            let src = ids(&s["source_ids"]);
-            let (got, score) = search(e, &f, &src, 4);
+            let (got, score) = search(e, &f, s, 4);
             assert_eq!(
                 got,
                 ids(&s["beam4_ids"]),
@@ -326,7 +360,7 @@ fn f32_beam4_ids_text_and_scores_equal_hf() {
                 f.name
             );
 
-            check_nbest(e, &f, &options(&f, 4), &src, &s["beam4_nbest"]);
+            check_nbest(e, &f, &options(&f, 4), s, &s["beam4_nbest"]);
         }
     }
 }
@@ -339,8 +373,7 @@ fn f32_outputs_cut_by_max_length_equal_hf() {
         let e = t.engine();
         let short = f.expected["short_max_length"].as_u64().unwrap() as usize;
         for s in f.sentences() {
-            let src = ids(&s["source_ids"]);
-            let (greedy, _) = search_with(e, &options_to(&f, 1, short), &src);
+            let (greedy, _) = search_with(e, &options_to(&f, 1, short), s);
             assert_eq!(
                 greedy,
                 ids(&s["short_greedy_ids"]),
@@ -348,19 +381,14 @@ fn f32_outputs_cut_by_max_length_equal_hf() {
                 f.name,
                 s["source"]
             );
-            check_nbest(
-                e,
-                &f,
-                &options_to(&f, 4, short),
-                &src,
-                &s["short_beam4_nbest"],
-            );
+            check_nbest(e, &f, &options_to(&f, 4, short), s, &s["short_beam4_nbest"]);
         }
     }
 }
 
 /// Every finished hypothesis, best first, as HF returns them: ids and scores.
-fn check_nbest(e: &Engine<'_>, f: &Fixture, opts: &Options, src: &[u32], want: &Value) {
+fn check_nbest(e: &Engine<'_>, f: &Fixture, opts: &Options, s: &Value, want: &Value) {
+    let src = &ids(&s["source_ids"]);
     let lim = limits(e, opts.beam);
     let mut ws = vec![0u8; decode::workspace_bytes(&e.model, &lim)];
     let mut nbest: Vec<(Vec<u32>, f32)> = Vec::new();
@@ -369,7 +397,7 @@ fn check_nbest(e: &Engine<'_>, f: &Fixture, opts: &Options, src: &[u32], want: &
         &mut ws,
         &lim,
         src,
-        &e.special,
+        &special(e, s),
         opts,
         |toks, sc| {
             nbest.push((toks.to_vec(), sc));

@@ -8,8 +8,29 @@ use crate::error::{Error, Result};
 use crate::gguf::{Gguf, Value};
 use crate::kernels::Kernels;
 use crate::model::{keys, Seq2Seq, Transformer};
+use crate::pipeline::{OverLong, Part, Parts, Sources};
 use crate::plan::{Carver, Limits, Sizer};
 use crate::tokenizer::Tokenizer;
+
+/// Source and target tokens planned for when neither the caller nor the file says (hosts and
+/// firmware alike).
+pub const DEFAULT_MAX_TOKENS: usize = 256;
+
+/// What a caller asks of a plan; `None` takes the file's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// Beam size (default: the model's `num_beams`).
+    pub beam: Option<usize>,
+    /// Most source tokens, EOS included (default: the file's `tern.max_source_tokens`, else
+    /// [`DEFAULT_MAX_TOKENS`]).
+    pub max_src: Option<usize>,
+    /// Most target tokens, EOS included (default: `max_length_factor` times `max_src` where the
+    /// file has one, else the file's `max_length` less the start token, at most
+    /// [`DEFAULT_MAX_TOKENS`]).
+    pub max_tgt: Option<usize>,
+    /// Sentences decoded together (greedy only; default 1).
+    pub batch: Option<usize>,
+}
 
 /// Most suppressed token ids a file may list.
 pub const MAX_SUPPRESS: usize = 8;
@@ -50,14 +71,18 @@ pub struct Engine<'a> {
 }
 
 /// Result of [`Engine::translate`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Translation {
     /// Bytes of UTF-8 text written.
     pub text_len: usize,
-    /// Source tokens (EOS included).
+    /// Source tokens of every source translated (EOS included).
     pub src_tokens: usize,
-    /// The best hypothesis.
-    pub hyp: Hypothesis,
+    /// Target tokens generated (EOS included).
+    pub tgt_tokens: usize,
+    /// Sources translated: sentences, or pieces of over-long ones.
+    pub sources: usize,
+    /// A sentence was longer than the plan and was cut.
+    pub cut: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -103,7 +128,8 @@ impl<'a> Engine<'a> {
         };
         let defaults = Defaults {
             num_beams: gguf.u32_or("generation.num_beams", 1)?.max(1) as usize,
-            max_length: gguf.u32_or("generation.max_length", 512)? as usize,
+            max_length: gguf.u32_or("generation.max_length", DEFAULT_MAX_TOKENS as u32 + 1)?
+                as usize,
             length_penalty: gguf.f32_or("generation.length_penalty", 1.0)?,
             early_stopping: gguf.bool_or("generation.early_stopping", false)?,
             max_length_factor: match gguf.get("generation.max_length_factor") {
@@ -162,11 +188,51 @@ impl<'a> Engine<'a> {
     pub fn workspace_bytes(&self, limits: &Limits, max_text_bytes: usize) -> usize {
         let mut s = Sizer::default();
         s.add::<u32>(limits.max_src).add::<u32>(limits.max_tgt);
+        s.add::<u32>(self.ids_capacity(limits, max_text_bytes));
         s.add::<u8>(self.tokenizer.encode_scratch_bytes(max_text_bytes));
         decode::workspace_bytes(&self.model, limits) + s.bytes()
     }
 
-    /// Search options from the file's defaults, capped by the limits.
+    /// The plan for what the caller wants, the file's defaults for the rest: the one limits
+    /// policy (hosts call this; firmware sizes its limits at build time and calls
+    /// [`options`](Self::options)).
+    pub fn plan(&self, wanted: &Wanted) -> (Limits, Options) {
+        let d = &self.defaults;
+        let max_pos = self.model.max_positions();
+        let beam = wanted.beam.unwrap_or(d.num_beams).max(1);
+        let max_src = wanted
+            .max_src
+            .or(d.max_source_tokens)
+            .unwrap_or(DEFAULT_MAX_TOKENS)
+            .clamp(1, max_pos);
+        // Marian models stop at `max_length_factor` times the source length: plan for that.
+        let default_tgt = match d.max_length_factor {
+            Some(f) => libm::ceilf(f * max_src as f32) as usize,
+            None => DEFAULT_MAX_TOKENS.min(d.max_length.saturating_sub(1).max(1)),
+        };
+        let max_tgt = wanted.max_tgt.unwrap_or(default_tgt).clamp(1, max_pos);
+        let batch = match beam {
+            1 => wanted.batch.unwrap_or(1).clamp(1, 64),
+            _ => 1,
+        };
+        let limits = Limits {
+            max_src,
+            max_tgt,
+            beam,
+            batch,
+        };
+        let opts = Options {
+            beam,
+            max_len: max_tgt,
+            length_penalty: d.length_penalty,
+            early_stopping: d.early_stopping,
+            min_len: 0,
+        };
+        (limits, opts)
+    }
+
+    /// Search options from the file's defaults within `limits` (capacities chosen elsewhere, as
+    /// a firmware's build does).
     pub fn options(&self, limits: &Limits) -> Options {
         Options {
             beam: self.defaults.num_beams.min(limits.beam),
@@ -255,8 +321,50 @@ impl<'a> Engine<'a> {
         )
     }
 
-    /// Translates `text` into `out` (UTF-8), in the engine's default languages. Errors with
-    /// [`Error::InputTooLong`] when the text has more tokens than `limits.max_src`.
+    /// Ids a sentence of `max_text_bytes` may encode to: all of them, so an over-long one can be
+    /// translated in pieces.
+    fn ids_capacity(&self, limits: &Limits, max_text_bytes: usize) -> usize {
+        self.tokenizer
+            .max_tokens(max_text_bytes)
+            .max(limits.max_src)
+    }
+
+    /// Encodes one sentence into `ids` (at least `max_tokens(text.len())` of them, or
+    /// `limits.max_src` when over-long input is not translated in pieces) and says which
+    /// sources it becomes ([`crate::pipeline`]). Blank text has none.
+    pub fn sources(
+        &self,
+        langs: &Languages,
+        limits: &Limits,
+        over: OverLong,
+        text: &str,
+        scratch: &mut [u8],
+        ids: &mut [u32],
+    ) -> Result<Sources> {
+        let eos = self.special.eos;
+        if text.trim().is_empty() {
+            return Ok(Sources::none(eos));
+        }
+        let n = self.encode(langs, text, scratch, ids)?;
+        let prefix = usize::from(self.is_multilingual());
+        let sources = Sources::plan(
+            n,
+            prefix,
+            eos,
+            limits.max_src,
+            self.defaults.split_sentences,
+            over,
+        )?;
+        if sources.count > 1 && n > ids.len() {
+            return Err(Error::OutputTooSmall { needed: n * 4 });
+        }
+        Ok(sources)
+    }
+
+    /// Translates a line of `text` into `out` (UTF-8), in the engine's default languages, as
+    /// [`crate::pipeline`] says: models that split sentences translate each on its own (and
+    /// over-long ones in pieces); elsewhere an over-long sentence is cut to `limits.max_src`
+    /// tokens (`Translation::cut`).
     pub fn translate(
         &self,
         ws: &mut [u8],
@@ -307,26 +415,68 @@ impl<'a> Engine<'a> {
         let mut c = Carver::new(rest);
         let src = c.take::<u32>(limits.max_src)?;
         let tgt = c.take::<u32>(limits.max_tgt)?;
+        let ids = c.take::<u32>(self.ids_capacity(limits, text.len()))?;
         let scratch = c.take::<u8>(self.tokenizer.encode_scratch_bytes(text.len()))?;
-        let n = self.encode(langs, text, scratch, src)?;
-        if n > limits.max_src {
-            return Err(Error::InputTooLong {
-                tokens: n,
-                max: limits.max_src,
-            });
-        }
-        let too_long = Error::InputTooLong {
-            tokens: n,
-            max: limits.max_src,
+        let mut w = 0;
+        let mut done = Translation {
+            text_len: 0,
+            src_tokens: 0,
+            tgt_tokens: 0,
+            sources: 0,
+            cut: false,
         };
-        let src = src.get(..n).ok_or(too_long)?;
-        let hyp = self.generate_to(ws, limits, &self.options_for(opts, n), langs, src, tgt)?;
-        let ids = tgt.get(..hyp.len).ok_or(Error::BadLimit("max_tgt"))?;
-        let text_len = self.tokenizer.decode(ids, out)?;
-        Ok(Translation {
-            text_len,
-            src_tokens: n,
-            hyp,
-        })
+        for part in Parts::new(text, self.defaults.split_sentences) {
+            let range = match part {
+                Part::Text(r) => {
+                    push(out, &mut w, text.get(r).unwrap_or("").as_bytes())?;
+                    continue;
+                }
+                Part::Sentence(r) => r,
+            };
+            let sentence = text.get(range).unwrap_or("");
+            let sources = self.sources(langs, limits, OverLong::Cut, sentence, scratch, ids)?;
+            done.cut |= sources.cut;
+            let mut first = true;
+            for k in 0..sources.count {
+                let n = sources.write(ids, k, src)?;
+                let src = src.get(..n).ok_or(Error::BadLimit("max_src"))?;
+                let hyp =
+                    self.generate_to(ws, limits, &self.options_for(opts, n), langs, src, tgt)?;
+                let got = tgt.get(..hyp.len).ok_or(Error::BadLimit("max_tgt"))?;
+                // Pieces of one sentence are joined by a space (none around an empty one).
+                let at = w;
+                if !first {
+                    push(out, &mut w, b" ")?;
+                }
+                let len = self.tokenizer.decode(
+                    got,
+                    out.get_mut(w..)
+                        .ok_or(Error::OutputTooSmall { needed: w })?,
+                )?;
+                if len == 0 {
+                    w = at;
+                } else {
+                    w += len;
+                    first = false;
+                }
+                done.src_tokens += n;
+                done.tgt_tokens += hyp.len;
+                done.sources += 1;
+            }
+        }
+        done.text_len = w;
+        Ok(done)
     }
+}
+
+/// Appends `bytes` to `out` at `*w`.
+fn push(out: &mut [u8], w: &mut usize, bytes: &[u8]) -> Result<()> {
+    let dst = out
+        .get_mut(*w..*w + bytes.len())
+        .ok_or(Error::OutputTooSmall {
+            needed: *w + bytes.len(),
+        })?;
+    dst.copy_from_slice(bytes);
+    *w += bytes.len();
+    Ok(())
 }

@@ -5,13 +5,14 @@
 //! workspace whose size is known before anything runs.
 //!
 //! - [`gguf`]: validating zero-copy reader (and, with `alloc`, a writer).
-//! - [`tokenizer`]: SentencePiece unigram encode/decode with the model's id mapping.
+//! - [`tokenizer`]: SentencePiece unigram and BPE encode/decode with the model's id mapping.
 //! - [`kernels`]: the kernel table (portable scalar kernels; SIMD ones overlay them).
-//! - [`model`]: model architectures, one file each (`marian`).
+//! - [`model`]: one Transformer described by the file ([`model::Spec`]).
 //! - [`plan`]: the memory plan and workspace carving.
 //! - [`decode`]: greedy and beam search in fixed-capacity structures.
 //! - [`shortlist`]: lexical shortlists (the output words a sentence may use).
 //! - [`text`]: Bergamot-compatible sentence splitting.
+//! - [`pipeline`]: a line of text to the sources the model translates (sentences, over-long input).
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 // No input may make the core panic: errors are values.
@@ -42,6 +43,7 @@ pub mod decode;
 pub mod engine;
 pub mod kernels;
 pub mod model;
+pub mod pipeline;
 pub mod plan;
 pub mod shortlist;
 pub mod text;

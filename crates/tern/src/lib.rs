@@ -19,9 +19,9 @@ pub mod inspect;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tern_core::decode::{Hypothesis, Options};
-use tern_core::engine::{Engine, Languages};
+use tern_core::engine::{Engine, Languages, Wanted};
 use tern_core::kernels::Kernels;
-use tern_core::model::Seq2Seq as _;
+use tern_core::pipeline::{OverLong, Part as CorePart, Parts};
 use tern_core::plan::Limits;
 
 pub use tern_core;
@@ -98,7 +98,7 @@ pub struct Settings {
 }
 
 /// Default token limits when the caller gives none.
-pub const DEFAULT_MAX_LEN: usize = 256;
+pub use tern_core::engine::DEFAULT_MAX_TOKENS as DEFAULT_MAX_LEN;
 
 /// A loaded model, shareable between threads.
 pub struct Translator {
@@ -177,42 +177,16 @@ impl Translator {
         self.loaded.borrow_owner().as_slice()
     }
 
-    /// Limits and search options these settings resolve to.
+    /// Limits and search options these settings resolve to ([`Engine::plan`]: the core's one
+    /// limits policy).
     pub fn plan(&self) -> (Limits, Options) {
-        let e = self.engine();
-        let max_pos = e.model.max_positions();
         let s = &self.settings;
-        let beam = s.beam.unwrap_or(e.defaults.num_beams).max(1);
-        let max_src = s
-            .max_src_len
-            .or(e.defaults.max_source_tokens)
-            .unwrap_or(DEFAULT_MAX_LEN)
-            .clamp(1, max_pos);
-        // Marian models stop at `max_length_factor` times the source length: plan for that.
-        let default_len = match e.defaults.max_length_factor {
-            Some(f) => (f * max_src as f32).ceil() as usize,
-            None => DEFAULT_MAX_LEN.min(e.defaults.max_length.saturating_sub(1).max(1)),
-        };
-        let max_tgt = s.max_len.unwrap_or(default_len).clamp(1, max_pos);
-        let batch = if beam == 1 {
-            s.batch.unwrap_or(1).clamp(1, 64)
-        } else {
-            1
-        };
-        let limits = Limits {
-            max_src,
-            max_tgt,
-            beam,
-            batch,
-        };
-        let opts = Options {
-            beam,
-            max_len: max_tgt,
-            length_penalty: e.defaults.length_penalty,
-            early_stopping: e.defaults.early_stopping,
-            min_len: 0,
-        };
-        (limits, opts)
+        self.engine().plan(&Wanted {
+            beam: s.beam,
+            max_src: s.max_src_len,
+            max_tgt: s.max_len,
+            batch: s.batch,
+        })
     }
 
     /// The languages the settings name, as token ids; an unknown code is an error listing the
@@ -420,79 +394,65 @@ impl Session<'_> {
             .collect()
     }
 
-    /// Splits a line into parts, appending the source ids of its sentences to `pieces`.
-    /// Bergamot's models split sentences; the others take the line as one.
+    /// Splits a line into parts ([`tern_core::pipeline`], as the firmware does), appending
+    /// the sources of its sentences to `pieces`.
     fn plan_line(&mut self, text: &str, pieces: &mut Vec<Vec<u32>>) -> Result<Plan, Error> {
         let e = self.t.engine();
-        let spans: Vec<_> = if e.defaults.split_sentences {
-            tern_core::text::sentences(text).collect()
-        } else {
-            vec![0..text.len()]
-        };
         let mut plan = Plan {
             parts: Vec::new(),
             truncated: false,
         };
-        let mut last = 0;
-        for span in spans {
-            plan.parts.push(Part::Text(last..span.start));
-            let first = pieces.len();
-            plan.truncated |= self.sentence_pieces(&text[span.clone()], pieces)?;
-            plan.parts.push(Part::Sentence(first..pieces.len()));
-            last = span.end;
+        for part in Parts::new(text, e.defaults.split_sentences) {
+            plan.parts.push(match part {
+                CorePart::Text(r) => Part::Text(r),
+                CorePart::Sentence(r) => {
+                    let first = pieces.len();
+                    plan.truncated |= self.sentence_pieces(&text[r], pieces)?;
+                    Part::Sentence(first..pieces.len())
+                }
+            });
         }
-        plan.parts.push(Part::Text(last..text.len()));
         Ok(plan)
     }
 
-    /// Appends the source ids `text` (one sentence) is translated from to `pieces`, and says
-    /// whether it was cut. Blank text has none. Over-long input: models that split sentences
-    /// (Bergamot's) translate it in pieces of `max_src - 1` tokens, as Bergamot's
-    /// `max-length-break` does, joined by a space; others are cut to `max_src` tokens when the
-    /// settings allow it, else it is an error.
+    /// Appends the sources `text` (one sentence) is translated from to `pieces`, and says
+    /// whether it was cut (see [`tern_core::pipeline`]; cutting only when the settings allow it,
+    /// else it is an error).
     fn sentence_pieces(&mut self, text: &str, pieces: &mut Vec<Vec<u32>>) -> Result<bool, Error> {
-        if text.trim().is_empty() {
-            return Ok(false);
-        }
         let e = self.t.engine();
         let scratch_len = e.tokenizer.encode_scratch_bytes(text.len());
         if self.scratch.len() < scratch_len {
             self.scratch = vec![0u8; scratch_len];
         }
-        let max_src = self.limits.max_src;
-        self.ids.resize(max_src, 0);
+        self.ids.resize(
+            e.tokenizer.max_tokens(text.len()).max(self.limits.max_src),
+            0,
+        );
         let langs = self.languages()?;
-        // `encode` stores the first `max_src` ids and counts them all.
-        let n = e.encode(
-            &langs,
-            text,
-            &mut self.scratch[..scratch_len],
-            &mut self.ids,
-        )?;
-        if n <= max_src {
-            pieces.push(self.ids[..n].to_vec());
-            return Ok(false);
+        let over = if self.t.settings.truncate {
+            OverLong::Cut
+        } else {
+            OverLong::Refuse
+        };
+        let sources = e
+            .sources(
+                &langs,
+                &self.limits,
+                over,
+                text,
+                &mut self.scratch[..scratch_len],
+                &mut self.ids,
+            )
+            .map_err(|err| match err {
+                tern_core::Error::InputTooLong { tokens, max } => Error::TooLong { tokens, max },
+                other => Error::Model(other),
+            })?;
+        let mut src = vec![0u32; self.limits.max_src];
+        for k in 0..sources.count {
+            let n = sources.write(&self.ids, k, &mut src)?;
+            pieces.push(src[..n].to_vec());
         }
-        if e.defaults.split_sentences && max_src >= 2 {
-            let mut all = vec![0u32; n];
-            e.encode(&langs, text, &mut self.scratch[..scratch_len], &mut all)?;
-            for piece in all[..n - 1].chunks(max_src - 1) {
-                let mut ids = piece.to_vec();
-                ids.push(e.special.eos);
-                pieces.push(ids);
-            }
-            return Ok(false);
-        }
-        if !self.t.settings.truncate {
-            return Err(Error::TooLong {
-                tokens: n,
-                max: max_src,
-            });
-        }
-        let mut ids = self.ids[..max_src].to_vec();
-        ids[max_src - 1] = e.special.eos;
-        pieces.push(ids);
-        Ok(true)
+        Ok(sources.cut)
     }
 
     fn languages(&self) -> Result<Languages, Error> {

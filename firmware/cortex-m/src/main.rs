@@ -120,7 +120,7 @@ fn main() -> ! {
         let got = core::str::from_utf8(&text[..t.text_len]).unwrap_or("<invalid UTF-8>");
         let same = got == *expected;
         all_same &= same;
-        let tokens = t.hyp.len.max(1) as u64;
+        let tokens = t.tgt_tokens.max(1) as u64;
         all_ns += ns;
         all_tokens += tokens;
         info!(

@@ -43,7 +43,7 @@ fn main() -> Result<()> {
             max_len: args.max_len,
             max_src_len: args.max_src_len,
             truncate: true,
-            batch: None,
+            ..Default::default()
         });
     if args.stats {
         eprintln!("tern-pi: kernels {}", t.engine().model.kernels().name);
