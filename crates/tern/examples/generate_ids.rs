@@ -9,8 +9,11 @@
 //! Prints one `key: value` line per figure: the median seconds of a call that generates
 //! `tokens` for each of `batch` sentences (split over `threads` threads, one workspace each;
 //! each thread decodes its share as one batch, or with `--separate` one sentence at a time),
-//! tokens/s, the median of 1-token calls (encoder + first step), and the weight bytes one
-//! generated token reads. `--bandwidth` prints one core's read bandwidth instead (median of 5
+//! tokens/s, the median of 1-token calls (encoder + first step), the weight bytes one
+//! generated token reads, and the first output id of the full calls. A multilingual model (NLLB,
+//! M2M100) decodes into the file's default languages (`convert --source-lang/--target-lang`): the
+//! source-language token must be the first of `--ids` (given as is), the target-language token
+//! is forced as the first output, one of the `tokens`. `--bandwidth` prints one core's read bandwidth instead (median of 5
 //! passes summing a 1 GiB buffer), the figure the batch-1 bound divides by.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -164,10 +167,16 @@ fn main() -> Result<(), tern::Error> {
         Ok(median(v))
     };
     let full = time(&mut states, tokens)?;
+    let first_out = states[0].1[0];
     let first = time(&mut states, 1)?;
     println!("kernels: {}", e.model.kernels().name);
     println!("workspace bytes per thread: {ws_bytes}");
     println!("weight bytes per token: {}", e.model.bytes_per_token());
+    if let (Some(src), Some(tgt)) = (e.languages.source, e.languages.target) {
+        println!("languages: source {src}, target {tgt} (forced first)");
+    }
+    println!("first source id: {}", ids[0]);
+    println!("first output id: {first_out}");
     println!("median s: {full:.6}");
     println!("median s 1-token call: {first:.6}");
     println!("tok/s: {:.2}", (batch * tokens) as f64 / full);

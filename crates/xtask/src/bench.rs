@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: tern next to its peers in one run on this machine. Bergamot on
-//! Firefox's en->pt model and FLORES sentences; CTranslate2 on an OPUS-MT-shaped checkpoint
-//! both engines load. Medians of repeated runs, ratios printed; `--only bergamot|ct2`.
+//! Firefox's en->pt model and FLORES sentences; CTranslate2 on an OPUS-MT-shaped and an
+//! NLLB-200-distilled-600M-shaped checkpoint both engines load. Medians of repeated runs, ratios
+//! printed; `--only bergamot|ct2|nllb`.
 
 use crate::{bin, build_release, cargo, convert_model, fetch_model, opt, root, run};
 use anyhow::{bail, Context, Result};
@@ -11,11 +12,13 @@ pub fn bench(args: &[String]) -> Result<()> {
     match opt(args, "--only").map(String::as_str) {
         None => {
             bergamot(args)?;
-            ct2(args)
+            ct2(args)?;
+            nllb(args)
         }
         Some("bergamot") => bergamot(args),
         Some("ct2") => ct2(args),
-        Some(o) => bail!("--only {o}: bergamot or ct2"),
+        Some("nllb") => nllb(args),
+        Some(o) => bail!("--only {o}: bergamot, ct2 or nllb"),
     }
 }
 
@@ -198,8 +201,20 @@ fn bergamot(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The Python with CTranslate2, transformers, torch and sentencepiece: `--python`, else
-/// `$TERN_PEER_PYTHON`, else a venv made under `target/peers/ct2/venv` (PyPI's torch is large).
+/// What the CTranslate2 comparisons install: the peer, and what makes and converts the
+/// checkpoints (protobuf: make_nllb_shape.py writes a SentencePiece model with it).
+const PEER_PACKAGES: [&str; 6] = [
+    "ctranslate2",
+    "transformers",
+    "torch",
+    "sentencepiece",
+    "safetensors",
+    "protobuf",
+];
+
+/// The Python with CTranslate2, transformers, torch, sentencepiece and protobuf: `--python`,
+/// else `$TERN_PEER_PYTHON`, else a venv made under `target/peers/ct2/venv` (PyPI's torch is
+/// large); a venv made before a package was added gets it.
 fn peer_python(args: &[String]) -> Result<PathBuf> {
     if let Some(p) = opt(args, "--python")
         .cloned()
@@ -211,54 +226,47 @@ fn peer_python(args: &[String]) -> Result<PathBuf> {
     let py = venv.join("bin/python");
     if !py.exists() {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&py).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "ctranslate2",
-            "transformers",
-            "torch",
-            "sentencepiece",
-            "safetensors",
-        ]))?;
+    }
+    let has_all = Command::new(&py)
+        .args([
+            "-c",
+            "import ctranslate2, transformers, torch, sentencepiece, safetensors, google.protobuf",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_all {
+        run(Command::new(&py)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(PEER_PACKAGES))?;
     }
     Ok(py)
 }
 
-/// The benchmark's source sentence: 31 pseudo-random ids in `2..vocab-1`, then EOS (0).
-fn source_ids(vocab: u32) -> Vec<u32> {
+/// `n` pseudo-random ids in `lo..=hi` (a fixed xorshift sequence).
+fn random_ids(n: usize, lo: u32, hi: u32) -> Vec<u32> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut ids: Vec<u32> = (0..31)
+    (0..n)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            2 + (x % u64::from(vocab - 3)) as u32
+            lo + (x % u64::from(hi - lo + 1)) as u32
         })
-        .collect();
-    ids.push(0);
-    ids
+        .collect()
 }
 
-/// tern against CTranslate2 int8 on an OPUS-MT en-de shaped MarianMT with random weights that
-/// both load from the same checkpoint: 32 source tokens -> exactly 64 target tokens, greedy,
-/// batch 1 on 1 thread and batch 16 on 2 threads; medians of `--runs` calls per process and of
-/// `--rounds` processes per engine (alternating); peak RSS of each process; the bandwidth bound.
-fn ct2(args: &[String]) -> Result<()> {
-    let rounds: usize = opt(args, "--rounds")
-        .map_or(Ok(3), |r| r.parse())
-        .context("--rounds")?;
-    let runs = opt(args, "--runs").map_or("7", String::as_str);
-    let py = peer_python(args)?;
+/// The random-weight HF checkpoint `models/<script>` makes under `target/peers/ct2/<name>` and
+/// its CTranslate2 int8 conversion next to it (each made once, kept).
+fn checkpoints(py: &Path, script: &str, name: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = root().join("target/peers/ct2");
-    let hf = dir.join("opus-mt-shape");
+    let hf = dir.join(name);
     if !hf.join("model.safetensors").exists() {
-        run(Command::new(&py)
-            .arg(root().join("models/make_opus_shape.py"))
+        run(Command::new(py)
+            .arg(root().join("models").join(script))
             .arg(&hf))?;
     }
-    let ct2_model = dir.join("opus-mt-shape-ct2-int8");
+    let ct2_model = dir.join(format!("{name}-ct2-int8"));
     if !ct2_model.join("model.bin").exists() {
         let conv = py.with_file_name("ct2-transformers-converter");
         run(Command::new(&conv)
@@ -268,8 +276,119 @@ fn ct2(args: &[String]) -> Result<()> {
             .arg(&ct2_model)
             .args(["--quantization", "int8", "--force"]))?;
     }
+    Ok((hf, ct2_model))
+}
+
+/// One tern-against-CTranslate2 workload: a checkpoint both load and the sentence both decode.
+struct Workload {
+    /// The table's heading: the shape and the sentence.
+    title: String,
+    /// tern's file (int8).
+    tern_model: PathBuf,
+    /// CTranslate2's int8 directory.
+    ct2_model: PathBuf,
+    /// Source ids, EOS included: tern's `--ids`; CTranslate2 gets the token strings its
+    /// vocabulary has at the same ids.
+    ids: Vec<u32>,
+    /// The first target token both are made to output (NLLB's target language): tern's file's
+    /// default target language, CTranslate2's `target_prefix`; checked in every run.
+    forced: Option<u32>,
+    /// How the engines are made to do equal work, printed with the table.
+    method: String,
+}
+
+/// tern against CTranslate2 int8 on an OPUS-MT en-de shaped MarianMT with random weights that
+/// both load from the same checkpoint: 32 source tokens -> exactly 64 target tokens, greedy.
+fn ct2(args: &[String]) -> Result<()> {
+    let py = peer_python(args)?;
+    let (hf, ct2_model) = checkpoints(&py, "make_opus_shape.py", "opus-mt-shape")?;
     build_release()?;
     let tern_model = convert_model(&hf, "opus-mt-shape")?;
+    // 31 pieces (ids 2..=V-2), then EOS (0).
+    let mut ids = random_ids(31, 2, 58099);
+    ids.push(0);
+    versus_ct2(
+        args,
+        &py,
+        &Workload {
+            title: "OPUS-MT en-de shape (d512, 6+6 layers, vocab 58101, random weights), 32 -> 64 \
+                    tokens, greedy"
+                .into(),
+            tern_model,
+            ct2_model,
+            ids,
+            forced: None,
+            method: "both: EOS masked until 64 tokens (tern min_len, CTranslate2 \
+                     min_decoding_length), 64 decoder steps each"
+                .into(),
+        },
+    )
+}
+
+/// tern against CTranslate2 int8 on an NLLB-200-distilled-600M shaped M2M100 with random weights
+/// (models/make_nllb_shape.py): the source-language token + 30 pieces + EOS -> exactly 64 target
+/// tokens, the target-language token forced first, greedy.
+fn nllb(args: &[String]) -> Result<()> {
+    let py = peer_python(args)?;
+    let (hf, ct2_model) = checkpoints(&py, "make_nllb_shape.py", "nllb-shape")?;
+    let meta = std::fs::read_to_string(hf.join("bench_ids.txt"))
+        .with_context(|| format!("{}: made by make_nllb_shape.py", hf.display()))?;
+    let text = |key: &str| -> Result<String> {
+        meta.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
+            .map(|v| v.trim().to_string())
+            .with_context(|| format!("no `{key}:` in bench_ids.txt"))
+    };
+    let id = |key: &str| -> Result<u32> { Ok(field(&meta, key)? as u32) };
+    let (src_lang, tgt_lang) = (text("source language")?, text("target language")?);
+    let (src_id, tgt_id) = (id("source language id")?, id("target language id")?);
+    build_release()?;
+    let tern_model = root().join("target/demo/nllb-shape.gguf");
+    std::fs::create_dir_all(root().join("target/demo"))?;
+    run(Command::new(bin("convert"))
+        .args(["--int8", "--quiet", "--source-lang", &src_lang])
+        .args(["--target-lang", &tgt_lang])
+        .arg(&hf)
+        .arg("-o")
+        .arg(&tern_model)
+        .arg("--force"))?;
+    let mut ids = vec![src_id];
+    ids.extend(random_ids(30, id("first piece id")?, id("last piece id")?));
+    ids.push(id("eos id")?);
+    versus_ct2(
+        args,
+        &py,
+        &Workload {
+            title: format!(
+                "NLLB-200-distilled-600M shape (d1024, 12+12 layers, 16 heads, FFN 4096, vocab \
+                 {}, random weights), {src_lang} + 30 pieces + </s> = 32 -> 64 tokens \
+                 ({tgt_lang} forced first + 63), greedy",
+                field(&meta, "vocab size")?
+            ),
+            tern_model,
+            ct2_model,
+            ids,
+            forced: Some(tgt_id),
+            method: format!(
+                "both get the same 32 ids ({src_lang} = {src_id} first); both output {tgt_lang} \
+                 = {tgt_id} first (tern: the file's default target language, convert \
+                 --target-lang; CTranslate2: target_prefix=[[\"{tgt_lang}\"]]), checked in every \
+                 run; it counts among the 64 tokens and costs a full decoder step with the \
+                 output layer in both; EOS masked until 64 (tern min_len, CTranslate2 \
+                 min_decoding_length)"
+            ),
+        },
+    )
+}
+
+/// Runs a workload: batch 1 on 1 thread and batch 16 on 2 threads; medians of `--runs` calls
+/// per process and of `--rounds` processes per engine (alternating); peak RSS of each process;
+/// the batch-1 bandwidth bound.
+fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
+    let rounds: usize = opt(args, "--rounds")
+        .map_or(Ok(3), |r| r.parse())
+        .context("--rounds")?;
+    let runs = opt(args, "--runs").map_or("7", String::as_str);
     run(cargo().args([
         "build",
         "--quiet",
@@ -280,11 +399,13 @@ fn ct2(args: &[String]) -> Result<()> {
         "generate_ids",
     ]))?;
     let exe = root().join("target/release/examples/generate_ids");
-    let ids = source_ids(58101)
+    let ids = w
+        .ids
         .iter()
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",");
+    let forced = w.forced.map(|f| f.to_string());
 
     let bw_before = field(
         &timed_run(Command::new(&exe).arg("--bandwidth"), None)?.0,
@@ -315,15 +436,27 @@ fn ct2(args: &[String]) -> Result<()> {
                 runs,
             ];
             let mut tern = Command::new(&exe);
-            tern.arg(&tern_model).args(common);
-            let mut peer = Command::new(&py);
+            tern.arg(&w.tern_model).args(common);
+            let mut peer = Command::new(py);
             peer.arg(root().join("models/bench_ct2.py"))
-                .arg(&ct2_model)
+                .arg(&w.ct2_model)
                 .args(common);
+            if let Some(f) = &forced {
+                peer.args(["--target-prefix", f]);
+            }
             // Alternate which engine goes first, so drift on a shared machine hits both.
             let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
             for e in order {
                 let (text, rss) = timed_run(if e == 0 { &tern } else { &peer }, None)?;
+                if let Some(f) = w.forced {
+                    let first = field(&text, "first output id")?;
+                    if first != f64::from(f) {
+                        bail!(
+                            "{} output {first} first, not {f}: {text}",
+                            ["tern", "CTranslate2"][e]
+                        );
+                    }
+                }
                 got[c][e].push([field(&text, "tok/s")?, field(&text, "ms/step est")?, rss]);
                 if e == 0 {
                     bytes_per_token = field(&text, "weight bytes per token")?;
@@ -345,9 +478,10 @@ fn ct2(args: &[String]) -> Result<()> {
     let med = |v: &[[f64; 3]], i: usize| median(v.iter().map(|x| x[i]).collect());
 
     println!(
-        "OPUS-MT en-de shape (d512, 6+6 layers, vocab 58101, random weights), 32 -> 64 tokens, greedy; \
-         medians of {runs} calls x {rounds} processes; tern kernels {kernels}:"
+        "{}; medians of {runs} calls x {rounds} processes; tern kernels {kernels}:",
+        w.title
     );
+    println!("equal work: {}", w.method);
     println!("| engine | batch | threads | tok/s | ms/step | peak RSS MB |");
     println!("|---|---|---|---|---|---|");
     for (c, &(batch, threads)) in configs.iter().enumerate() {

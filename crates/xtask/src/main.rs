@@ -114,6 +114,23 @@ fn check_no_std() -> Result<()> {
     ]))
 }
 
+/// The workspace's `rust-version` is what the code needs: clippy's `incompatible_msrv` fails on
+/// any standard-library item stabilized after it (AVX-512 intrinsics set it: 1.89).
+fn check_msrv() -> Result<()> {
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-features",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-A",
+        "clippy::all",
+        "-D",
+        "clippy::incompatible_msrv",
+    ]))
+}
+
 fn test() -> Result<()> {
     let python = py_env()?;
     // The real Firefox models: translated against Bergamot's recorded output (tests/bergamot.rs);
@@ -121,6 +138,7 @@ fn test() -> Result<()> {
     fetch_model(&["enpt".to_string()])?;
     fetch_model(&["pten".to_string()])?;
     check_no_std()?;
+    check_msrv()?;
     run(cargo()
         .args(["test", "--workspace", "--all-features"])
         .env("TERN_PYTHON", &python))?;
