@@ -11,7 +11,9 @@
 //!   cortex-a7 as in a Pi 2; a Pi 3/4 running 32-bit Raspberry Pi OS runs the same binary);
 //!   the example's translations must equal the x86 `tern` CLI's.
 
-use crate::{bin, build_release, convert_model, ensure_target, fetch_model, root, run};
+use crate::{
+    bin, build_release, convert_model, convert_model_with, ensure_target, fetch_model, root, run,
+};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -137,7 +139,7 @@ struct Report {
     seconds: f64,
 }
 
-fn cortex_m(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
+fn cortex_m(fixture: &Path, nllb: &Path, enpt: &Path) -> Result<Vec<Report>> {
     let runs = [
         (
             "M7, scalar",
@@ -191,6 +193,17 @@ fn cortex_m(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
                 features: "",
                 cpu: Some("cortex-m55"),
                 model: fixture,
+                env: &[],
+            },
+        ),
+        (
+            "M55, Helium, NLLB fixture eng_Latn->por_Latn",
+            Build {
+                board: "mps3-an547",
+                target: CORTEX_M_TARGETS[1],
+                features: "",
+                cpu: Some("cortex-m55"),
+                model: nllb,
                 env: &[],
             },
         ),
@@ -409,8 +422,15 @@ pub fn firmware(_args: &[String]) -> Result<()> {
         &root().join("models/fixtures/marian-tiny-en-de"),
         "fixture-en-de",
     )?;
+    // A multilingual fixture, its languages stored in the file (the firmware translates with
+    // the file's defaults).
+    let nllb = convert_model_with(
+        &root().join("models/fixtures/nllb-tiny"),
+        "fixture-nllb",
+        &["--source-lang", "eng_Latn", "--target-lang", "por_Latn"],
+    )?;
     let enpt = convert_model(&fetch_model(&["enpt".to_string()])?, "enpt")?;
-    let mut reports = cortex_m(&fixture, &enpt)?;
+    let mut reports = cortex_m(&fixture, &nllb, &enpt)?;
     reports.extend(rpi(&fixture, &enpt)?);
     eprintln!("\nxtask firmware: every output equals the host engine's");
     eprintln!("{:<58} {:>22} {:>9}", "run", "instructions/token", "wall s");

@@ -213,6 +213,11 @@ fn build_release() -> Result<()> {
 /// Converts a model directory into `target/demo/<name>.gguf` (an HF checkpoint to int8, a Marian
 /// model with its own int8 weights).
 fn convert_model(src: &Path, name: &str) -> Result<PathBuf> {
+    convert_model_with(src, name, &[])
+}
+
+/// [`convert_model`] with more `convert` arguments (`--source-lang`...).
+fn convert_model_with(src: &Path, name: &str, extra: &[&str]) -> Result<PathBuf> {
     let dir = root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
     let model = dir.join(format!("{name}.gguf"));
@@ -220,7 +225,12 @@ fn convert_model(src: &Path, name: &str) -> Result<PathBuf> {
     if src.join("config.json").exists() {
         cmd.arg("--int8");
     }
-    run(cmd.arg(src).arg("-o").arg(&model).arg("--force"))?;
+    run(cmd
+        .args(extra)
+        .arg(src)
+        .arg("-o")
+        .arg(&model)
+        .arg("--force"))?;
     Ok(model)
 }
 
