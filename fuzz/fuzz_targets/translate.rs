@@ -14,7 +14,7 @@ fn model() -> &'static tern::Translator {
             max_len: Some(12),
             max_src_len: Some(24),
             truncate: true,
-            batch: None,
+            ..Default::default()
         })
     })
 }
