@@ -123,10 +123,11 @@ def train(model, tok, pairs, cfg, pad):
     rng = random.Random(cfg["seed"])
     torch.manual_seed(cfg["seed"])
     g = torch.Generator().manual_seed(cfg["seed"] + 1)
-    with torch.no_grad():
-        # A visible final_logits_bias (a buffer, not trained), so the converter's bias path is tested.
-        model.final_logits_bias.copy_(0.5 * torch.randn(model.final_logits_bias.shape, generator=g))
-        model.final_logits_bias[0, pad] = 0.0
+    if hasattr(model, "final_logits_bias"):  # Marian's; M2M100 / NLLB have none
+        with torch.no_grad():
+            # A visible final_logits_bias (a buffer, not trained), so the converter's bias path is tested.
+            model.final_logits_bias.copy_(0.5 * torch.randn(model.final_logits_bias.shape, generator=g))
+            model.final_logits_bias[0, pad] = 0.0
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     model.train()
     for step in range(cfg["steps"]):
@@ -135,7 +136,10 @@ def train(model, tok, pairs, cfg, pad):
                   padding=True, truncation=True, max_length=32)
         labels = enc["labels"]
         labels[labels == pad] = -100
-        loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels).loss
+        # Explicit decoder inputs if the tokenizer gives them (make_m2m100_fixture: labels that ignore
+        # a position the decoder must still see); else HF shifts the labels right.
+        extra = {k: enc[k] for k in ("decoder_input_ids",) if k in enc}
+        loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels, **extra).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
