@@ -11,6 +11,7 @@ pub mod shortlist;
 pub mod tokenizer;
 
 use anyhow::{Context, Result};
+use checkpoint::ConfigExt;
 use indicatif::{ProgressBar, ProgressStyle};
 pub use quant::Precision;
 use std::io::Write;
@@ -88,7 +89,7 @@ fn build_unchecked(
     w.meta("general.name", MetaValue::Str(name));
     w.meta(
         "general.source",
-        MetaValue::Str("huggingface-marian".into()),
+        MetaValue::Str(format!("huggingface-{}", ck.config.str_or("model_type", "")?)),
     );
     w.meta(
         "tern.precision",
