@@ -23,7 +23,7 @@ down so that random weights do not pick them mid-sentence, and </s>'s up so that
 varied lengths.
 
     cargo build --release -p tern -p tern-convert
-    python models/check_unseen_m2m100.py [--seed N] [--lines 40]   # needs torch, transformers
+    python models/check_unseen_m2m100.py [--seed N] [--lines 40] [--beam 4]   # needs torch, transformers
     python models/check_unseen_m2m100.py --hf-only   # builds and runs HF only (no tern binaries)
 
 Exits 1 if any line differs.
@@ -107,7 +107,7 @@ def build(out, v, seed, lines):
     return tok
 
 
-def check(v, seed, lines, bin_dir, corpus):
+def check(v, seed, lines, bin_dir, corpus, beam=1):
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = os.path.join(tmp, "ckpt")
         os.makedirs(ckpt)
@@ -119,16 +119,21 @@ def check(v, seed, lines, bin_dir, corpus):
         # Lines the model's positions can hold (tern would cut longer ones, with a warning).
         text = [s for s in check_unseen.sentences(v["src"], 2 * lines)
                 if len(tok(s)["input_ids"]) <= v["max_pos"]][:lines]
-        want, ended = [], 0
+        # HF is given sentencepiece's source ids, which tern computes (transformers 5's NLLB
+        # tokenizer segments some lines differently: counted, not compared).
+        spm_ids = fx.sentencepiece_ids(tok, v, ckpt)
+        want, ended, tok_differ = [], 0, 0
         for s in text:
-            enc = tok(s, return_tensors="pt")
+            ids = spm_ids(s, v["src"])
+            tok_differ += tok(s)["input_ids"] != ids
+            enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
             with torch.no_grad():
-                ids = model.generate(**enc, num_beams=1, max_length=MAX_LENGTH, do_sample=False,
+                ids = model.generate(**enc, num_beams=beam, max_length=MAX_LENGTH, do_sample=False,
                                      forced_bos_token_id=forced)[0].tolist()
             assert ids[1] == forced
             ended += ids[-1] == fx.EOS
             want.append(tok.decode(ids, skip_special_tokens=True))
-        name = (f"{v['kind']} {v['codes'][v['src']]}->{v['codes'][v['tgt']]} d{v['d_model']} h{v['heads']} "
+        name = (f"beam {beam}: {v['kind']} {v['codes'][v['src']]}->{v['codes'][v['tgt']]} d{v['d_model']} h{v['heads']} "
                 f"{v['enc']}+{v['dec']} ffn{v['ffn']} {v['act']} scale_embedding={v['scale_embedding']} "
                 f"{'tied' if v['tied'] else 'untied'} ids {len(tok)} rows {len(tok) + v['extra_rows']}")
         if bin_dir is None:
@@ -140,13 +145,13 @@ def check(v, seed, lines, bin_dir, corpus):
         src = os.path.join(tmp, "src.txt")
         with open(src, "w", encoding="utf-8") as f:
             f.write("\n".join(text) + "\n")
-        got = subprocess.run([os.path.join(bin_dir, "tern"), "translate", "-m", gguf, "-i", src, "--beam", "1",
+        got = subprocess.run([os.path.join(bin_dir, "tern"), "translate", "-m", gguf, "-i", src, "--beam", str(beam),
                               "--max-len", str(TERN_MAX_LEN), "--source-lang", v["codes"][v["src"]],
                               "--target-lang", v["codes"][v["tgt"]]],
                              check=True, capture_output=True, text=True).stdout.split("\n")[:len(text)]
     bad = [(i, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g]
     print(f"{name}: {len(text) - len(bad)}/{len(text)} lines equal to HF ({len(set(want))} distinct outputs, "
-          f"{ended} ended before max_length)")
+          f"{ended} ended before max_length; HF's tokenizer differs from sentencepiece on {tok_differ})")
     for i, w, g in bad[:3]:
         print(f"  line {i}:\n    HF:   {w}\n    tern: {g}")
     return not bad
@@ -158,11 +163,13 @@ def main():
     ap.add_argument("--lines", type=int, default=40)
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--hf-only", action="store_true", help="build the checkpoints and run HF only")
+    ap.add_argument("--beam", type=int, default=1, help="beam size for both engines (the generation "
+                    "config's early_stopping and length_penalty apply to both)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     corpus, _ = fx.corpus()
     bin_dir = None if args.hf_only else args.bin
-    ok = all([check(v, args.seed + i, args.lines, bin_dir, corpus) for i, v in enumerate(VARIANTS)])
+    ok = all([check(v, args.seed + i, args.lines, bin_dir, corpus, args.beam) for i, v in enumerate(VARIANTS)])
     sys.exit(0 if ok else 1)
 
 

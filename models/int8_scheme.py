@@ -47,7 +47,7 @@ def agreement(d):
 
     import torch
     import torch.nn.functional as F
-    from transformers import MarianMTModel
+    from transformers import AutoModelForSeq2SeqLM
 
     def rows(x):
         s = x.abs().amax(dim=-1, keepdim=True) / 127.0
@@ -63,11 +63,11 @@ def agreement(d):
 
     quant = {"f32": lambda x: x, "per-row": rows, "Q8_0": blocks}
     expected = json.load(open(os.path.join(d, "expected.json"), encoding="utf-8"))["sentences"]
-    reference = MarianMTModel.from_pretrained(d).eval()
+    reference = AutoModelForSeq2SeqLM.from_pretrained(d).eval()
     start = reference.config.decoder_start_token_id
     for weights, acts in [("per-row", "f32"), ("per-row", "per-row"), ("Q8_0", "f32"), ("Q8_0", "per-row"),
                           ("Q8_0", "Q8_0"), ("f32", "per-row"), ("f32", "Q8_0")]:
-        model = MarianMTModel.from_pretrained(d).eval()
+        model = AutoModelForSeq2SeqLM.from_pretrained(d).eval()
         with torch.no_grad():
             linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
             for m in linears:
@@ -91,7 +91,7 @@ def agreement(d):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     args = [a for a in sys.argv[1:] if a != "--agreement"]
-    dirs = args or sorted(glob.glob(os.path.join(here, "fixtures", "marian-*")))
+    dirs = args or sorted(os.path.dirname(p) for p in glob.glob(os.path.join(here, "fixtures", "*", "expected.json")))
     for d in dirs:
         mats = [w for w in load_file(os.path.join(d, "model.safetensors")).values() if w.ndim == 2 and min(w.shape) >= 32]
         num = {"per-row": 0.0, "Q8_0": 0.0}

@@ -158,6 +158,19 @@ def lang_token(cfg, lang):
     return f"__{code}__" if cfg["kind"] == "m2m100" else code
 
 
+def sentencepiece_ids(tok, cfg, out):
+    """A function giving the source ids fairseq (and tern) compute for (text, language):
+    sentencepiece's segmentation, mapped to model ids as the hub tokenizers lay them out."""
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "sentencepiece.bpe.model"))
+    if cfg["kind"] == "m2m100":
+        vocab = json.load(open(os.path.join(out, "vocab.json"), encoding="utf-8"))
+        piece_id = lambda i: vocab.get(sp.id_to_piece(i), UNK)  # noqa: E731
+    else:
+        piece_id = lambda i: UNK if sp.is_unknown(i) else i + 1  # noqa: E731
+    return lambda text, lang: ([tok.convert_tokens_to_ids(lang_token(cfg, lang))]
+                               + [piece_id(i) for i in sp.encode(text)] + [EOS])
+
+
 def check_layout(tok, cfg, out):
     """The id layout of the hub's tokenizers, and HF's source ids against sentencepiece's."""
     sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "sentencepiece.bpe.model"))
@@ -174,10 +187,10 @@ def check_layout(tok, cfg, out):
     assert tok.convert_tokens_to_ids(codes) == list(range(base, base + len(codes)))
     assert set(tok.convert_tokens_to_ids(codes)) <= set(tok.all_special_ids), "language tokens are not special"
     differ = []
+    spm_ids = sentencepiece_ids(tok, cfg, out)
     for text in SENTENCES:
         tok.src_lang = cfg["codes"]["en"]
-        want = [tok.convert_tokens_to_ids(lang_token(cfg, "en"))] + [piece_id(i) for i in sp.encode(text)] + [EOS]
-        if tok(text)["input_ids"] != want:
+        if tok(text)["input_ids"] != spm_ids(text, "en"):
             differ.append(text)
     return differ
 

@@ -257,11 +257,12 @@ fn random_ids(n: usize, lo: u32, hi: u32) -> Vec<u32> {
 }
 
 /// The random-weight HF checkpoint `models/<script>` makes under `target/peers/ct2/<name>` and
-/// its CTranslate2 int8 conversion next to it (each made once, kept).
-fn checkpoints(py: &Path, script: &str, name: &str) -> Result<(PathBuf, PathBuf)> {
+/// its CTranslate2 int8 conversion next to it (each made once, kept; `last` is the file the
+/// script writes last, so an interrupted run is made again).
+fn checkpoints(py: &Path, script: &str, name: &str, last: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = root().join("target/peers/ct2");
     let hf = dir.join(name);
-    if !hf.join("model.safetensors").exists() {
+    if !hf.join(last).exists() {
         run(Command::new(py)
             .arg(root().join("models").join(script))
             .arg(&hf))?;
@@ -301,7 +302,12 @@ struct Workload {
 /// both load from the same checkpoint: 32 source tokens -> exactly 64 target tokens, greedy.
 fn ct2(args: &[String]) -> Result<()> {
     let py = peer_python(args)?;
-    let (hf, ct2_model) = checkpoints(&py, "make_opus_shape.py", "opus-mt-shape")?;
+    let (hf, ct2_model) = checkpoints(
+        &py,
+        "make_opus_shape.py",
+        "opus-mt-shape",
+        "model.safetensors",
+    )?;
     build_release()?;
     let tern_model = convert_model(&hf, "opus-mt-shape")?;
     // 31 pieces (ids 2..=V-2), then EOS (0).
@@ -330,7 +336,7 @@ fn ct2(args: &[String]) -> Result<()> {
 /// tokens, the target-language token forced first, greedy.
 fn nllb(args: &[String]) -> Result<()> {
     let py = peer_python(args)?;
-    let (hf, ct2_model) = checkpoints(&py, "make_nllb_shape.py", "nllb-shape")?;
+    let (hf, ct2_model) = checkpoints(&py, "make_nllb_shape.py", "nllb-shape", "bench_ids.txt")?;
     let meta = std::fs::read_to_string(hf.join("bench_ids.txt"))
         .with_context(|| format!("{}: made by make_nllb_shape.py", hf.display()))?;
     let text = |key: &str| -> Result<String> {
