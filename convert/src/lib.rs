@@ -89,7 +89,10 @@ fn build_unchecked(
     w.meta("general.name", MetaValue::Str(name));
     w.meta(
         "general.source",
-        MetaValue::Str(format!("huggingface-{}", ck.config.str_or("model_type", "")?)),
+        MetaValue::Str(format!(
+            "huggingface-{}",
+            ck.config.str_or("model_type", "")?
+        )),
     );
     w.meta(
         "tern.precision",
