@@ -433,7 +433,7 @@ unsafe fn dot4_i8_avx2(x: &[i8], w: &[i8], k: usize) -> [i32; 4] {
 unsafe fn exp_avx2(x: &mut [f32]) {
     const LN2_HI: f32 = 6.931_457_5e-1;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    const INV_LN2: f32 = 1.442_695_0;
+    const INV_LN2: f32 = core::f32::consts::LOG2_E;
     const P1: f32 = 1.666_662_5e-1;
     const P2: f32 = -2.766_733_3e-3;
     let n = x.len();

@@ -3,7 +3,6 @@
 
 use super::layers::{attend, Attention, Linear, Scratch, Wrap};
 use super::seq2seq::Rows;
-use super::spec::Spec;
 use super::state::State;
 use super::weights::{Cell, DecoderLayer};
 use super::Transformer;
@@ -27,11 +26,14 @@ pub(crate) struct Cache<'c> {
     pub max_tgt: usize,
 }
 
-/// The step's shape, shared by every layer.
+/// The step's shape, shared by every layer: its rows, their number, the position, and the
+/// decoder's attention heads and logit scale.
 pub(crate) struct Step<'r> {
     pub rows: &'r Rows<'r>,
     pub nb: usize,
     pub pos: usize,
+    pub heads: usize,
+    pub scale: f32,
 }
 
 impl Attention<'_> {
@@ -40,8 +42,6 @@ impl Attention<'_> {
     pub(crate) fn cached(
         &self,
         kern: &Kernels,
-        heads: usize,
-        scale: f32,
         (wrap, x): (&Wrap, &[f32]),
         step: &Step,
         cache: Cache,
@@ -73,8 +73,8 @@ impl Attention<'_> {
                 cache.values,
                 pos + 1,
                 row_of,
-                heads,
-                scale,
+                step.heads,
+                step.scale,
                 s.scores,
                 s.offs,
                 &mut s.ctx[row],
@@ -88,8 +88,6 @@ impl Attention<'_> {
     pub(crate) fn cross(
         &self,
         kern: &Kernels,
-        heads: usize,
-        scale: f32,
         (wrap, x): (&Wrap, &[f32]),
         step: &Step,
         mem: &Memory,
@@ -109,8 +107,8 @@ impl Attention<'_> {
                 &mem.values[span],
                 mem.lens[sent as usize] as usize,
                 |t| t,
-                heads,
-                scale,
+                step.heads,
+                step.scale,
                 s.scores,
                 s.offs,
                 &mut s.ctx[row],
@@ -161,18 +159,14 @@ impl DecoderLayer<'_> {
     pub(crate) fn forward(
         &self,
         kern: &Kernels,
-        spec: &Spec,
         x: &mut [f32],
         step: &Step,
-        cache: Cache,
-        mem: &Memory,
+        (cache, mem): (Cache, &Memory),
         s: &mut Scratch<Carver<'_>>,
     ) {
-        let heads = spec.decoder.heads;
-        let scale = spec.attention_factor(spec.d_model / heads);
         match &self.cell {
             Cell::SelfAttention(attn) => {
-                attn.cached(kern, heads, scale, (&self.cell_wrap, x), step, cache, s);
+                attn.cached(kern, (&self.cell_wrap, x), step, cache, s);
                 self.cell_wrap.output(x, s.tmp);
             }
             Cell::Ssru { w, wf } => {
@@ -189,8 +183,7 @@ impl DecoderLayer<'_> {
                 self.cell_wrap.output(x, s.ctx);
             }
         }
-        self.cross
-            .cross(kern, heads, scale, (&self.cross_wrap, x), step, mem, s);
+        self.cross.cross(kern, (&self.cross_wrap, x), step, mem, s);
         self.cross_wrap.output(x, s.tmp);
         self.ffn.forward(kern, &self.ffn_wrap, x, step.nb, s);
     }
@@ -224,7 +217,14 @@ impl Transformer<'_> {
         if let Some(norm) = &ends.dec_embed_norm {
             norm.forward(x);
         }
-        let step = Step { rows, nb, pos };
+        let heads = self.spec.decoder.heads;
+        let step = Step {
+            rows,
+            nb,
+            pos,
+            heads,
+            scale: self.spec.attention_factor(d / heads),
+        };
         let (cache_layer, cross_layer) = (st.dims.cache_layer, st.dims.cross_layer);
         let values_layer = if st.dims.cache_values { cache_layer } else { 0 };
         for (l, layer) in self.weights.decoder.iter().enumerate() {
@@ -240,7 +240,7 @@ impl Transformer<'_> {
                 stride: limits.max_src * d,
                 lens: st.src_len,
             };
-            layer.forward(kern, &self.spec, x, &step, cache, &mem, &mut st.s);
+            layer.forward(kern, x, &step, (cache, &mem), &mut st.s);
         }
         if let Some(norm) = &ends.dec_final_norm {
             norm.forward(x);

@@ -313,11 +313,11 @@ impl Spec {
     /// Checks every number is one the forward pass and the plan can use.
     fn check(&self) -> Result<()> {
         let sane = |v: usize, max: usize| v > 0 && v <= max;
-        let heads = |s: &Stack| sane(s.heads, 256) && self.d_model % s.heads == 0;
+        let heads = |s: &Stack| sane(s.heads, 256) && self.d_model.is_multiple_of(s.heads);
         let checks: [(bool, &'static str); 12] = [
             (sane(self.vocab_size, 1 << 24), k::VOCAB_SIZE),
             (
-                sane(self.d_model, 1 << 16) && self.d_model % 2 == 0,
+                sane(self.d_model, 1 << 16) && self.d_model.is_multiple_of(2),
                 k::D_MODEL,
             ),
             (sane(self.max_positions, 1 << 16), k::MAX_POSITIONS),
