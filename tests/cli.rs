@@ -152,3 +152,85 @@ fn convert_then_translate_and_inspect() {
     let (ok, _, stderr) = run(Command::new(&tern).arg("inspect").arg(&bogus), b"");
     assert!(!ok && stderr.contains("not a GGUF file"), "{stderr}");
 }
+
+/// A multilingual model: languages from the command line or from the file, and a clear error
+/// listing the model's codes when one is missing or unknown (before any input is read).
+#[test]
+fn multilingual_languages_from_flags_or_file() {
+    let fixture = tern_e2e::root().join("models/fixtures/nllb-tiny");
+    let dir = tern_e2e::scratch();
+    let (plain, defaults) = (dir.join("cli-nllb.gguf"), dir.join("cli-nllb-en-pt.gguf"));
+    let convert = tern_e2e::bin("convert");
+    let tern = tern_e2e::bin("tern");
+    let convert_with = |out: &std::path::Path, args: &[&str]| {
+        let (ok, _, err) = run(
+            Command::new(&convert)
+                .args(["--int8", "--force", "-q"])
+                .args(args)
+                .arg(&fixture)
+                .arg("-o")
+                .arg(out),
+            b"",
+        );
+        assert!(ok, "{err}");
+    };
+    convert_with(&plain, &[]);
+    convert_with(
+        &defaults,
+        &["--source-lang", "eng_Latn", "--target-lang", "por_Latn"],
+    );
+    let (ok, _, err) = run(
+        Command::new(&convert)
+            .args(["--int8", "--force", "--target-lang", "xx_Latn"])
+            .arg(&fixture)
+            .arg("-o")
+            .arg(dir.join("cli-nllb-bad.gguf")),
+        b"",
+    );
+    assert!(
+        !ok && err.contains("unknown language \"xx_Latn\"") && err.contains("por_Latn"),
+        "{err}"
+    );
+
+    let text = b"The cat is sleeping on the warm windowsill.\nGood morning!\n";
+    let translate = |model: &std::path::Path, args: &[&str]| {
+        run(
+            Command::new(&tern)
+                .arg("translate")
+                .arg("-m")
+                .arg(model)
+                .args(args),
+            text,
+        )
+    };
+    for (args, want) in [
+        (&[][..], "needs a source language"),
+        (
+            &["--source-lang", "eng_Latn"][..],
+            "needs a target language",
+        ),
+        (
+            &["--source-lang", "eng_Latn", "--target-lang", "xx_Latn"][..],
+            "unknown target language \"xx_Latn\"",
+        ),
+    ] {
+        let (ok, out, err) = translate(&plain, args);
+        assert!(!ok && out.is_empty(), "{args:?}: {out}");
+        assert!(
+            err.contains(want) && err.contains("deu_Latn"),
+            "{args:?}: {err}"
+        );
+    }
+    let pt = &["--source-lang", "eng_Latn", "--target-lang", "por_Latn"][..];
+    let (ok, by_flags, err) = translate(&plain, pt);
+    assert!(ok, "{err}");
+    assert_eq!(by_flags.lines().count(), 2);
+    assert!(by_flags.lines().all(|l| !l.is_empty()), "{by_flags}");
+    // The file's defaults give the same; a flag overrides them.
+    let (ok, by_file, err) = translate(&defaults, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(by_file, by_flags);
+    let (ok, de, err) = translate(&defaults, &["--target-lang", "deu_Latn"]);
+    assert!(ok, "{err}");
+    assert_ne!(de, by_flags);
+}

@@ -258,13 +258,20 @@ impl<'a> Engine<'a> {
         o
     }
 
+    /// Checks a request names every language the model needs: both, for a multilingual model.
+    pub fn check_languages(&self, langs: &Languages) -> Result<()> {
+        if self.is_multilingual() {
+            langs.source.ok_or(Error::MissingLanguage("source"))?;
+            langs.target.ok_or(Error::MissingLanguage("target"))?;
+        }
+        Ok(())
+    }
+
     /// The special tokens of a request to `langs`: the target language is forced first.
     pub fn special_for(&self, langs: &Languages) -> Result<Special> {
         let mut special = self.special;
+        // The source language is in the source ids already ([`Engine::encode`] asks for it).
         if self.is_multilingual() {
-            if langs.source.is_none() {
-                return Err(Error::MissingLanguage("source"));
-            }
             special.forced_first = Some(langs.target.ok_or(Error::MissingLanguage("target"))?);
         }
         Ok(special)

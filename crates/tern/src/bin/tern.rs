@@ -129,7 +129,7 @@ fn run(cli: Cli) -> Result<()> {
             // A multilingual model without its languages, or with a code it lacks, fails before
             // reading any input, listing the model's codes.
             let langs = t.languages()?;
-            t.engine().special_for(&langs).map_err(|e| {
+            t.engine().check_languages(&langs).map_err(|e| {
                 anyhow::anyhow!(
                     "{e}; this model's language codes are: {}",
                     tern::language_list(t.engine())
