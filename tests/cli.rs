@@ -234,3 +234,163 @@ fn multilingual_languages_from_flags_or_file() {
     assert!(ok, "{err}");
     assert_ne!(de, by_flags);
 }
+
+/// Invalid options are refused once, up front, by the argument parser (status 2, the valid
+/// range said), for `tern translate`, `tern inspect` and `convert` alike.
+#[test]
+fn bad_options_are_refused_before_any_work() {
+    let model = tern_e2e::scratch().join("cli-options.gguf");
+    std::fs::write(
+        &model,
+        tern_e2e::convert(
+            &tern_e2e::marian_fixtures()[0],
+            tern_convert::Precision::Int8,
+        ),
+    )
+    .unwrap();
+    let tern = tern_e2e::bin("tern");
+    let lines = b"One.\nTwo.\nThree.\n";
+    for (flag, value, said) in [
+        ("--beam", "1000", "beam must be between 1 and 64, not 1000"),
+        ("--beam", "0", "beam must be between 1 and 64, not 0"),
+        (
+            "--threads",
+            "0",
+            "threads must be between 1 and 1024, not 0",
+        ),
+        ("--batch", "0", "batch must be between 1 and 64, not 0"),
+        ("--max-len", "0", "max_len must be between 1 and"),
+        ("--max-src-len", "0", "max_src_len must be between 1 and"),
+        (
+            "--beam",
+            "two",
+            "beam must be a whole number between 1 and 64",
+        ),
+    ] {
+        let out = Command::new(&tern)
+            .args(["translate", "-m"])
+            .arg(&model)
+            .args([flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(out.stdout.is_empty(), "{flag} {value}");
+        assert_eq!(stderr.matches(said).count(), 1, "{flag} {value}: {stderr}");
+        if flag != "--threads" {
+            let inspect = Command::new(&tern)
+                .arg("inspect")
+                .arg(&model)
+                .args([flag, value])
+                .output()
+                .unwrap();
+            assert_eq!(inspect.status.code(), Some(2), "inspect {flag} {value}");
+        }
+    }
+    let out = Command::new(tern_e2e::bin("convert"))
+        .arg(&tern_e2e::marian_fixtures()[0])
+        .args(["-o", "/dev/null", "--beam", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("beam must be between 1 and 64, not 0"));
+
+    // A directory as the model: one clear sentence, said once.
+    let (ok, _, stderr) = run(
+        Command::new(&tern)
+            .args(["translate", "-m"])
+            .arg(tern_e2e::scratch()),
+        lines,
+    );
+    assert!(!ok);
+    assert_eq!(stderr.matches("is a directory").count(), 1, "{stderr}");
+
+    // A reader that goes away early: the output ends quietly, as for any Unix filter.
+    let many = "A sentence to translate.\n".repeat(2000);
+    let mut child = Command::new(&tern)
+        .args(["translate", "-m"])
+        .arg(&model)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, Write};
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(many.as_bytes())
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+    } // stdout closed here
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// `--stream` writes the same lines as a normal run; `tern convert` writes the same file as
+/// `convert`.
+#[test]
+fn stream_and_tern_convert() {
+    let fixture = &tern_e2e::marian_fixtures()[0];
+    let dir = tern_e2e::scratch();
+    let (a, b) = (
+        dir.join("cli-convert-a.gguf"),
+        dir.join("cli-convert-b.gguf"),
+    );
+    let (ok, _, stderr) = run(
+        Command::new(tern_e2e::bin("convert"))
+            .args(["--int8", "-q", "--force"])
+            .arg(fixture)
+            .arg("-o")
+            .arg(&a),
+        b"",
+    );
+    assert!(ok, "{stderr}");
+    let tern = tern_e2e::bin("tern");
+    let (ok, stdout, stderr) = run(
+        Command::new(&tern)
+            .args(["convert", "--int8", "-q", "--force"])
+            .arg(fixture)
+            .arg("-o")
+            .arg(&b),
+        b"",
+    );
+    assert!(ok && stdout.contains("memory plan"), "{stderr}");
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+    let input = "How are you?\n\nThe weather is nice today. I like it.\nhello\n";
+    for extra in [&[][..], &["--beam", "3"][..]] {
+        let plain = run(
+            Command::new(&tern)
+                .args(["translate", "-m"])
+                .arg(&a)
+                .args(extra),
+            input.as_bytes(),
+        );
+        let streamed = run(
+            Command::new(&tern)
+                .args(["translate", "--stream", "-m"])
+                .arg(&a)
+                .args(extra),
+            input.as_bytes(),
+        );
+        assert!(plain.0 && streamed.0, "{} {}", plain.2, streamed.2);
+        assert_eq!(plain.1.lines().count(), 4);
+        assert_eq!(streamed.1, plain.1);
+    }
+    let (ok, _, stderr) = run(
+        Command::new(&tern)
+            .args(["translate", "--stream", "--threads", "2", "-m"])
+            .arg(&a),
+        b"x\n",
+    );
+    assert!(!ok && stderr.contains("--threads"), "{stderr}");
+}

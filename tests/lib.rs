@@ -72,7 +72,7 @@ pub fn bin(name: &str) -> PathBuf {
                 "--quiet",
                 "--release",
                 "-p",
-                "tern",
+                "tern-cli",
                 "-p",
                 "tern-convert",
                 "--bins",

@@ -2,6 +2,7 @@
 //! binary wraps it; tests call it directly.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod hf;
 pub mod marian_bin;
 pub mod marian_nmt;

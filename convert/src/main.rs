@@ -3,95 +3,23 @@
 //!
 //!     convert --int8 <hf-checkpoint-dir> -o model.gguf
 
-use anyhow::{bail, Context, Result};
 use clap::Parser;
-use std::path::PathBuf;
-use tern_convert::{build_with, write_atomically, Languages, Precision};
 
+/// The same as `tern convert`.
 #[derive(Parser)]
 #[command(
     name = "convert",
     version,
     about = "Convert a translation model (Hugging Face MarianMT, M2M100, NLLB, or Marian/Bergamot) to a tern GGUF file"
 )]
-struct Args {
-    /// Checkpoint directory: Hugging Face MarianMT (config.json, model.safetensors, source.spm,
-    /// target.spm, vocab.json), M2M100 / NLLB (config.json, model.safetensors,
-    /// sentencepiece.bpe.model, vocab.json or tokenizer.json) or a Marian model (model*.bin,
-    /// vocab*.spm, optional lex*.s2t.bin).
-    checkpoint: PathBuf,
-    /// Output file.
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Store matrices as int8 with per-row scales (an int8 Marian model keeps its own weights).
-    #[arg(long, conflicts_with = "fp16")]
-    int8: bool,
-    /// Store matrices as f16 (default: f32, or the model's own int8).
-    #[arg(long)]
-    fp16: bool,
-    /// Overwrite the output if it exists.
-    #[arg(long)]
-    force: bool,
-    /// For the memory summary: most source tokens (default as `tern`: 256, within the model's positions).
-    #[arg(long)]
-    max_src_len: Option<usize>,
-    /// For the memory summary: most target tokens (default as `tern`: the model's max_length, at most 256).
-    #[arg(long, alias = "max-len")]
-    max_tgt_len: Option<usize>,
-    /// For the memory summary: beam size (default: the model's).
-    #[arg(long)]
-    beam: Option<usize>,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Multilingual models (NLLB, M2M100): the source language `tern` uses unless told
-    /// otherwise, as the checkpoint's tokenizer spells it (eng_Latn, en).
-    #[arg(long)]
-    source_lang: Option<String>,
-    /// Multilingual models: the default target language (por_Latn, pt).
-    #[arg(long)]
-    target_lang: Option<String>,
+struct Cli {
+    #[command(flatten)]
+    args: tern_convert::cli::Args,
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    if let Err(e) = tern_convert::cli::run(Cli::parse().args) {
         eprintln!("convert: {e:#}");
         std::process::exit(1);
     }
-}
-
-fn run(args: Args) -> Result<()> {
-    if args.output.exists() && !args.force {
-        bail!(
-            "{} exists; pass --force to overwrite it",
-            args.output.display()
-        );
-    }
-    let precision = if args.int8 {
-        Some(Precision::Int8)
-    } else if args.fp16 {
-        Some(Precision::F16)
-    } else {
-        None
-    };
-    let langs = Languages {
-        source: args.source_lang.clone(),
-        target: args.target_lang.clone(),
-    };
-    let bytes = build_with(&args.checkpoint, precision, args.quiet, &langs)?;
-    write_atomically(&args.output, &bytes)?;
-    let t = tern::Translator::open(&args.output)
-        .context("reading back the written file")?
-        .with_settings(tern::Settings {
-            beam: args.beam,
-            max_len: args.max_tgt_len,
-            max_src_len: args.max_src_len,
-            truncate: true,
-            batch: None,
-            source_lang: None,
-            target_lang: None,
-        });
-    println!("wrote {}", args.output.display());
-    print!("{}", tern::inspect::report(t.engine(), &t.plan().0));
-    Ok(())
 }

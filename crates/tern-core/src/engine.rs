@@ -10,6 +10,7 @@ use crate::kernels::Kernels;
 use crate::model::{keys, Seq2Seq, Transformer};
 use crate::pipeline::{OverLong, Part, Parts, Sources};
 use crate::plan::{Carver, Limits, Sizer};
+use crate::stream::TextStream;
 use crate::tokenizer::Tokenizer;
 
 /// Source and target tokens planned for when neither the caller nor the file says (hosts and
@@ -212,7 +213,7 @@ impl<'a> Engine<'a> {
         };
         let max_tgt = wanted.max_tgt.unwrap_or(default_tgt).clamp(1, max_pos);
         let batch = match beam {
-            1 => wanted.batch.unwrap_or(1).clamp(1, 64),
+            1 => wanted.batch.unwrap_or(1).clamp(1, crate::plan::MAX_BATCH),
             _ => 1,
         };
         let limits = Limits {
@@ -302,6 +303,40 @@ impl<'a> Engine<'a> {
     ) -> Result<Hypothesis> {
         let special = self.special_for(langs)?;
         decode::generate(&self.model, ws, limits, src, &special, opts, out)
+    }
+
+    /// [`generate_to`](Self::generate_to) that hands out the translation's text while it is
+    /// decoded ([`TextStream`]: greedy after each word, beam search when it ends). `text` is
+    /// the stream's buffer ([`TextStream::bytes_for`] the longest text); returns the hypothesis
+    /// and whether the pieces concatenate to its text (see [`TextStream::finish`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_stream(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        opts: &Options,
+        langs: &Languages,
+        src: &[u32],
+        out: &mut [u32],
+        text: &mut [u8],
+        on_piece: &mut dyn FnMut(&str),
+    ) -> Result<(Hypothesis, bool)> {
+        let special = self.special_for(langs)?;
+        let mut stream = TextStream::new(text);
+        let tokenizer = &self.tokenizer;
+        let hyp = decode::generate_observed(
+            &self.model,
+            ws,
+            limits,
+            src,
+            &special,
+            opts,
+            out,
+            &mut |ids| stream.update(tokenizer, ids, on_piece),
+        )?;
+        let ids = out.get(..hyp.len).unwrap_or_default();
+        let whole = stream.finish(tokenizer, ids, on_piece)?;
+        Ok((hyp, whole))
     }
 
     /// Greedy decoding of several sentences together (see [`decode::generate_batch`]):

@@ -11,6 +11,7 @@
 //! - [`plan`]: the memory plan and workspace carving.
 //! - [`decode`]: greedy and beam search in fixed-capacity structures.
 //! - [`shortlist`]: lexical shortlists (the output words a sentence may use).
+//! - [`stream`]: text as it is decoded (pieces later tokens cannot change).
 //! - [`text`]: Bergamot-compatible sentence splitting.
 //! - [`pipeline`]: a line of text to the sources the model translates (sentences, over-long input).
 #![no_std]
@@ -46,4 +47,5 @@ pub mod model;
 pub mod pipeline;
 pub mod plan;
 pub mod shortlist;
+pub mod stream;
 pub mod text;

@@ -8,6 +8,11 @@ use crate::error::{Error, Result};
 /// Every buffer starts on this boundary (AVX2 loads, cache lines).
 pub const ALIGN: usize = 32;
 
+/// Most beams a plan may have (beam indices and the search's top-k stay small).
+pub const MAX_BEAM: usize = 64;
+/// Most sentences a batch may decode together.
+pub const MAX_BATCH: usize = 64;
+
 /// What a workspace must be able to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -31,10 +36,10 @@ impl Limits {
         if self.max_tgt == 0 || self.max_tgt > max_positions {
             return Err(Error::BadLimit("max_tgt must be 1..=max positions"));
         }
-        if self.beam == 0 || self.beam > 64 {
+        if self.beam == 0 || self.beam > MAX_BEAM {
             return Err(Error::BadLimit("beam must be 1..=64"));
         }
-        if self.batch == 0 || self.batch > 64 {
+        if self.batch == 0 || self.batch > MAX_BATCH {
             return Err(Error::BadLimit("batch must be 1..=64"));
         }
         Ok(())

@@ -38,6 +38,8 @@ pub enum Error {
     Model(#[from] tern_core::Error),
     #[error("input has {tokens} tokens, more than the limit of {max} (raise --max-src-len or allow truncation)")]
     TooLong { tokens: usize, max: usize },
+    #[error("{0}")]
+    BadSetting(BadSetting),
     #[error("unknown {side} language {code:?}; this model's language codes are: {known}")]
     UnknownLanguage {
         side: &'static str,
@@ -97,6 +99,112 @@ pub struct Settings {
     pub target_lang: Option<String>,
 }
 
+/// A numeric setting's valid values. The CLI's argument parser, the C API and the Python
+/// package check with these, so each says the same thing about the same mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub name: &'static str,
+    pub min: usize,
+    pub max: usize,
+}
+
+/// Beam size: 1 (greedy) to the core's [`MAX_BEAM`](tern_core::plan::MAX_BEAM).
+pub const BEAM: Range = Range {
+    name: "beam",
+    min: 1,
+    max: tern_core::plan::MAX_BEAM,
+};
+/// Sentences decoded together.
+pub const BATCH: Range = Range {
+    name: "batch",
+    min: 1,
+    max: tern_core::plan::MAX_BATCH,
+};
+/// Target tokens (values above the model's positions are capped to them).
+pub const MAX_LEN: Range = Range {
+    name: "max_len",
+    min: 1,
+    max: 1 << 20,
+};
+/// Source tokens (values above the model's positions are capped to them).
+pub const MAX_SRC_LEN: Range = Range {
+    name: "max_src_len",
+    min: 1,
+    max: 1 << 20,
+};
+/// Threads sentences are spread over.
+pub const THREADS: Range = Range {
+    name: "threads",
+    min: 1,
+    max: 1024,
+};
+
+/// A setting outside its [`Range`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadSetting {
+    pub range: Range,
+    pub value: usize,
+}
+
+impl std::fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Range { name, min, max } = self.range;
+        write!(
+            f,
+            "{name} must be between {min} and {max}, not {}",
+            self.value
+        )
+    }
+}
+
+impl Range {
+    /// Parses a command-line value of this setting (clap's `value_parser`).
+    pub fn parse(&self, text: &str) -> Result<usize, String> {
+        let value = text.trim().parse().map_err(|_| {
+            format!(
+                "{} must be a whole number between {} and {}",
+                self.name, self.min, self.max
+            )
+        })?;
+        self.check(value).map(|_| value).map_err(|e| e.to_string())
+    }
+
+    /// `value` if it is in the range, else the error every surface reports.
+    pub fn check(&self, value: usize) -> Result<usize, Error> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(Error::BadSetting(BadSetting {
+                range: *self,
+                value,
+            }))
+        }
+    }
+}
+
+/// `threads` if it is a usable thread count ([`THREADS`]).
+pub fn check_threads(threads: usize) -> Result<usize, Error> {
+    THREADS.check(threads)
+}
+
+impl Settings {
+    /// Checks every numeric setting against its [`Range`] (language codes are checked against
+    /// the model by [`Translator::languages`]).
+    pub fn validate(&self) -> Result<(), Error> {
+        for (range, value) in [
+            (BEAM, self.beam),
+            (BATCH, self.batch),
+            (MAX_LEN, self.max_len),
+            (MAX_SRC_LEN, self.max_src_len),
+        ] {
+            if let Some(v) = value {
+                range.check(v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Default token limits when the caller gives none.
 pub use tern_core::engine::DEFAULT_MAX_TOKENS as DEFAULT_MAX_LEN;
 
@@ -123,6 +231,12 @@ impl Translator {
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory, not a model file (give the .gguf file convert wrote)",
+            )));
+        }
         // SAFETY: the map is read-only; tern-core validates every byte it uses, so a file that
         // changes underneath can give wrong output but not undefined behaviour in safe code
         // reading `&[u8]`. (Truncating a mapped file can still raise SIGBUS, as for any mmap.)
@@ -180,7 +294,11 @@ impl Translator {
     /// Limits and search options these settings resolve to ([`Engine::plan`]: the core's one
     /// limits policy).
     pub fn plan(&self) -> (Limits, Options) {
-        let s = &self.settings;
+        self.plan_for(&self.settings)
+    }
+
+    /// Limits and search options of other settings for this model.
+    pub fn plan_for(&self, s: &Settings) -> (Limits, Options) {
         self.engine().plan(&Wanted {
             beam: s.beam,
             max_src: s.max_src_len,
@@ -192,8 +310,12 @@ impl Translator {
     /// The languages the settings name, as token ids; an unknown code is an error listing the
     /// model's codes.
     pub fn languages(&self) -> Result<Languages, Error> {
+        self.languages_for(&self.settings)
+    }
+
+    /// The languages other settings name (see [`languages`](Self::languages)).
+    pub fn languages_for(&self, s: &Settings) -> Result<Languages, Error> {
         let e = self.engine();
-        let s = &self.settings;
         let check = |side, code: &Option<String>| match code {
             Some(c) if e.tokenizer.language_id(c).is_none() => Err(Error::UnknownLanguage {
                 side,
@@ -209,10 +331,17 @@ impl Translator {
 
     /// A session: one workspace for translating sentence after sentence.
     pub fn session(&self) -> Session<'_> {
-        let (limits, opts) = self.plan();
+        self.session_with(self.settings.clone())
+    }
+
+    /// A session with its own settings: one loaded model serves callers with different beams,
+    /// limits or languages.
+    pub fn session_with(&self, settings: Settings) -> Session<'_> {
+        let (limits, opts) = self.plan_for(&settings);
         Session {
             t: self,
-            langs: self.languages(),
+            langs: self.languages_for(&settings),
+            settings,
             limits,
             opts,
             ws: Vec::new(),
@@ -220,6 +349,7 @@ impl Translator {
             ids: Vec::new(),
             tgt: Vec::new(),
             out: Vec::new(),
+            stream: Vec::new(),
             hyps: Vec::new(),
         }
     }
@@ -227,6 +357,16 @@ impl Translator {
     /// Translates one sentence.
     pub fn translate(&self, text: &str) -> Result<String, Error> {
         Ok(self.session().translate(text)?.text)
+    }
+
+    /// Translates one line, handing its text to `on_piece` as it is decoded (see
+    /// [`Session::translate_stream`]).
+    pub fn translate_stream(
+        &self,
+        text: &str,
+        mut on_piece: impl FnMut(&str),
+    ) -> Result<String, Error> {
+        Ok(self.session().translate_stream(text, &mut on_piece)?.text)
     }
 
     /// Translates many lines on `threads` threads, each with its own session; results keep
@@ -238,7 +378,17 @@ impl Translator {
         lines: &[S],
         threads: usize,
     ) -> Vec<Result<Output, Error>> {
-        let batched = self.plan().0.batch > 1;
+        self.translate_batch_with(&self.settings, lines, threads)
+    }
+
+    /// [`translate_batch`](Self::translate_batch) with other settings.
+    pub fn translate_batch_with<S: AsRef<str> + Sync>(
+        &self,
+        settings: &Settings,
+        lines: &[S],
+        threads: usize,
+    ) -> Vec<Result<Output, Error>> {
+        let batched = self.plan_for(settings).0.batch > 1;
         let unit = if batched {
             lines.len().div_ceil(threads.max(1)).max(1)
         } else {
@@ -252,7 +402,7 @@ impl Translator {
                 let handles: Vec<_> = (0..threads)
                     .map(|_| {
                         scope.spawn(|| {
-                            let mut session = self.session();
+                            let mut session = self.session_with(settings.clone());
                             let mut done = Vec::new();
                             loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -297,6 +447,7 @@ impl Translator {
 /// Translates sentence after sentence in one reusable workspace.
 pub struct Session<'t> {
     t: &'t Translator,
+    settings: Settings,
     /// The request's languages (an unknown code fails every translation with its error).
     langs: Result<Languages, Error>,
     limits: Limits,
@@ -307,6 +458,8 @@ pub struct Session<'t> {
     ids: Vec<u32>,
     tgt: Vec<u32>,
     out: Vec<u8>,
+    /// The text stream's buffer (sized on first use).
+    stream: Vec<u8>,
     hyps: Vec<Hypothesis>,
 }
 
@@ -336,6 +489,41 @@ impl Session<'_> {
         let mut pieces = Vec::new();
         let plan = self.plan_line(text, &mut pieces)?;
         let texts = self.translate_pieces(&pieces)?;
+        Ok(assemble(text, &plan, &texts))
+    }
+
+    /// [`translate`](Self::translate) that hands the text to `on_piece` while it is decoded:
+    /// the text between sentences as it is, each sentence's translation word by word (greedy)
+    /// or when its search ends (beam). The pieces concatenate to the returned text.
+    pub fn translate_stream(
+        &mut self,
+        text: &str,
+        on_piece: &mut dyn FnMut(&str),
+    ) -> Result<Output, Error> {
+        let mut pieces = Vec::new();
+        let plan = self.plan_line(text, &mut pieces)?;
+        let mut texts = vec![String::new(); pieces.len()];
+        for part in &plan.parts {
+            match part {
+                Part::Text(r) if r.is_empty() => {}
+                Part::Text(r) => on_piece(&text[r.clone()]),
+                Part::Sentence(r) => {
+                    // Pieces of one sentence are joined by a space, empty ones skipped (`join`).
+                    let mut joined = false;
+                    for k in r.clone() {
+                        let mut space = joined;
+                        let mut sink = |p: &str| {
+                            if std::mem::take(&mut space) {
+                                on_piece(" ");
+                            }
+                            on_piece(p);
+                        };
+                        texts[k] = self.translate_ids_streaming(&pieces[k], &mut sink)?;
+                        joined |= !texts[k].is_empty();
+                    }
+                }
+            }
+        }
         Ok(assemble(text, &plan, &texts))
     }
 
@@ -429,7 +617,7 @@ impl Session<'_> {
             0,
         );
         let langs = self.languages()?;
-        let over = if self.t.settings.truncate {
+        let over = if self.settings.truncate {
             OverLong::Cut
         } else {
             OverLong::Refuse
@@ -492,6 +680,39 @@ impl Session<'_> {
             ids,
             &mut self.tgt,
         )?;
+        self.detokenize(..hyp.len)
+    }
+
+    /// [`translate_ids`](Self::translate_ids), handing out the text as it is decoded.
+    fn translate_ids_streaming(
+        &mut self,
+        ids: &[u32],
+        on_piece: &mut dyn FnMut(&str),
+    ) -> Result<String, Error> {
+        self.workspace();
+        let e = self.t.engine();
+        self.tgt.resize(self.limits.max_tgt, 0);
+        if self.stream.is_empty() {
+            let longest = (0..e.tokenizer.vocab_size() as u32)
+                .filter_map(|i| e.tokenizer.piece(i).map(str::len))
+                .max()
+                .unwrap_or(0);
+            let text = self.limits.max_tgt * (longest + 4) + 16;
+            self.stream = vec![0u8; tern_core::stream::TextStream::bytes_for(text)];
+        }
+        let opts = e.options_for(&self.opts, ids.len());
+        let langs = self.languages()?;
+        let (hyp, whole) = e.generate_stream(
+            &mut self.ws,
+            &self.limits,
+            &opts,
+            &langs,
+            ids,
+            &mut self.tgt,
+            &mut self.stream,
+            on_piece,
+        )?;
+        debug_assert!(whole, "streamed pieces differ from the text");
         self.detokenize(..hyp.len)
     }
 

@@ -6,6 +6,8 @@
 //!   kernel tests under Miri and every fuzz target for 10 s.
 //! - `firmware`: builds the Cortex-M and Raspberry Pi examples and runs them under QEMU;
 //!   fails unless every translation equals the host engine's.
+//! - `python`: builds the Python wheel (`bindings/python`), installs it into a fresh venv and
+//!   runs its pytest tests and the Ray example's (`python.rs`).
 //! - `demo`: the main job: fetches Firefox's real en->pt model, converts it and translates
 //!   sentences with the CLI and the library.
 //! - `quality`: BLEU/chrF (sacrebleu) of a real model on FLORES devtest or given files, and how
@@ -16,7 +18,9 @@
 //!   peak RSS).
 
 mod bench;
+mod capi;
 mod firmware;
+mod python;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -36,9 +40,11 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(&args[1..]),
         Some("miri") => miri(),
         Some("firmware") => firmware::firmware(&args[1..]),
+        Some("capi") => capi::capi(&args[1..]),
+        Some("python") => python::python(&args[1..]),
         Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|firmware|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|firmware|capi [--bless]|python|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -143,6 +149,8 @@ fn test() -> Result<()> {
         .args(["test", "--workspace", "--all-features"])
         .env("TERN_PYTHON", &python))?;
     firmware::firmware(&[])?;
+    capi::capi(&[])?;
+    python::python(&[])?;
     miri()?;
     // A smoke run of every fuzz target; `cargo xtask fuzz --seconds 120` is the long run
     // recorded in docs/robustness.md.
@@ -206,7 +214,7 @@ fn build_release() -> Result<()> {
         "--quiet",
         "--release",
         "-p",
-        "tern",
+        "tern-cli",
         "-p",
         "tern-convert",
         "--bins",

@@ -16,8 +16,34 @@ pub fn generate<M: Seq2Seq>(
     opts: &Options,
     out: &mut [u32],
 ) -> Result<Hypothesis> {
+    generate_observed(model, ws, limits, src, special, opts, out, &mut |_| Ok(()))
+}
+
+/// [`generate`] that hands the tokens chosen so far to `on_token` after every step (streaming).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_observed<M: Seq2Seq>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+    on_token: &mut dyn FnMut(&[u32]) -> Result<()>,
+) -> Result<Hypothesis> {
     let mut hyp = [Hypothesis { len: 0, score: 0.0 }];
-    generate_batch(model, ws, limits, &[src], special, opts, out, &mut hyp)?;
+    let mut each = |_: usize, tokens: &[u32]| on_token(tokens);
+    run(
+        model,
+        ws,
+        limits,
+        &[src],
+        special,
+        opts,
+        out,
+        &mut hyp,
+        &mut each,
+    )?;
     Ok(hyp[0])
 }
 
@@ -35,6 +61,32 @@ pub fn generate_batch<M: Seq2Seq>(
     opts: &Options,
     out: &mut [u32],
     hyps: &mut [Hypothesis],
+) -> Result<()> {
+    run(
+        model,
+        ws,
+        limits,
+        srcs,
+        special,
+        opts,
+        out,
+        hyps,
+        &mut |_, _| Ok(()),
+    )
+}
+
+/// The greedy loop; `on_token(i, tokens)` sees sentence `i`'s tokens after each of its steps.
+#[allow(clippy::too_many_arguments)]
+fn run<M: Seq2Seq>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    srcs: &[&[u32]],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+    hyps: &mut [Hypothesis],
+    on_token: &mut dyn FnMut(usize, &[u32]) -> Result<()>,
 ) -> Result<()> {
     check(limits, opts, model.max_positions())?;
     let n = srcs.len();
@@ -83,6 +135,7 @@ pub fn generate_batch<M: Seq2Seq>(
                 }
             };
             out[i * len + pos] = token;
+            on_token(i, &out[i * len..i * len + pos + 1])?;
             if token == special.eos {
                 hyps[i].len = pos + 1;
             } else {

@@ -194,6 +194,29 @@ pub fn generate<M: Seq2Seq>(
     }
 }
 
+/// [`generate`] that reports progress to `on_token`: greedy after every step, with the tokens
+/// chosen so far; beam search once, with the best hypothesis, when the search ends (before that
+/// no prefix is certain to be the best's).
+#[allow(clippy::too_many_arguments)]
+pub fn generate_observed<M: Seq2Seq>(
+    model: &M,
+    ws: &mut [u8],
+    limits: &Limits,
+    src: &[u32],
+    special: &Special,
+    opts: &Options,
+    out: &mut [u32],
+    on_token: &mut dyn FnMut(&[u32]) -> Result<()>,
+) -> Result<Hypothesis> {
+    if opts.beam == 1 {
+        greedy::generate_observed(model, ws, limits, src, special, opts, out, on_token)
+    } else {
+        let hyp = beam::generate(model, ws, limits, src, special, opts, out)?;
+        on_token(out.get(..hyp.len).unwrap_or_default())?;
+        Ok(hyp)
+    }
+}
+
 /// Greedy decoding of a batch of sentences together (up to `limits.batch`): every step runs
 /// all unfinished sentences as rows of one decoder pass, so each weight is read once per step
 /// for the whole batch. Sentence `i`'s tokens go to `out[i * opts.max_len..]` and its result

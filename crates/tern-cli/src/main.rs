@@ -1,9 +1,9 @@
-//! The `tern` command: translate lines, inspect model files.
+//! The `tern` command: translate lines, convert checkpoints, inspect model files.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::{BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tern::{inspect, Settings, Translator};
 
 #[derive(Parser)]
@@ -31,12 +31,18 @@ enum Cmd {
         #[command(flatten)]
         limits: LimitArgs,
         /// Sentences are spread over this many threads (order is kept).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = |s: &str| tern::THREADS.parse(s))]
         threads: usize,
         /// Print the translation time and sentences/s to stderr (model loading excluded).
         #[arg(long)]
         stats: bool,
+        /// Write each translation as it is decoded (word by word; with a beam, when its search
+        /// ends), one line at a time.
+        #[arg(long, conflicts_with_all = ["threads", "batch"])]
+        stream: bool,
     },
+    /// Convert a checkpoint to a tern model file (the same as the `convert` command).
+    Convert(tern_convert::cli::Args),
     /// Show a model's architecture, hyperparameters, tensors and memory plan.
     Inspect {
         model: PathBuf,
@@ -51,17 +57,17 @@ enum Cmd {
 #[derive(clap::Args)]
 struct LimitArgs {
     /// Beam size (default: the model's).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| tern::BEAM.parse(s))]
     beam: Option<usize>,
     /// Most target tokens per sentence, EOS included.
-    #[arg(long, alias = "max-tgt-len")]
+    #[arg(long, alias = "max-tgt-len", value_parser = |s: &str| tern::MAX_LEN.parse(s))]
     max_len: Option<usize>,
     /// Most source tokens per sentence, EOS included; longer lines are cut (with a warning).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| tern::MAX_SRC_LEN.parse(s))]
     max_src_len: Option<usize>,
     /// Sentences decoded together, greedy only (default 1): faster on many lines, same output.
     /// Batches are formed from sentences sorted by length.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| tern::BATCH.parse(s))]
     batch: Option<usize>,
     /// Source language of a multilingual model (NLLB: eng_Latn; M2M100: en); default: the file's.
     #[arg(long)]
@@ -87,21 +93,54 @@ impl LimitArgs {
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("tern: {e:#}");
+        // A reader that went away (`tern translate ... | head -1`) ends the output, as for any
+        // Unix filter: quietly.
+        let closed = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if closed {
+            std::process::exit(0);
+        }
+        eprintln!("tern: {}", message(&e));
         std::process::exit(1);
+    }
+}
+
+/// The error and its causes, each said once (tern's errors already include their cause's text,
+/// which `{:#}` would repeat).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+/// Opens a model; file errors already name the path, format errors get it added.
+fn open(model: &Path, settings: Settings) -> Result<Translator> {
+    match Translator::open(model) {
+        Ok(t) => Ok(t.with_settings(settings)),
+        Err(e @ tern::Error::Io { .. }) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("loading {}", model.display()))),
     }
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Cmd::Convert(args) => tern_convert::cli::run(args),
         Cmd::Inspect {
             model,
             limits,
             verify,
         } => {
-            let t = Translator::open(&model)
-                .with_context(|| format!("loading {}", model.display()))?
-                .with_settings(limits.settings());
+            let t = open(&model, limits.settings())?;
             print!("{}", inspect::report(t.engine(), &t.plan().0));
             if verify {
                 let checked = t
@@ -122,10 +161,9 @@ fn run(cli: Cli) -> Result<()> {
             limits,
             threads,
             stats,
+            stream,
         } => {
-            let t = Translator::open(&model)
-                .with_context(|| format!("loading {}", model.display()))?
-                .with_settings(limits.settings());
+            let t = open(&model, limits.settings())?;
             // A multilingual model without its languages, or with a code it lacks, fails before
             // reading any input, listing the model's codes.
             let langs = t.languages()?;
@@ -157,6 +195,10 @@ fn run(cli: Cli) -> Result<()> {
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut out = BufWriter::new(out);
+            if stream {
+                translate_streaming(&t, &lines, &mut out)?;
+                return Ok(());
+            }
             // Chunks keep memory bounded on long inputs while every thread has work (and, when
             // batching, enough sentences to sort into batches of similar length).
             let chunk = 64.max(16 * t.plan().0.batch) * threads.max(1);
@@ -193,6 +235,38 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--stream`: one line at a time, each piece written (and flushed) as it is decoded.
+fn translate_streaming(t: &Translator, lines: &[String], out: &mut impl Write) -> Result<()> {
+    let mut session = t.session();
+    for (i, line) in lines.iter().enumerate() {
+        let mut failed = None;
+        let mut write = |piece: &str| {
+            if failed.is_none() {
+                let piece = piece.replace(['\n', '\r'], " ");
+                failed = out
+                    .write_all(piece.as_bytes())
+                    .and_then(|()| out.flush())
+                    .err();
+            }
+        };
+        let result = session.translate_stream(line, &mut write);
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        match result {
+            Ok(o) if o.truncated => eprintln!(
+                "tern: line {}: longer than --max-src-len tokens; translated its beginning only",
+                i + 1
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("tern: line {}: {e}; wrote an empty line", i + 1),
+        }
+        writeln!(out)?;
+        out.flush()?;
+    }
+    Ok(())
 }
 
 /// Lines of the input: `\n`-separated, `\r\n` accepted; invalid UTF-8 is replaced (with a warning).
