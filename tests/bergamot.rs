@@ -315,3 +315,62 @@ fn a_batch_decodes_each_sentence_as_alone() {
     }
     assert_eq!(compared, srcs.len());
 }
+
+/// Firefox's split-vocabulary models (separate `srcvocab` / `trgvocab`, the encoder's own
+/// embedding; used for CJK pairs) cannot be downloaded here, so `models/marian_split_variant.py`
+/// makes one from the en->pt float model: both vocabularies reordered, the target's larger,
+/// embeddings, output bias and shortlist permuted to match. It must translate exactly as the
+/// original does, greedy and beam, in f32 and in tern's own int8.
+#[test]
+fn split_vocabulary_models_translate_as_the_shared_original() {
+    let dir = root().join("models/downloads/enpt");
+    assert!(
+        dir.join(".tern-source").exists(),
+        "run `cargo xtask fetch-model enpt`"
+    );
+    let npz = tern_e2e::scratch().join("enpt-npz-for-split");
+    let split = tern_e2e::scratch().join("enpt-split");
+    tern_e2e::run_python(
+        "marian_bin_to_npz.py",
+        &[dir.as_os_str(), npz.as_os_str()],
+        b"",
+    );
+    tern_e2e::run_python(
+        "marian_split_variant.py",
+        &[npz.as_os_str(), split.as_os_str()],
+        b"",
+    );
+    let mut lines = sample_lines("en.txt");
+    if let Some(f) = tern_e2e::flores("eng_Latn") {
+        lines.extend(f.into_iter().take(25));
+    }
+    for precision in [None, Some(tern_convert::Precision::Int8)] {
+        let build = |d: &std::path::Path| {
+            tern_convert::build(d, precision, true)
+                .unwrap_or_else(|e| panic!("converting {}: {e:#}", d.display()))
+        };
+        let (shared, separate) = (build(&npz), build(&split));
+        let t = tern::Translator::from_bytes(&separate).expect("loads");
+        let spec = t.engine().model.spec;
+        assert_eq!(spec.source_vocab_size + 5, spec.vocab_size);
+        assert!(t.engine().model.weights.ends.shortlist.is_some());
+        for beam in [1, 4] {
+            let settings = tern::Settings {
+                beam: Some(beam),
+                ..Default::default()
+            };
+            let run = |bytes: &[u8]| -> Vec<String> {
+                tern::Translator::from_bytes(bytes)
+                    .unwrap()
+                    .translate_batch_with(&settings, &lines, 2)
+                    .into_iter()
+                    .map(|r| r.unwrap().text)
+                    .collect()
+            };
+            let (want, got) = (run(&shared), run(&separate));
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                assert_eq!(g, w, "{precision:?} beam {beam}, line {i}: {:?}", lines[i]);
+            }
+        }
+    }
+}

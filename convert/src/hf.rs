@@ -177,6 +177,7 @@ fn base_spec(
 ) -> Result<Spec> {
     Ok(Spec {
         vocab_size: cfg.usize_key("vocab_size")?,
+        source_vocab_size: cfg.usize_key("vocab_size")?,
         d_model: d,
         max_positions: cfg.usize_key("max_position_embeddings")?,
         encoder,

@@ -1,6 +1,8 @@
 //! Models trained with the Marian toolkit (Bergamot / Firefox Translations): a directory with
 //! the binary model (`model*.bin`), the SentencePiece vocabulary (`vocab*.spm`, shared by source
-//! and target) and optionally the binary lexical shortlist (`lex*.s2t.bin`).
+//! and target, or `srcvocab*.spm` and `trgvocab*.spm` for the split-vocabulary models Firefox
+//! uses for CJK pairs, whose encoder and decoder have embeddings of their own) and optionally
+//! the binary lexical shortlist (`lex*.s2t.bin`).
 //!
 //! int8 (intgemm8) matrices keep their values: Marian stores them as `B^T`, one output feature
 //! per row, which is tern's layout, and their single multiplier becomes every row's scale
@@ -27,7 +29,7 @@ const MARIAN_KEYS: [&str; 4] = [
     "marian.transformer-postprocess-emb",
     "marian.transformer-postprocess-top",
 ];
-use tern_core::tokenizer::build::{write_tokenizer, SpmModel, TokenizerSpec};
+use tern_core::tokenizer::build::{write_tokenizer_with, SpmModel, TokenizerExtras, TokenizerSpec};
 
 /// Marian's layer-norm epsilon in `transformer.h`.
 pub const LAYER_NORM_EPS: f32 = 1e-6;
@@ -38,8 +40,16 @@ pub const MAX_POSITIONS: u32 = 1024;
 /// The files of one model.
 pub struct Files {
     pub model: PathBuf,
-    pub vocab: PathBuf,
+    pub vocab: Vocab,
     pub shortlist: Option<PathBuf>,
+}
+
+/// A model's SentencePiece vocabularies.
+pub enum Vocab {
+    /// One for both sides (`vocab*.spm`).
+    Shared(PathBuf),
+    /// The source's and the target's (`srcvocab*.spm`, `trgvocab*.spm`).
+    Split { source: PathBuf, target: PathBuf },
 }
 
 impl Files {
@@ -72,9 +82,26 @@ impl Files {
         })?;
         let model =
             model.with_context(|| format!("{} has no Marian model (model*.bin)", dir.display()))?;
-        let vocab = one("vocabulary", &|n| n.ends_with(".spm"))?.with_context(|| {
-            format!("{} has no SentencePiece vocabulary (*.spm)", dir.display())
+        let split = |n: &str| n.starts_with("srcvocab") || n.starts_with("trgvocab");
+        let source = one("source vocabulary", &|n| {
+            n.starts_with("srcvocab") && n.ends_with(".spm")
         })?;
+        let target = one("target vocabulary", &|n| {
+            n.starts_with("trgvocab") && n.ends_with(".spm")
+        })?;
+        let shared = one("vocabulary", &|n| n.ends_with(".spm") && !split(n))?;
+        let vocab = match (shared, source, target) {
+            (Some(v), None, None) => Vocab::Shared(v),
+            (None, Some(source), Some(target)) => Vocab::Split { source, target },
+            (None, None, None) => bail!(
+                "{} has no SentencePiece vocabulary (vocab*.spm, or srcvocab*.spm and trgvocab*.spm)",
+                dir.display()
+            ),
+            _ => bail!(
+                "{} mixes vocabularies: keep one vocab*.spm, or one srcvocab*.spm and one trgvocab*.spm",
+                dir.display()
+            ),
+        };
         let shortlist = one("shortlist", &|n| {
             n.starts_with("lex") && n.ends_with(".bin")
         })?;
@@ -133,7 +160,12 @@ impl Config {
 
 /// Shapes read from the config.
 struct Shapes {
+    /// The target vocabulary (decoder embedding, logits).
     vocab: usize,
+    /// The source vocabulary (encoder embedding): `vocab` unless split.
+    src_vocab: usize,
+    /// Split vocabularies: `encoder_Wemb` and `decoder_Wemb` instead of one `Wemb`.
+    split: bool,
     d: usize,
     enc: usize,
     dec: usize,
@@ -173,7 +205,8 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
             .context("special:model.yml is not valid YAML")?,
     );
     let s = check_config(&cfg)?;
-    let int8_model = bin.require("Wemb")?.ty == TYPE_INTGEMM8;
+    let embedding = if s.split { "decoder_Wemb" } else { "Wemb" };
+    let int8_model = bin.require(embedding)?.ty == TYPE_INTGEMM8;
     let precision = match (precision, int8_model) {
         (None | Some(Precision::Int8), true) => None,
         (Some(p), true) => bail!("this model is already int8 (intgemm8); converting it to {p:?} cannot recover precision, so tern keeps its own weights: use --int8 or no precision flag"),
@@ -197,35 +230,55 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
     );
     write_metadata(&mut w, &cfg, &s, run_settings(dir)?)?;
     progress("tokenizer");
-    let spm_bytes = std::fs::read(&files.vocab)
-        .with_context(|| format!("reading {}", files.vocab.display()))?;
-    let spm = SpmModel::parse(&spm_bytes).map_err(|e| anyhow!("{}: {e}", files.vocab.display()))?;
-    ensure!(
-        spm.pieces.len() == s.vocab,
-        "{} has {} pieces but the model's vocabulary is {}",
-        files.vocab.display(),
-        spm.pieces.len(),
-        s.vocab
-    );
-    let id = |p: &str| {
+    let read_spm = |path: &Path, size: usize| -> Result<SpmModel> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let spm = SpmModel::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        ensure!(
+            spm.pieces.len() == size,
+            "{} has {} pieces but the model's vocabulary is {size}",
+            path.display(),
+            spm.pieces.len(),
+        );
+        Ok(spm)
+    };
+    let id = |spm: &SpmModel, p: &str| {
         spm.pieces
             .iter()
             .position(|x| x.text == p)
             .map(|i| i as u32)
+            .with_context(|| format!("the vocabulary has no {p}"))
     };
-    let eos = id("</s>").context("the vocabulary has no </s>")?;
-    let unk = id("<unk>").context("the vocabulary has no <unk>")?;
+    let (source, target) = match &files.vocab {
+        Vocab::Shared(path) => {
+            ensure!(!s.split, "model.yml has split embeddings (tied-embeddings-all is false) but the directory has one shared vocabulary");
+            let spm = read_spm(path, s.vocab)?;
+            (spm.clone(), spm)
+        }
+        Vocab::Split { source, target } => {
+            ensure!(s.split, "the directory has split vocabularies (srcvocab, trgvocab) but model.yml ties all embeddings");
+            (read_spm(source, s.src_vocab)?, read_spm(target, s.vocab)?)
+        }
+    };
+    let (eos, unk) = (id(&target, "</s>")?, id(&target, "<unk>")?);
+    let target_pieces: Vec<String> = target.pieces.iter().map(|p| p.text.clone()).collect();
     let spec = TokenizerSpec {
-        source: &spm,
-        decode: &spm,
-        vocab: None,
+        source: &source,
+        decode: &target,
+        vocab: s.split.then_some(&target_pieces[..]),
         eos,
         unk,
         pad: None,
         hf_marian: false,
         clean_up_spaces: false,
     };
-    write_tokenizer(&mut w, &spec).map_err(|e| anyhow!("tokenizer: {e}"))?;
+    let extras = TokenizerExtras {
+        separate_source_eos: match s.split {
+            true => Some(id(&source, "</s>")?),
+            false => None,
+        },
+        ..Default::default()
+    };
+    write_tokenizer_with(&mut w, &spec, &extras).map_err(|e| anyhow!("tokenizer: {e}"))?;
     w.meta("generation.decoder_start_token_id", MetaValue::U32(eos));
     w.meta("generation.eos_token_id", MetaValue::U32(eos));
     // Marian never emits <unk> unless --allow-unk.
@@ -238,17 +291,36 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
         bin: &bin,
         precision,
     };
-    t.matrix(&mut w, "Wemb", TOKEN_EMBD, 0, (s.vocab, s.d), true)?;
-    // The output layer quantizes with the embedding's alpha (`fetchAlphaFromModelNodeOp`).
-    let act = bin
-        .get("Wemb_QuantMultA")
-        .or_else(|| bin.get("none_QuantMultA"));
+    // The output layer is tied to the decoder's embedding, and quantizes with its alpha
+    // (`fetchAlphaFromModelNodeOp`).
+    let output = match s.split {
+        false => {
+            t.matrix(&mut w, "Wemb", TOKEN_EMBD, 0, (s.vocab, s.d), true)?;
+            ("Wemb_QuantMultA", TOKEN_EMBD)
+        }
+        true => {
+            t.matrix(
+                &mut w,
+                "encoder_Wemb",
+                TOKEN_EMBD,
+                0,
+                (s.src_vocab, s.d),
+                true,
+            )?;
+            t.matrix(
+                &mut w,
+                "decoder_Wemb",
+                DEC_TOKEN_EMBD,
+                0,
+                (s.vocab, s.d),
+                true,
+            )?;
+            ("decoder_Wemb_QuantMultA", DEC_TOKEN_EMBD)
+        }
+    };
+    let act = bin.get(output.0).or_else(|| bin.get("none_QuantMultA"));
     if let (None, Some(a)) = (precision, act) {
-        w.tensor_f32(
-            &names::name(TOKEN_EMBD, 0, ACT_SCALE),
-            &[1],
-            &[act_scale(a)?],
-        );
+        w.tensor_f32(&names::name(output.1, 0, ACT_SCALE), &[1], &[act_scale(a)?]);
     }
     if !cfg.bool_or("output-omit-bias", false)? {
         t.vector(
@@ -398,7 +470,7 @@ pub fn build(dir: &Path, precision: Option<Precision>, progress: &dyn Fn(&str)) 
     if let Some(path) = &files.shortlist {
         progress("shortlist");
         let lex = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        crate::shortlist::write(&mut w, &lex, s.vocab, s.vocab, true)
+        crate::shortlist::write(&mut w, &lex, s.src_vocab, s.vocab, !s.split)
             .with_context(|| format!("{} is not a valid binary shortlist", path.display()))?;
     }
     Ok(w.to_bytes())
@@ -469,9 +541,12 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
         !cfg.bool_or("transformer-train-position-embeddings", false)?,
         "model.yml: learned position embeddings are not supported (sinusoidal ones are)"
     );
+    // Shared vocabulary: one `Wemb` for both stacks and the output. Split: the encoder's own
+    // `encoder_Wemb`, and the decoder's `decoder_Wemb`, tied to the output.
+    let split = !cfg.bool_or("tied-embeddings-all", false)?;
     ensure!(
-        cfg.bool_or("tied-embeddings-all", false)?,
-        "model.yml: only models with tied-embeddings-all are supported"
+        !split || cfg.bool_or("tied-embeddings", false)?,
+        "model.yml: the output layer must be tied to the embeddings (tied-embeddings-all or tied-embeddings)"
     );
     ensure!(
         cfg.usize("transformer-ffn-depth").unwrap_or(2) == 2,
@@ -498,11 +573,13 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
         .map(|v| v as usize)
         .collect();
     ensure!(
-        vocabs.len() == 2 && vocabs[0] == vocabs[1],
-        "model.yml: dim-vocabs {vocabs:?}; tern supports one shared vocabulary"
+        vocabs.len() == 2 && (split || vocabs[0] == vocabs[1]),
+        "model.yml: dim-vocabs {vocabs:?} differ, but the embeddings are tied (tied-embeddings-all)"
     );
     let s = Shapes {
-        vocab: vocabs[0],
+        vocab: vocabs[1],
+        src_vocab: vocabs[0],
+        split,
         d: cfg.usize("dim-emb")?,
         enc: cfg.usize("enc-depth")?,
         dec: cfg.usize("dec-depth")?,
@@ -535,6 +612,7 @@ fn write_metadata(
     };
     let spec = Spec {
         vocab_size: s.vocab,
+        source_vocab_size: s.src_vocab,
         d_model: s.d,
         max_positions: MAX_POSITIONS as usize,
         encoder: stack(s.enc),

@@ -222,6 +222,7 @@ pub fn write_m2m100(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result
         skip: &skip,
         padding: &padding,
         languages: &languages,
+        separate_source_eos: None,
     };
     write_tokenizer_with(w, &spec, &extras).map_err(|e| anyhow!("tokenizer: {e}"))?;
     Ok(languages)

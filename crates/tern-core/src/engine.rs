@@ -93,7 +93,9 @@ impl<'a> Engine<'a> {
         let model = Transformer::from_gguf(&gguf, kernels)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let vocab = model.vocab_size();
-        if tokenizer.vocab_size() != vocab {
+        if tokenizer.vocab_size() != vocab
+            || tokenizer.source_vocab_size() != model.spec.source_vocab_size
+        {
             return Err(Error::BadTokenizer(
                 "tokenizer and model vocabulary sizes differ",
             ));
@@ -383,7 +385,8 @@ impl<'a> Engine<'a> {
         scratch: &mut [u8],
         ids: &mut [u32],
     ) -> Result<Sources> {
-        let eos = self.special.eos;
+        // Pieces of a source end as the whole source does (the source vocabulary's EOS).
+        let eos = self.tokenizer.source_eos_id();
         if text.trim().is_empty() {
             return Ok(Sources::none(eos));
         }

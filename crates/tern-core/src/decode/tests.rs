@@ -42,6 +42,7 @@ pub(crate) fn synthetic(ty: TensorType) -> Vec<u8> {
     };
     let spec = Spec {
         vocab_size: v as usize,
+        source_vocab_size: v as usize,
         d_model: d as usize,
         max_positions: 64,
         encoder: stack(4),

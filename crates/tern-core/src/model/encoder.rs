@@ -66,12 +66,20 @@ impl Transformer<'_> {
         row: &mut [f32],
     ) -> Result<()> {
         let ends = &self.weights.ends;
-        let (table, positions) = match decoder {
-            false => (&ends.enc_embed, ends.enc_positions.as_ref()),
-            true => (&ends.dec_embed, ends.dec_positions.as_ref()),
+        let (table, positions, rows) = match decoder {
+            false => (
+                &ends.enc_embed,
+                ends.enc_positions.as_ref(),
+                self.spec.source_vocab_size,
+            ),
+            true => (
+                &ends.dec_embed,
+                ends.dec_positions.as_ref(),
+                self.spec.vocab_size,
+            ),
         };
         match id {
-            Some(id) if id as usize >= self.spec.vocab_size => {
+            Some(id) if id as usize >= rows => {
                 return Err(Error::BadTokenizer("token id beyond the vocabulary"))
             }
             Some(id) => {

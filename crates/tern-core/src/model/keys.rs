@@ -14,6 +14,9 @@ pub const CURRENT_FORMAT: u32 = 2;
 /// nothing is computed from it.
 pub const FAMILY: &str = "transformer.family";
 pub const VOCAB_SIZE: &str = "transformer.vocab_size";
+/// The encoder's vocabulary when it is not the decoder's (Firefox's split-vocabulary models:
+/// CJK pairs); absent: the same as `VOCAB_SIZE`.
+pub const SOURCE_VOCAB_SIZE: &str = "transformer.source_vocab_size";
 pub const D_MODEL: &str = "transformer.d_model";
 pub const MAX_POSITIONS: &str = "transformer.max_positions";
 pub const ENCODER_LAYERS: &str = "transformer.encoder.layers";

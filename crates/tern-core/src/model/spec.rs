@@ -171,7 +171,10 @@ pub struct Stack {
 /// them; everything else is here.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spec {
+    /// The decoder's (target) vocabulary: its embedding and the logits.
     pub vocab_size: usize,
+    /// The encoder's (source) vocabulary: its embedding's rows (split-vocabulary models differ).
+    pub source_vocab_size: usize,
     pub d_model: usize,
     /// Longest sequence the model plans for (learned positions: the table's rows less the offset).
     pub max_positions: usize,
@@ -274,6 +277,10 @@ impl Spec {
         };
         Ok(Spec {
             vocab_size: u(k::VOCAB_SIZE)?,
+            source_vocab_size: match g.get(k::SOURCE_VOCAB_SIZE) {
+                Some(_) => u(k::SOURCE_VOCAB_SIZE)?,
+                None => u(k::VOCAB_SIZE)?,
+            },
             d_model: u(k::D_MODEL)?,
             max_positions: u(k::MAX_POSITIONS)?,
             encoder: stack(
@@ -314,8 +321,9 @@ impl Spec {
     fn check(&self) -> Result<()> {
         let sane = |v: usize, max: usize| v > 0 && v <= max;
         let heads = |s: &Stack| sane(s.heads, 256) && self.d_model.is_multiple_of(s.heads);
-        let checks: [(bool, &'static str); 12] = [
+        let checks: [(bool, &'static str); 13] = [
             (sane(self.vocab_size, 1 << 24), k::VOCAB_SIZE),
+            (sane(self.source_vocab_size, 1 << 24), k::SOURCE_VOCAB_SIZE),
             (
                 sane(self.d_model, 1 << 16) && self.d_model.is_multiple_of(2),
                 k::D_MODEL,
@@ -396,6 +404,9 @@ impl Spec {
         for (key, value) in entries {
             w.meta(key, value);
         }
+        if self.source_vocab_size != self.vocab_size {
+            w.meta(k::SOURCE_VOCAB_SIZE, n(self.source_vocab_size));
+        }
     }
 }
 
@@ -415,6 +426,13 @@ impl core::fmt::Display for Spec {
             "  d_model {}, vocabulary {}, max positions {}",
             self.d_model, self.vocab_size, self.max_positions
         )?;
+        if self.source_vocab_size != self.vocab_size {
+            writeln!(
+                f,
+                "  source vocabulary {} (split: the encoder's own)",
+                self.source_vocab_size
+            )?;
+        }
         writeln!(
             f,
             "  encoder: {el} layers, {eh} heads, FFN {ef}, final norm {en}"
@@ -473,6 +491,7 @@ mod legacy {
         };
         Ok(Spec {
             vocab_size: u("marian.vocab_size")?,
+            source_vocab_size: u("marian.vocab_size")?,
             d_model: d,
             max_positions: u("marian.max_position_embeddings")?,
             encoder: stack(
@@ -530,6 +549,7 @@ mod legacy {
         };
         Ok(Spec {
             vocab_size: u("marian_nmt.vocab_size")?,
+            source_vocab_size: u("marian_nmt.vocab_size")?,
             d_model: d,
             max_positions: u("marian_nmt.max_positions")?,
             encoder: stack(u("marian_nmt.encoder_layers")?),

@@ -189,11 +189,16 @@ impl<'a> Loader<'_, 'a> {
     fn ends(&self, spec: &Spec) -> Result<Ends<'a>> {
         let (d, v) = (spec.d_model, spec.vocab_size);
         let g = self.g;
-        let enc_embed = self.matrix(TOKEN_EMBD, 0, v, d)?;
+        let enc_embed = self.matrix(TOKEN_EMBD, 0, spec.source_vocab_size, d)?;
         let dec_embed = if g.tensor(&names::name(DEC_TOKEN_EMBD, 0, WEIGHT)).is_some() {
             self.matrix(DEC_TOKEN_EMBD, 0, v, d)?
-        } else {
+        } else if spec.source_vocab_size == v {
             enc_embed
+        } else {
+            return Err(Error::MissingTensor {
+                name: DEC_TOKEN_EMBD,
+                layer: 0,
+            });
         };
         let output = match spec.output {
             Output::Tied => dec_embed,
@@ -219,7 +224,7 @@ impl<'a> Loader<'_, 'a> {
             dec_final_norm: norm(spec.decoder.final_norm, DEC_OUT_NORM)?,
             output,
             output_bias: self.opt_vector(OUTPUT_BIAS, 0, "", v)?,
-            shortlist: Shortlist::from_gguf(g, v, v)?,
+            shortlist: Shortlist::from_gguf(g, spec.source_vocab_size, v)?,
         })
     }
 }

@@ -259,6 +259,10 @@ pub struct TokenizerExtras<'s> {
     pub padding: &'s [u32],
     /// User-facing language codes and their model ids (`tokenizer.lang.*`).
     pub languages: &'s [(String, u32)],
+    /// A source vocabulary of its own (Firefox's split-vocabulary models): source ids are the
+    /// source model's piece ids, for the encoder's own embedding, ending with this EOS id;
+    /// `TokenizerSpec::vocab` is then the target's.
+    pub separate_source_eos: Option<u32>,
 }
 
 /// Writes the tokenizer keys and tables (layout: `docs/tokenizer-format.md`).
@@ -433,7 +437,15 @@ pub fn write_tokenizer_with(
         .filter(|&i| matchable(src.pieces[i as usize].kind))
         .collect();
     write_i32(w, "tokenizer.src.sorted", &eligible);
-    if spec.vocab.is_some() {
+    if let Some(eos) = extras.separate_source_eos {
+        if eos as usize >= pieces.len() || !extras.languages.is_empty() {
+            return Err(Error::BadTokenizer(
+                "a separate source vocabulary needs its EOS and has no language codes",
+            ));
+        }
+        meta(w, "tokenizer.src.separate", MetaValue::Bool(true));
+        meta(w, "tokenizer.src.eos_id", MetaValue::U32(eos));
+    } else if spec.vocab.is_some() {
         let to_vocab: Vec<i32> = pieces
             .iter()
             .map(|p| vocab_index.get(p).map_or(-1, |&i| i as i32))

@@ -64,6 +64,8 @@ pub struct Tokenizer<'a> {
     /// Language codes (`tokenizer.lang.*`): code strings and their model ids.
     langs: Option<(Strings<'a>, I32s<'a>)>,
     to_vocab: Option<I32s<'a>>,
+    /// The ids source text encodes to: the model's vocabulary, or the source model's own.
+    source: SourceIds,
     norm: Normalizer<'a>,
     expansion: usize,
     eos: u32,
@@ -78,6 +80,16 @@ pub struct Tokenizer<'a> {
     clean_up_spaces: bool,
     dec_bos_ws: bool,
     dec_rew: bool,
+}
+
+/// The id space of encoded source text.
+#[derive(Debug, Clone, Copy)]
+struct SourceIds {
+    /// Ids below this (the encoder's embedding rows).
+    size: usize,
+    eos: u32,
+    /// An unknown run without a vocabulary lookup.
+    unk: u32,
 }
 
 fn flag(g: &Gguf<'_>, key: &'static str, default: bool) -> Result<bool> {
@@ -162,7 +174,13 @@ impl<'a> Tokenizer<'a> {
             min_score,
             max_score,
         };
+        let separate = flag(g, "tokenizer.src.separate", false)?;
         let to_vocab = match g.tensor("tokenizer.src.to_vocab") {
+            Some(_) if separate => {
+                return Err(Error::BadTokenizer(
+                    "a separate source vocabulary has no tokenizer.src.to_vocab",
+                ))
+            }
             Some(_) => {
                 let t = I32s::load(g, "tokenizer.src.to_vocab")?;
                 if t.len() != m || (0..m).any(|i| t.get(i).is_some_and(|v| v >= n as i32 || v < -1))
@@ -171,7 +189,7 @@ impl<'a> Tokenizer<'a> {
                 }
                 Some(t)
             }
-            None if m == n => None,
+            None if m == n || separate => None,
             None => {
                 return Err(Error::BadTokenizer(
                     "source pieces differ from the vocabulary but no tokenizer.src.to_vocab",
@@ -223,6 +241,22 @@ impl<'a> Tokenizer<'a> {
             }
             None => None,
         };
+        let source = match separate {
+            true => {
+                let eos = g.u32("tokenizer.src.eos_id")?;
+                if eos as usize >= m || langs.is_some() {
+                    return Err(Error::BadTokenizer(
+                        "tokenizer.src.eos_id is beyond the source pieces, or languages are set",
+                    ));
+                }
+                SourceIds {
+                    size: m,
+                    eos,
+                    unk: src_unk as u32,
+                }
+            }
+            false => SourceIds { size: n, eos, unk },
+        };
         let expansion = g.u32("tokenizer.src.expansion")? as usize;
         if !(1..=1024).contains(&expansion) {
             return Err(Error::BadHyperparameter("tokenizer.src.expansion"));
@@ -243,6 +277,7 @@ impl<'a> Tokenizer<'a> {
             byte_ids,
             langs,
             to_vocab,
+            source,
             norm,
             expansion,
             eos,
@@ -256,6 +291,17 @@ impl<'a> Tokenizer<'a> {
             dec_bos_ws: flag(g, "tokenizer.decode.add_dummy_prefix", true)? || dec_rew,
             dec_rew,
         })
+    }
+
+    /// Number of ids source text encodes to (the encoder's vocabulary): the model's
+    /// [`vocab_size`](Self::vocab_size) unless the source vocabulary is separate.
+    pub fn source_vocab_size(&self) -> usize {
+        self.source.size
+    }
+
+    /// The id that ends encoded source text.
+    pub fn source_eos_id(&self) -> u32 {
+        self.source.eos
     }
 
     /// Number of model ids.
@@ -354,7 +400,7 @@ impl<'a> Tokenizer<'a> {
     ) -> Result<usize> {
         let mut ids = Ids { out, n: 0 };
         if let Some(p) = prefix {
-            if p as usize >= self.vocab.len() {
+            if p as usize >= self.source.size {
                 return Err(Error::BadTokenizer("prefix id beyond the vocabulary"));
             }
             ids.push(p);
@@ -399,7 +445,7 @@ impl<'a> Tokenizer<'a> {
         if let Some((a, b)) = unk_run {
             ids.push(self.unknown_id(&norm[a..b]));
         }
-        ids.push(self.eos);
+        ids.push(self.source.eos);
         Ok(ids.n)
     }
 
@@ -447,7 +493,7 @@ impl<'a> Tokenizer<'a> {
     /// A run of characters no source piece covers: HF looks its text up in the vocabulary.
     fn unknown_id(&self, text: &[u8]) -> u32 {
         match self.to_vocab {
-            None => self.unk,
+            None => self.source.unk,
             Some(_) => self.find_vocab(text).unwrap_or(self.unk),
         }
     }
