@@ -10,6 +10,8 @@ Writes, for each of enpt and pten, one line per input line, one sentence per cal
                                                  (models/marian_bin_to_npz.py), gemm-precision float32
   models/samples/bergamot/enpt.prenorm.expected  that float model turned pre-norm
                                                  (models/marian_variant.py): a configuration check
+  models/samples/bergamot/enpt.base.expected     a base-shaped model (models/marian_base_variant.py)
+  models/samples/bergamot/enpt.split.expected    a split-vocabulary one (models/marian_split_variant.py)
 tests/bergamot.rs compares tern's output with them.
 """
 import os, subprocess, sys, tempfile
@@ -50,4 +52,22 @@ for pair, src in (("enpt", "en.txt"), ("pten", "pt.txt")):
             subprocess.run([sys.executable, os.path.join(here, "marian_variant.py"), tmp, pre], check=True)
             with open(os.path.join(samples, pair + ".prenorm.expected"), "w", encoding="utf-8") as f:
                 f.write(bergamot(pre, None, text))
+            # Firefox's other variants: a base-shaped model and a split-vocabulary one.
+            base = os.path.join(tmp, "base")
+            subprocess.run([sys.executable, os.path.join(here, "marian_base_variant.py"), tmp, base], check=True)
+            with open(os.path.join(samples, pair + ".base.expected"), "w", encoding="utf-8") as f:
+                f.write(bergamot(base, None, text))
+            split = os.path.join(tmp, "split")
+            subprocess.run([sys.executable, os.path.join(here, "marian_split_variant.py"), tmp, split], check=True)
+            cfg = os.path.join(split, "config.intgemm8bitalpha.yml")
+            with open(cfg, encoding="utf-8") as f:
+                yml = f.read()
+            spm = "vocab.%s.spm" % pair
+            yml = yml.replace("- " + spm, "- src" + spm, 1).replace("- " + spm, "- trg" + spm, 1)
+            lex = next(n for n in os.listdir(model_dir) if n.startswith("lex"))
+            yml = yml.replace(lex, "lex.%s.s2t.bin" % pair)
+            with open(cfg, "w", encoding="utf-8") as f:
+                f.write(yml)
+            with open(os.path.join(samples, pair + ".split.expected"), "w", encoding="utf-8") as f:
+                f.write(bergamot(split, None, text))
     sys.stderr.write(f"{pair}: recorded\n")
