@@ -518,7 +518,7 @@ impl Session<'_> {
                             }
                             on_piece(p);
                         };
-                        texts[k] = self.translate_ids_streaming(&pieces[k], &mut sink)?;
+                        texts[k] = self.translate_ids(&pieces[k], Some(&mut sink))?;
                         joined |= !texts[k].is_empty();
                     }
                 }
@@ -665,60 +665,46 @@ impl Session<'_> {
         }
     }
 
-    /// Translates source ids (EOS included) to text.
-    fn translate_ids(&mut self, ids: &[u32]) -> Result<String, Error> {
-        self.workspace();
-        let e = self.t.engine();
-        self.tgt.resize(self.limits.max_tgt, 0);
-        let opts = e.options_for(&self.opts, ids.len());
-        let langs = self.languages()?;
-        let hyp = e.generate_to(
-            &mut self.ws,
-            &self.limits,
-            &opts,
-            &langs,
-            ids,
-            &mut self.tgt,
-        )?;
-        self.detokenize(..hyp.len)
-    }
-
-    /// [`translate_ids`](Self::translate_ids), handing out the text as it is decoded.
-    fn translate_ids_streaming(
+    /// Translates source ids (EOS included) to text, handing it to `on_piece` while it is
+    /// decoded if there is one.
+    fn translate_ids(
         &mut self,
         ids: &[u32],
-        on_piece: &mut dyn FnMut(&str),
+        on_piece: Option<&mut dyn FnMut(&str)>,
     ) -> Result<String, Error> {
         self.workspace();
         let e = self.t.engine();
         self.tgt.resize(self.limits.max_tgt, 0);
-        if self.stream.is_empty() {
-            let longest = (0..e.tokenizer.vocab_size() as u32)
-                .filter_map(|i| e.tokenizer.piece(i).map(str::len))
-                .max()
-                .unwrap_or(0);
-            let text = self.limits.max_tgt * (longest + 4) + 16;
-            self.stream = vec![0u8; tern_core::stream::TextStream::bytes_for(text)];
-        }
         let opts = e.options_for(&self.opts, ids.len());
         let langs = self.languages()?;
-        let (hyp, whole) = e.generate_stream(
-            &mut self.ws,
-            &self.limits,
-            &opts,
-            &langs,
-            ids,
-            &mut self.tgt,
-            &mut self.stream,
-            on_piece,
-        )?;
-        debug_assert!(whole, "streamed pieces differ from the text");
+        let (ws, tgt) = (&mut self.ws, &mut self.tgt);
+        let hyp = match on_piece {
+            None => e.generate_to(ws, &self.limits, &opts, &langs, ids, tgt)?,
+            Some(on_piece) => {
+                if self.stream.is_empty() {
+                    let longest = (0..e.tokenizer.vocab_size() as u32)
+                        .filter_map(|i| e.tokenizer.piece(i).map(str::len))
+                        .max()
+                        .unwrap_or(0);
+                    let text = self.limits.max_tgt * (longest + 4) + 16;
+                    self.stream = vec![0u8; tern_core::stream::TextStream::bytes_for(text)];
+                }
+                let stream = &mut self.stream;
+                let (hyp, whole) =
+                    e.generate_stream(ws, &self.limits, &opts, &langs, ids, tgt, stream, on_piece)?;
+                debug_assert!(whole, "streamed pieces differ from the text");
+                hyp
+            }
+        };
         self.detokenize(..hyp.len)
     }
 
     /// Translates each piece's source ids on its own.
     fn translate_pieces(&mut self, pieces: &[Vec<u32>]) -> Result<Vec<String>, Error> {
-        pieces.iter().map(|ids| self.translate_ids(ids)).collect()
+        pieces
+            .iter()
+            .map(|ids| self.translate_ids(ids, None))
+            .collect()
     }
 
     /// Translates up to `limits.batch` sources together; one length limit from the longest,
