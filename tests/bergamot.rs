@@ -3,7 +3,6 @@
 //! must translate tern's own sentences (models/samples/bergamot) like the reference Bergamot
 //! engine, whose output `models/record_bergamot.py` recorded.
 
-use tern_core::model::Seq2Seq;
 use tern_e2e::root;
 
 /// Converts a downloaded model directory, or says how to get it.

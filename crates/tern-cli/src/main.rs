@@ -21,9 +21,18 @@ struct Cli {
 enum Cmd {
     /// Translate one sentence per line (stdin or --input) to one line each (stdout or --output).
     Translate {
-        /// Model file (GGUF, from `convert`).
-        #[arg(short, long)]
-        model: PathBuf,
+        /// Model file (GGUF, from `convert`); or give --from and --to.
+        #[arg(short, long, required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+        model: Option<PathBuf>,
+        /// Source language of a Firefox Translations model (`en`, `es`...): the model comes from
+        /// the cache, fetched on first use; without a direct model, through English.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Target language (with --from).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(short, long)]
         input: Option<PathBuf>,
         #[arg(short, long)]
@@ -43,6 +52,11 @@ enum Cmd {
     },
     /// Convert a checkpoint to a tern model file (the same as the `convert` command).
     Convert(tern_convert::cli::Args),
+    /// Mozilla's Firefox Translations models by language: list and fetch them.
+    Models {
+        #[command(subcommand)]
+        cmd: ModelsCmd,
+    },
     /// Show a model's architecture, hyperparameters, tensors and memory plan.
     Inspect {
         model: PathBuf,
@@ -52,6 +66,55 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelsCmd {
+    /// The language pairs in the catalogue (newest version of each); offline, the cached ones.
+    List {
+        /// Only pairs with this language on either side.
+        lang: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Download, verify, convert and cache a pair's model (both through English when there
+    /// is no direct one); prints the model files.
+    Fetch {
+        from: String,
+        to: String,
+        /// Look for a newer version in the catalogue even when one is cached.
+        #[arg(long)]
+        update: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where Firefox Translations models come from and are kept.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Never use the network: cached models only.
+    #[arg(long)]
+    offline: bool,
+    /// Cache directory (default: $TERN_CACHE_DIR, else the platform's cache dir + tern/models).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Remote Settings records URL (default: $TERN_CATALOGUE, else Mozilla's production
+    /// translations-models-v2 collection).
+    #[arg(long)]
+    catalogue: Option<String>,
+}
+
+impl StoreArgs {
+    fn models(&self) -> Result<tern_models::Models> {
+        Ok(tern_models::Models::new(tern_models::Options {
+            catalogue: self.catalogue.clone(),
+            cache_dir: self.cache_dir.clone(),
+            offline: self.offline,
+            progress: true,
+            ..Default::default()
+        })?)
+    }
 }
 
 #[derive(clap::Args)]
@@ -135,6 +198,7 @@ fn open(model: &Path, settings: Settings) -> Result<Translator> {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Convert(args) => tern_convert::cli::run(args),
+        Cmd::Models { cmd } => run_models(cmd),
         Cmd::Inspect {
             model,
             limits,
@@ -156,6 +220,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Translate {
             model,
+            from,
+            to,
+            store,
             input,
             output,
             limits,
@@ -163,16 +230,30 @@ fn run(cli: Cli) -> Result<()> {
             stats,
             stream,
         } => {
-            let t = open(&model, limits.settings())?;
+            let t = match (&model, &from, &to) {
+                (Some(m), _, _) => tern_models::Route::direct(open(m, limits.settings())?),
+                (None, Some(f), Some(to)) => {
+                    let route = store
+                        .models()?
+                        .open(f, to)?
+                        .with_settings(limits.settings());
+                    eprintln!("tern: {}", route.describe());
+                    route
+                }
+                _ => anyhow::bail!("give a model file (-m) or --from and --to"),
+            };
             // A multilingual model without its languages, or with a code it lacks, fails before
             // reading any input, listing the model's codes.
-            let langs = t.languages()?;
-            t.engine().check_languages(&langs).map_err(|e| {
-                anyhow::anyhow!(
-                    "{e}; this model's language codes are: {}",
-                    tern::language_list(t.engine())
-                )
-            })?;
+            for leg in t.legs() {
+                let t = &leg.translator;
+                let langs = t.languages()?;
+                t.engine().check_languages(&langs).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}; this model's language codes are: {}",
+                        tern::language_list(t.engine())
+                    )
+                })?;
+            }
             let mut raw = Vec::new();
             match &input {
                 Some(p) => {
@@ -201,7 +282,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             // Chunks keep memory bounded on long inputs while every thread has work (and, when
             // batching, enough sentences to sort into batches of similar length).
-            let chunk = 64.max(16 * t.plan().0.batch) * threads.max(1);
+            let chunk = 64.max(16 * t.first().plan().0.batch) * threads.max(1);
             for (c, lines) in lines.chunks(chunk).enumerate() {
                 for (i, r) in t.translate_batch(lines, threads).into_iter().enumerate() {
                     let n = c * chunk + i + 1;
@@ -228,8 +309,8 @@ fn run(cli: Cli) -> Result<()> {
                     "tern: {} sentences in {secs:.3} s = {:.1} sent/s (threads={threads}, batch={}, kernels={})",
                     lines.len(),
                     lines.len() as f64 / secs,
-                    t.plan().0.batch,
-                    t.engine().model.kernels().name
+                    t.first().plan().0.batch,
+                    t.first().engine().model.kernels().name
                 );
             }
             Ok(())
@@ -237,8 +318,78 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `tern models list|fetch`.
+fn run_models(cmd: ModelsCmd) -> Result<()> {
+    match cmd {
+        ModelsCmd::List { lang, store } => {
+            let models = store.models()?;
+            let list = models.list(lang.as_deref())?;
+            if let Ok(c) = models.catalogue() {
+                for s in &c.skipped {
+                    eprintln!("tern: the catalogue's {} is left out: {}", s.what, s.reason);
+                }
+            }
+            println!("from\tto\tversion\tarchitecture\tdownload\tcached");
+            for l in &list {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    l.source,
+                    l.target,
+                    l.version,
+                    l.architecture.as_deref().unwrap_or("-"),
+                    if store.offline {
+                        "-".to_string()
+                    } else {
+                        tern_models::human_size(l.download_size)
+                    },
+                    l.installed
+                        .as_ref()
+                        .map_or("no".to_string(), |p| p.display().to_string())
+                );
+            }
+            if list.is_empty() {
+                eprintln!(
+                    "tern: no pairs{}",
+                    lang.map_or(String::new(), |l| format!(" with {l}"))
+                );
+            }
+            Ok(())
+        }
+        ModelsCmd::Fetch {
+            from,
+            to,
+            update,
+            store,
+        } => {
+            let models = store.models()?;
+            let plan = models.plan(&from, &to)?;
+            if plan.len() > 1 {
+                let mut langs = vec![plan[0].0.clone()];
+                langs.extend(plan.iter().map(|p| p.1.clone()));
+                eprintln!(
+                    "tern: no direct {from}->{to} model; route {}",
+                    langs.join(" -> ")
+                );
+            }
+            for (s, t) in &plan {
+                let i = if update {
+                    models.update(s, t)?
+                } else {
+                    models.get(s, t)?
+                };
+                println!("{}", i.model.display());
+            }
+            Ok(())
+        }
+    }
+}
+
 /// `--stream`: one line at a time, each piece written (and flushed) as it is decoded.
-fn translate_streaming(t: &Translator, lines: &[String], out: &mut impl Write) -> Result<()> {
+fn translate_streaming(
+    t: &tern_models::Route,
+    lines: &[String],
+    out: &mut impl Write,
+) -> Result<()> {
     let mut session = t.session();
     for (i, line) in lines.iter().enumerate() {
         let mut failed = None;
