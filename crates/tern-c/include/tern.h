@@ -89,6 +89,10 @@ typedef struct TernEngine TernEngine;
 // by every thread and session; freed with `tern_model_free`.
 typedef struct TernModel TernModel;
 
+// A way from one language to another: one model, or two through English. Freed with
+// `tern_route_free`.
+typedef struct TernRoute TernRoute;
+
 // Translates sentence after sentence in one reusable workspace, with its own settings. Used
 // by one thread at a time; freed with `tern_session_free`.
 typedef struct TernSession TernSession;
@@ -131,6 +135,16 @@ typedef struct TernSettings {
 // Called by `tern_translate_stream` with each piece of the translation as it is decoded:
 // `piece` is UTF-8, `len` bytes, not NUL-terminated, valid only during the call.
 typedef void (*TernPieceCallback)(const char *piece, size_t len, void *user_data);
+
+// Where models come from. NULL strings take the defaults of the `tern` CLI.
+typedef struct TernModelsOptions {
+  // The cache directory (default `$TERN_CACHE_DIR`, else the platform's cache directory).
+  const char *cache_dir;
+  // The catalogue's records URL (default `$TERN_CATALOGUE`, else Mozilla's).
+  const char *catalogue;
+  // Non-zero: never use the network, only cached models.
+  int32_t offline;
+} TernModelsOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -312,6 +326,44 @@ enum TernStatus tern_translate_batch(struct TernSession *session,
 // # Safety
 // `s` from this library, not freed before, not used after.
 void tern_string_free(char *s);
+
+// Options with every field at its default (NULL / 0).
+struct TernModelsOptions tern_models_options_default(void);
+
+// Opens the route from `source` to `target` (language codes as Firefox names them: "en",
+// "es"): cached models, else fetched from the catalogue (checked, converted, cached), else
+// through English. `options` and `settings` may be NULL (defaults). On success `*route` is
+// freed by the caller with `tern_route_free`. No route, or offline without the models:
+// `TERN_STATUS_LANGUAGE`, the message saying which models are missing.
+//
+// # Safety
+// `source`, `target` NUL-terminated; `options` and `settings` NULL or valid (their strings
+// NULL or NUL-terminated); `route` valid for writes.
+enum TernStatus tern_route_open(const char *source,
+                                const char *target,
+                                const struct TernModelsOptions *options,
+                                const struct TernSettings *settings,
+                                struct TernRoute **route);
+
+// The route's languages, as "es -> en -> ru": a new string the caller frees with
+// `tern_string_free`.
+//
+// # Safety
+// `route` from `tern_route_open`, not freed; `out` valid for writes.
+enum TernStatus tern_route_describe(const struct TernRoute *route, char **out);
+
+// Translates one line through the route (each model in turn). On success `*out` is a new
+// string the caller frees with `tern_string_free`; on failure NULL.
+//
+// # Safety
+// `route` from `tern_route_open`, not freed; `text` NUL-terminated; `out` valid for writes.
+enum TernStatus tern_route_translate(const struct TernRoute *route, const char *text, char **out);
+
+// Frees a route. NULL is ignored.
+//
+// # Safety
+// `route` from `tern_route_open`, not freed before, not used after.
+void tern_route_free(struct TernRoute *route);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -97,7 +97,7 @@ pub extern "C" fn tern_settings_default() -> TernSettings {
 }
 
 /// The status a host error gives, and its message (tern's own words).
-fn fail_host(e: &tern::Error) -> TernStatus {
+pub(crate) fn fail_host(e: &tern::Error) -> TernStatus {
     let status = match e {
         tern::Error::Io { .. } => TernStatus::Io,
         tern::Error::Model(m) => crate::status::core_status(m),
@@ -114,7 +114,7 @@ fn fail_host(e: &tern::Error) -> TernStatus {
 ///
 /// # Safety
 /// `p` must be NULL or point to a NUL-terminated string that outlives `'a`.
-unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, TernStatus> {
+pub(crate) unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, TernStatus> {
     if p.is_null() {
         return Err(fail(
             TernStatus::NullArgument,
@@ -133,7 +133,7 @@ unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, TernStatus> 
 
 /// A string owned by the caller from now on (freed with `tern_string_free`). NUL bytes inside
 /// (never in tern's output) would end the C string early: they are dropped.
-fn c_string(s: String) -> *mut c_char {
+pub(crate) fn c_string(s: String) -> *mut c_char {
     let s = CString::new(s).unwrap_or_else(|e| {
         let bytes: Vec<u8> = e.into_vec().into_iter().filter(|&b| b != 0).collect();
         CString::new(bytes).unwrap_or_default()
@@ -195,7 +195,9 @@ pub unsafe extern "C" fn tern_model_free(model: *mut TernModel) {
 ///
 /// # Safety
 /// `s` NULL or valid, its strings NULL or NUL-terminated.
-unsafe fn settings(s: *const TernSettings) -> Result<(tern::Settings, usize), TernStatus> {
+pub(crate) unsafe fn settings(
+    s: *const TernSettings,
+) -> Result<(tern::Settings, usize), TernStatus> {
     let c = if s.is_null() {
         tern_settings_default()
     } else {

@@ -25,12 +25,16 @@ pub mod status;
 
 #[cfg(feature = "std")]
 pub mod host;
+#[cfg(feature = "std")]
+pub mod models;
 
 pub use engine::*;
 pub use status::*;
 
 #[cfg(feature = "std")]
 pub use host::*;
+#[cfg(feature = "std")]
+pub use models::*;
 
 /// The no_std static library for firmware has no `std` to supply a panic handler. The engine
 /// returns errors for every input (clippy denies indexing in its input paths), so this is only
