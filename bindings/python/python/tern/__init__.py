@@ -1,0 +1,32 @@
+"""tern: quantized encoder-decoder translation from a memory-mapped GGUF model file.
+
+    import tern
+    t = tern.Translator("enpt.gguf", threads=2)
+    t.translate("Hello world.")
+    t.translate_batch(["One.", "Two."])
+    for piece in t.translate_stream("Hello."):
+        print(piece, end="", flush=True)
+    t.info["memory"]["workspace_bytes"]
+
+See docs/python.md in the tern repository.
+"""
+
+from ._errors import (
+    LanguageError,
+    ModelError,
+    SettingError,
+    TernError,
+    TranslationError,
+)
+from ._tern import Stream, Translator, __version__, _loaded_models
+
+__all__ = [
+    "Translator",
+    "Stream",
+    "TernError",
+    "ModelError",
+    "SettingError",
+    "LanguageError",
+    "TranslationError",
+    "__version__",
+]

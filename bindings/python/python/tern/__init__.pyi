@@ -1,0 +1,64 @@
+"""Type stubs of the ``tern`` package (the native module ``tern._tern`` and its exceptions)."""
+
+import os
+from typing import Any, Dict, Iterator, List, Optional, Union
+
+__version__: str
+
+class TernError(Exception): ...
+class ModelError(TernError): ...
+class SettingError(TernError, ValueError): ...
+class LanguageError(SettingError): ...
+class TranslationError(TernError): ...
+
+class Stream(Iterator[str]):
+    """The text pieces of one translation, as they are decoded; they join to the text
+    ``Translator.translate`` gives."""
+
+    def __iter__(self) -> "Stream": ...
+    def __next__(self) -> str: ...
+
+class Translator:
+    """A model loaded from a GGUF file (written by tern's ``convert``).
+
+    Every ``Translator`` on one file shares one memory map of it in the process; settings are
+    each ``Translator``'s own. Unset settings take the model file's defaults. Raises
+    ``FileNotFoundError`` (or another ``OSError``) for a file that cannot be opened,
+    ``ModelError`` for one that is not a usable model, ``SettingError`` (a ``ValueError``) for a
+    setting out of range and ``LanguageError`` for a missing or unknown language code.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        threads: int = 1,
+        beam: Optional[int] = None,
+        max_len: Optional[int] = None,
+        max_src_len: Optional[int] = None,
+        batch: Optional[int] = None,
+        source_lang: Optional[str] = None,
+        target_lang: Optional[str] = None,
+        truncate: bool = True,
+    ) -> None: ...
+    def translate(self, text: str) -> str:
+        """Translates one line; the GIL is released while it runs."""
+    def translate_batch(self, lines: List[str]) -> List[str]:
+        """Translates lines on ``threads`` threads; one output per line, in order."""
+    def translate_stream(self, text: str) -> Stream:
+        """Translates one line on a thread of its own, yielding text as it is decoded."""
+    @property
+    def info(self) -> Dict[str, Any]:
+        """Architecture (``spec``, ``dimensions``), ``hyperparameters``, ``languages``,
+        ``tensors`` and the ``memory`` plan (``workspace_bytes`` per thread...) for these
+        settings; ``report`` is what ``tern inspect`` prints."""
+    @property
+    def path(self) -> str:
+        """Canonical path of the model file."""
+    @property
+    def threads(self) -> int: ...
+    @property
+    def _model_id(self) -> int: ...
+
+def _loaded_models() -> Dict[str, int]:
+    """Models loaded in this process: canonical path -> number of holders of its map."""
