@@ -480,10 +480,97 @@ fn _loaded_models(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// Models by language: Firefox's catalogue through tern's cache, one model or two through
+/// English (see `tern.pyi`).
+#[pyclass(module = "tern", frozen)]
+struct Route {
+    route: tern_models::Route,
+    threads: usize,
+}
+
+/// The catalogue's errors: files as `OSError`s, translation as tern's, the rest (network,
+/// hashes, offline, no route) `CatalogueError`.
+fn models_error(py: Python<'_>, e: tern_models::Error) -> PyErr {
+    match e {
+        tern_models::Error::Io { path, source } => os_error(Path::new(&path), &source),
+        tern_models::Error::Translate(t) => to_py(py, t, false),
+        e => raise(py, "CatalogueError", e.to_string()),
+    }
+}
+
+#[pymethods]
+impl Route {
+    #[new]
+    #[pyo3(signature = (source, target, *, cache_dir=None, catalogue=None, offline=false, threads=1, beam=None, max_len=None, max_src_len=None, batch=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        source: String,
+        target: String,
+        cache_dir: Option<PathBuf>,
+        catalogue: Option<String>,
+        offline: bool,
+        threads: i64,
+        beam: Option<i64>,
+        max_len: Option<i64>,
+        max_src_len: Option<i64>,
+        batch: Option<i64>,
+    ) -> PyResult<Self> {
+        let threads = in_range(py, tern::THREADS, threads)?;
+        let settings = Settings {
+            beam: opt_in_range(py, tern::BEAM, beam)?,
+            max_len: opt_in_range(py, tern::MAX_LEN, max_len)?,
+            max_src_len: opt_in_range(py, tern::MAX_SRC_LEN, max_src_len)?,
+            batch: opt_in_range(py, tern::BATCH, batch)?,
+            truncate: true,
+            ..Settings::default()
+        };
+        let opened = py.detach(|| {
+            tern_models::Models::new(tern_models::Options {
+                catalogue,
+                cache_dir,
+                offline,
+                ..Default::default()
+            })
+            .and_then(|m| m.open(&source, &target))
+        });
+        let route = opened.map_err(|e| models_error(py, e))?;
+        Ok(Route {
+            route: route.with_settings(settings),
+            threads,
+        })
+    }
+
+    /// "es -> en -> ru".
+    #[getter]
+    fn route(&self) -> String {
+        self.route.describe()
+    }
+
+    /// Translates one line through every model (the GIL is released meanwhile).
+    fn translate(&self, py: Python<'_>, text: String) -> PyResult<String> {
+        py.detach(|| self.route.translate(&text))
+            .map_err(|e| to_py(py, e, false))
+    }
+
+    /// Translates lines on `threads` threads, model after model, in order.
+    fn translate_batch(&self, py: Python<'_>, lines: Vec<String>) -> PyResult<Vec<String>> {
+        let out = py.detach(|| self.route.translate_batch(&lines, self.threads));
+        out.into_iter()
+            .map(|r| r.map(|o| o.text).map_err(|e| to_py(py, e, false)))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("tern.Route({:?})", self.route.describe())
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_tern")]
 fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Translator>()?;
+    m.add_class::<Route>()?;
     m.add_class::<Stream>()?;
     m.add_function(wrap_pyfunction!(_loaded_models, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

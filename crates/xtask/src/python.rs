@@ -25,6 +25,8 @@ pub fn python(args: &[String]) -> Result<()> {
     // What the tests compare with: the CLI, the real model, and a multilingual fixture.
     build_release()?;
     let enpt = convert_model(&fetch_model(&["enpt".to_string()])?, "enpt")?;
+    // `tern.Route` pivots pt -> en -> es through a local catalogue of the real files.
+    fetch_model(&["pten".to_string()])?;
     let nllb = convert_model(&root().join("models/fixtures/nllb-tiny"), "nllb-tiny")?;
 
     let wheels = root().join("target/wheels");

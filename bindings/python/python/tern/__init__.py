@@ -12,17 +12,20 @@ See docs/python.md in the tern repository.
 """
 
 from ._errors import (
+    CatalogueError,
     LanguageError,
     ModelError,
     SettingError,
     TernError,
     TranslationError,
 )
-from ._tern import Stream, Translator, __version__, _loaded_models
+from ._tern import Route, Stream, Translator, __version__, _loaded_models
 
 __all__ = [
     "Translator",
+    "Route",
     "Stream",
+    "CatalogueError",
     "TernError",
     "ModelError",
     "SettingError",

@@ -10,6 +10,7 @@ class ModelError(TernError): ...
 class SettingError(TernError, ValueError): ...
 class LanguageError(SettingError): ...
 class TranslationError(TernError): ...
+class CatalogueError(TernError): ...
 
 class Stream(Iterator[str]):
     """The text pieces of one translation, as they are decoded; they join to the text
@@ -59,6 +60,32 @@ class Translator:
     def threads(self) -> int: ...
     @property
     def _model_id(self) -> int: ...
+
+class Route:
+    """Models by language: Firefox's catalogue through tern's cache (as ``tern translate
+    --from es --to ru``): a cached model, else one fetched (size and sha256 checked, converted,
+    cached), else two through English. Raises ``CatalogueError`` when there is no route, or
+    offline without the models."""
+
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        *,
+        cache_dir: Optional[Union[str, os.PathLike]] = None,
+        catalogue: Optional[str] = None,
+        offline: bool = False,
+        threads: int = 1,
+        beam: Optional[int] = None,
+        max_len: Optional[int] = None,
+        max_src_len: Optional[int] = None,
+        batch: Optional[int] = None,
+    ) -> None: ...
+    @property
+    def route(self) -> str:
+        """The languages in order: ``"es -> en -> ru"``."""
+    def translate(self, text: str) -> str: ...
+    def translate_batch(self, lines: List[str]) -> List[str]: ...
 
 def _loaded_models() -> Dict[str, int]:
     """Models loaded in this process: canonical path -> number of holders of its map."""

@@ -21,5 +21,10 @@ class LanguageError(SettingError):
     not know; the message lists the model's codes."""
 
 
+class CatalogueError(TernError):
+    """Models by language (``tern.Route``): no route, offline without the models, a download
+    that failed or did not match the catalogue's hash."""
+
+
 class TranslationError(TernError):
     """A line that could not be translated (``translate_batch`` says which line)."""
