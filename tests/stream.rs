@@ -125,8 +125,8 @@ fn settings_are_checked_with_one_message() {
         assert!(matches!(s.validate(), Err(tern::Error::BadSetting(_))));
     }
     assert!(tern::Settings::default().validate().is_ok());
-    assert!(tern::check_threads(0).is_err());
-    assert_eq!(tern::check_threads(2).unwrap(), 2);
+    assert!(tern::THREADS.check(0).is_err());
+    assert_eq!(tern::THREADS.check(2).unwrap(), 2);
     assert_eq!(
         tern::BEAM.parse("x").unwrap_err(),
         "beam must be a whole number between 1 and 64"

@@ -226,7 +226,7 @@ pub(crate) unsafe fn settings(
     settings.validate().map_err(|e| fail_host(&e))?;
     let threads = match c.threads {
         0 => 1,
-        n => tern::check_threads(n).map_err(|e| fail_host(&e))?,
+        n => tern::THREADS.check(n).map_err(|e| fail_host(&e))?,
     };
     Ok((settings, threads))
 }

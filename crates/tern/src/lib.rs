@@ -182,11 +182,6 @@ impl Range {
     }
 }
 
-/// `threads` if it is a usable thread count ([`THREADS`]).
-pub fn check_threads(threads: usize) -> Result<usize, Error> {
-    THREADS.check(threads)
-}
-
 impl Settings {
     /// Checks every numeric setting against its [`Range`] (language codes are checked against
     /// the model by [`Translator::languages`]).

@@ -5,21 +5,8 @@ use crate::error::{Error, Result};
 use crate::model::{Rows, Seq2Seq};
 use crate::plan::Limits;
 
-/// Greedy decoding of `src` into `out` (at least `opts.max_len` long).
-#[allow(clippy::too_many_arguments)]
-pub fn generate<M: Seq2Seq>(
-    model: &M,
-    ws: &mut [u8],
-    limits: &Limits,
-    src: &[u32],
-    special: &Special,
-    opts: &Options,
-    out: &mut [u32],
-) -> Result<Hypothesis> {
-    generate_observed(model, ws, limits, src, special, opts, out, &mut |_| Ok(()))
-}
-
-/// [`generate`] that hands the tokens chosen so far to `on_token` after every step (streaming).
+/// Greedy decoding of `src` into `out` (at least `opts.max_len` long), handing the tokens chosen
+/// so far to `on_token` after every step (streaming; a no-op closure for plain decoding).
 #[allow(clippy::too_many_arguments)]
 pub fn generate_observed<M: Seq2Seq>(
     model: &M,

@@ -187,11 +187,7 @@ pub fn generate<M: Seq2Seq>(
     opts: &Options,
     out: &mut [u32],
 ) -> Result<Hypothesis> {
-    if opts.beam == 1 {
-        greedy::generate(model, ws, limits, src, special, opts, out)
-    } else {
-        beam::generate(model, ws, limits, src, special, opts, out)
-    }
+    generate_observed(model, ws, limits, src, special, opts, out, &mut |_| Ok(()))
 }
 
 /// [`generate`] that reports progress to `on_token`: greedy after every step, with the tokens
