@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tern_e2e::root;
-use tern_models::testing::{record, Server};
+use tern_models::testing::{pair_records, Packing, Server};
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, String, String) {
     let (ok, out, err) = tern_e2e::run(cmd, stdin);
@@ -24,33 +24,7 @@ fn downloads(pair: &str) -> PathBuf {
 
 /// zstd records (as Firefox's collection has them) for `src`->`trg` holding `pair`'s files.
 fn records(pair: &str, src: &str, trg: &str) -> Vec<(serde_json::Value, Vec<u8>)> {
-    let dir = downloads(pair);
-    [
-        ("model", format!("model.{pair}.intgemm.alphas.bin")),
-        ("vocab", format!("vocab.{pair}.spm")),
-        ("lex", format!("lex.50.50.{pair}.s2t.bin")),
-    ]
-    .into_iter()
-    .map(|(kind, file)| {
-        let plain = std::fs::read(dir.join(&file)).expect("model file");
-        let packed = ruzstd::encoding::compress_to_vec(
-            &plain[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        );
-        let name = file.replace(pair, &format!("{src}{trg}"));
-        let r = record(
-            &name,
-            src,
-            trg,
-            "1.0",
-            kind,
-            &packed,
-            "application/zstd",
-            Some(&plain),
-        );
-        (r, packed)
-    })
-    .collect()
+    pair_records(&downloads(pair), pair, src, trg, Packing::Zstd)
 }
 
 fn tern(args: &[&str], cache: &Path, url: &str) -> Command {

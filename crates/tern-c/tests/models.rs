@@ -5,7 +5,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 use tern_c::*;
-use tern_models::testing::{record, Server};
+use tern_models::testing::{pair_records, Packing, Server};
 
 fn last() -> String {
     // SAFETY: the library's own NUL-terminated message, read before the next call.
@@ -21,35 +21,14 @@ fn take(s: *mut c_char) -> String {
     t
 }
 
-/// Uncompressed records (as the first collection has them) of `pair`'s files as `src`->`trg`.
+/// Uncompressed records of `pair`'s files as `src`->`trg`.
 fn records(pair: &str, src: &str, trg: &str) -> Vec<(serde_json::Value, Vec<u8>)> {
     let dir = tern_e2e::root().join("models/downloads").join(pair);
     assert!(
         dir.join(".tern-source").exists(),
         "run `cargo xtask fetch-model {pair}` (cargo xtask test does)"
     );
-    [
-        ("model", format!("model.{pair}.intgemm.alphas.bin")),
-        ("vocab", format!("vocab.{pair}.spm")),
-        ("lex", format!("lex.50.50.{pair}.s2t.bin")),
-    ]
-    .into_iter()
-    .map(|(kind, file)| {
-        let bytes = std::fs::read(dir.join(&file)).expect("model file");
-        let name = file.replace(pair, &format!("{src}{trg}"));
-        let r = record(
-            &name,
-            src,
-            trg,
-            "1.0",
-            kind,
-            &bytes,
-            "application/octet-stream",
-            None,
-        );
-        (r, bytes)
-    })
-    .collect()
+    pair_records(&dir, pair, src, trg, Packing::Plain)
 }
 
 fn open(

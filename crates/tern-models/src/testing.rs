@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// One request the server answered: path and `Range` header.
@@ -173,6 +174,74 @@ pub fn record(
         r["decompressedHash"] = json!(crate::download::sha256(p));
     }
     r
+}
+
+/// How a test catalogue stores an attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    Plain,
+    Zstd,
+    Gzip,
+}
+
+impl Packing {
+    /// The attachment's bytes and MIME type.
+    pub fn pack(self, plain: &[u8]) -> (Vec<u8>, &'static str) {
+        match self {
+            Packing::Plain => (plain.to_vec(), "application/octet-stream"),
+            Packing::Zstd => (
+                ruzstd::encoding::compress_to_vec(
+                    plain,
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                ),
+                "application/zstd",
+            ),
+            Packing::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(plain).expect("gzip in memory");
+                (e.finish().expect("gzip in memory"), "application/gzip")
+            }
+        }
+    }
+}
+
+/// The files of a downloaded Firefox pair (`cargo xtask fetch-model <pair>` puts them in
+/// `dir`): (file type, name, bytes) of its model, vocabulary and shortlist.
+pub fn pair_files(dir: &Path, pair: &str) -> Vec<(&'static str, String, Vec<u8>)> {
+    [
+        ("model", format!("model.{pair}.intgemm.alphas.bin")),
+        ("vocab", format!("vocab.{pair}.spm")),
+        ("lex", format!("lex.50.50.{pair}.s2t.bin")),
+    ]
+    .into_iter()
+    .map(|(kind, name)| {
+        let bytes = std::fs::read(dir.join(&name))
+            .unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()));
+        (kind, name, bytes)
+    })
+    .collect()
+}
+
+/// v2 records for `source`->`target` holding the files of the downloaded `pair` in `dir`,
+/// renamed for the new pair and packed; zstd ones carry the decompressed size and hash, as
+/// Firefox's do.
+pub fn pair_records(
+    dir: &Path,
+    pair: &str,
+    source: &str,
+    target: &str,
+    packing: Packing,
+) -> Vec<(Value, Vec<u8>)> {
+    pair_files(dir, pair)
+        .into_iter()
+        .map(|(kind, name, plain)| {
+            let (packed, mimetype) = packing.pack(&plain);
+            let plain = (packing == Packing::Zstd).then_some(&plain[..]);
+            let name = name.replace(pair, &format!("{source}{target}"));
+            let r = record(&name, source, target, "1.0", kind, &packed, mimetype, plain);
+            (r, packed)
+        })
+        .collect()
 }
 
 /// The same record in the first collection's format (`fromLang` / `toLang`, no

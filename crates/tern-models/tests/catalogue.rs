@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use tern_models::testing::{record, v1, Server};
+use tern_models::testing::{pair_files, pair_records, record, v1, Packing, Server};
 use tern_models::{Error, Models, Options};
 
 const COLLECTION: &str = "translations-models-v2";
@@ -24,85 +24,22 @@ fn downloads(pair: &str) -> PathBuf {
     dir
 }
 
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()))
-}
-
-fn zst(b: &[u8]) -> Vec<u8> {
-    ruzstd::encoding::compress_to_vec(b, ruzstd::encoding::CompressionLevel::Fastest)
-}
-
-fn gz(b: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(b).expect("gzip");
-    e.finish().expect("gzip")
-}
-
 /// The files of a downloaded pair under the catalogue's names for `src`->`trg`.
 fn files(pair: &str) -> Vec<(&'static str, String, Vec<u8>)> {
-    let dir = downloads(pair);
-    vec![
-        (
-            "model",
-            format!("model.{pair}.intgemm.alphas.bin"),
-            read(&dir, &format!("model.{pair}.intgemm.alphas.bin")),
-        ),
-        (
-            "vocab",
-            format!("vocab.{pair}.spm"),
-            read(&dir, &format!("vocab.{pair}.spm")),
-        ),
-        (
-            "lex",
-            format!("lex.50.50.{pair}.s2t.bin"),
-            read(&dir, &format!("lex.50.50.{pair}.s2t.bin")),
-        ),
-    ]
+    pair_files(&downloads(pair), pair)
 }
 
 /// v2 records with zstd attachments (as Firefox's collection has them) for `src`->`trg`,
 /// holding the files of `pair`.
 fn zstd_records(pair: &str, src: &str, trg: &str) -> Vec<(Value, Vec<u8>)> {
-    files(pair)
-        .into_iter()
-        .map(|(kind, name, plain)| {
-            let packed = zst(&plain);
-            let r = record(
-                &name.replace(pair, &format!("{src}{trg}")),
-                src,
-                trg,
-                "1.0",
-                kind,
-                &packed,
-                "application/zstd",
-                Some(&plain),
-            );
-            (r, packed)
-        })
-        .collect()
+    pair_records(&downloads(pair), pair, src, trg, Packing::Zstd)
 }
 
 /// Records in the first collection's format with gzip'd attachments.
 fn gzip_records(pair: &str, src: &str, trg: &str) -> Vec<(Value, Vec<u8>)> {
-    files(pair)
+    pair_records(&downloads(pair), pair, src, trg, Packing::Gzip)
         .into_iter()
-        .map(|(kind, name, plain)| {
-            let packed = gz(&plain);
-            (
-                v1(&record(
-                    &name,
-                    src,
-                    trg,
-                    "1.0",
-                    kind,
-                    &packed,
-                    "application/gzip",
-                    None,
-                )),
-                packed,
-            )
-        })
+        .map(|(r, packed)| (v1(&r), packed))
         .collect()
 }
 
@@ -123,7 +60,7 @@ fn junk_records(src: &str, trg: &str) -> Vec<(Value, Vec<u8>)> {
                 "vocab" => format!("vocab.{src}{trg}.spm"),
                 _ => format!("lex.50.50.{src}{trg}.s2t.bin"),
             };
-            let packed = zst(&plain);
+            let (packed, _) = Packing::Zstd.pack(&plain);
             (
                 record(
                     &name,
