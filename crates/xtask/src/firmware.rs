@@ -349,7 +349,10 @@ fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
                 &[]
             };
             for (which, skip) in [
-                (&["-p", "tern-core", "-p", "tern", "--lib", "--tests"][..], &[][..]),
+                (
+                    &["-p", "tern-core", "-p", "tern", "--lib", "--tests"][..],
+                    &[][..],
+                ),
                 (&["-p", "tern-e2e", "--test", "conformance"], skip),
             ] {
                 run(Command::new("cargo")
