@@ -653,7 +653,33 @@ fn write_metadata(
     // Sentences longer than this many tokens (EOS included) are translated in pieces.
     w.meta("tern.max_source_tokens", MetaValue::U32(max_length_break));
     w.meta("generation.length_penalty", MetaValue::F32(1.0));
+    let (layer, head) = alignment_head(cfg, s.dec)?;
+    w.meta("transformer.alignment.layer", MetaValue::U32(layer));
+    w.meta("transformer.alignment.head", MetaValue::U32(head));
     Ok(())
+}
+
+/// The cross-attention the Marian toolkit returns as the alignment (trained to align with
+/// guided alignment; Bergamot places HTML markup with it): head 0 of the layer named by
+/// `transformer-guided-alignment-layer`, 1-based, or `last` (the default). 0-based here.
+fn alignment_head(cfg: &Config, dec_depth: usize) -> Result<(u32, u32)> {
+    let key = "transformer-guided-alignment-layer";
+    let layer = match cfg.get(key) {
+        None | Some(Yaml::Null) => dec_depth,
+        Some(v) => match (v.as_str(), v.as_u64()) {
+            (Some("last"), _) => dec_depth,
+            (Some(n), _) => n
+                .parse()
+                .with_context(|| format!("model.yml: {key} {n:?} is neither last nor a number"))?,
+            (_, Some(n)) => n as usize,
+            _ => anyhow::bail!("model.yml: {key} must be last or a layer number"),
+        },
+    };
+    ensure!(
+        (1..=dec_depth).contains(&layer),
+        "model.yml: {key} {layer} is not one of the {dec_depth} decoder layers"
+    );
+    Ok((layer as u32 - 1, 0))
 }
 
 /// `X_QuantMultA` is the static quantization multiplier of `X`'s input (intgemm's `PrepareA`

@@ -49,6 +49,34 @@ enum Cmd {
         /// ends), one line at a time.
         #[arg(long, conflicts_with_all = ["threads", "batch"])]
         stream: bool,
+        /// Write what each source sentence's translation attended to, as JSON Lines: its
+        /// source and target pieces and the cross-attention [layer][head][target][source].
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["threads", "batch", "stream"])]
+        attention: Option<PathBuf>,
+        /// After each translation, its word alignment in Pharaoh format (`translation |||
+        /// 0-0 1-2 ...`, source word first): from the head a Firefox model was trained to
+        /// align with, else from the average cross-attention.
+        #[arg(long, conflicts_with_all = ["threads", "batch", "stream"])]
+        alignment: bool,
+    },
+    /// Draw what a model attends to while translating a sentence, as an SVG heatmap (or an
+    /// HTML page with hover values, for an output ending in .html).
+    Attention {
+        #[command(flatten)]
+        source: ModelArgs,
+        /// The sentence to translate.
+        text: String,
+        /// The picture to write (.svg, or .html for a page).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Every layer and head (a grid of layers x heads), not just their average.
+        #[arg(long)]
+        all: bool,
+        /// The encoder's self-attention (source pieces against source pieces) instead.
+        #[arg(long = "self")]
+        self_attention: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Convert a checkpoint to a tern model file (the same as the `convert` command).
     Convert(tern_convert::cli::Args),
@@ -66,6 +94,73 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// A model file, or a Firefox Translations pair.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Model file (GGUF, from `convert`); or give --from and --to.
+    #[arg(short, long, required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    model: Option<PathBuf>,
+    /// Source language of a Firefox Translations model (from the cache, fetched on first use).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// Target language (with --from).
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+impl ModelArgs {
+    /// The model (or route through English) these arguments name, with `settings`.
+    fn route(&self, settings: Settings) -> Result<tern_models::Route> {
+        route(&self.model, &self.from, &self.to, &self.store, settings)
+    }
+}
+
+/// Opens `-m model`, or the cached Firefox model(s) from `from` to `to`.
+fn route(
+    model: &Option<PathBuf>,
+    from: &Option<String>,
+    to: &Option<String>,
+    store: &StoreArgs,
+    settings: Settings,
+) -> Result<tern_models::Route> {
+    let route = match (model, from, to) {
+        (Some(m), _, _) => tern_models::Route::direct(open(m, settings)?),
+        (None, Some(f), Some(to)) => {
+            let route = store.models()?.open(f, to)?.with_settings(settings);
+            eprintln!("tern: {}", route.describe());
+            route
+        }
+        _ => anyhow::bail!("give a model file (-m) or --from and --to"),
+    };
+    // A multilingual model without its languages, or with a code it lacks, fails before
+    // reading any input, listing the model's codes.
+    for leg in route.legs() {
+        let t = &leg.translator;
+        let langs = t.languages()?;
+        t.engine().check_languages(&langs).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; this model's language codes are: {}",
+                tern::language_list(t.engine())
+            )
+        })?;
+    }
+    Ok(route)
+}
+
+/// The one model of a route that attention is read from (a pivot has two: refused).
+fn single_model<'r>(route: &'r tern_models::Route, what: &str) -> Result<&'r Translator> {
+    match route.legs() {
+        [leg] => Ok(&leg.translator),
+        _ => anyhow::bail!(
+            "{what} needs one model, and {} goes through two ({}); translate each leg with -m",
+            route.languages().join("->"),
+            route.describe()
+        ),
+    }
 }
 
 #[derive(Subcommand)]
@@ -218,6 +313,18 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Attention {
+            source,
+            text,
+            output,
+            all,
+            self_attention,
+            limits,
+        } => {
+            let route = source.route(limits.settings())?;
+            let t = single_model(&route, "tern attention")?;
+            draw_attention(t, &text, &output, all, self_attention)
+        }
         Cmd::Translate {
             model,
             from,
@@ -229,30 +336,19 @@ fn run(cli: Cli) -> Result<()> {
             threads,
             stats,
             stream,
+            attention,
+            alignment,
         } => {
-            let t = match (&model, &from, &to) {
-                (Some(m), _, _) => tern_models::Route::direct(open(m, limits.settings())?),
-                (None, Some(f), Some(to)) => {
-                    let route = store
-                        .models()?
-                        .open(f, to)?
-                        .with_settings(limits.settings());
-                    eprintln!("tern: {}", route.describe());
-                    route
-                }
-                _ => anyhow::bail!("give a model file (-m) or --from and --to"),
+            let t = route(&model, &from, &to, &store, limits.settings())?;
+            let attention_out = match &attention {
+                Some(p) => Some(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                ),
+                None => None,
             };
-            // A multilingual model without its languages, or with a code it lacks, fails before
-            // reading any input, listing the model's codes.
-            for leg in t.legs() {
-                let t = &leg.translator;
-                let langs = t.languages()?;
-                t.engine().check_languages(&langs).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{e}; this model's language codes are: {}",
-                        tern::language_list(t.engine())
-                    )
-                })?;
+            if attention_out.is_some() || alignment {
+                single_model(&t, "--attention or --alignment")?;
             }
             let mut raw = Vec::new();
             match &input {
@@ -279,6 +375,11 @@ fn run(cli: Cli) -> Result<()> {
             if stream {
                 translate_streaming(&t, &lines, &mut out)?;
                 return Ok(());
+            }
+            if attention_out.is_some() || alignment {
+                let t = single_model(&t, "--attention or --alignment")?;
+                let json = attention_out.map(BufWriter::new);
+                return translate_attended(t, &lines, &mut out, json, alignment);
             }
             // Chunks keep memory bounded on long inputs while every thread has work (and, when
             // batching, enough sentences to sort into batches of similar length).
@@ -417,6 +518,159 @@ fn translate_streaming(
         writeln!(out)?;
         out.flush()?;
     }
+    Ok(())
+}
+
+/// `--attention` / `--alignment`: one line at a time, each with what its sentences attended to.
+fn translate_attended(
+    t: &Translator,
+    lines: &[String],
+    out: &mut impl Write,
+    mut json: Option<BufWriter<std::fs::File>>,
+    alignment: bool,
+) -> Result<()> {
+    let mut session = t.session();
+    for (i, line) in lines.iter().enumerate() {
+        let (text, maps) = match session.translate_attended(line, false) {
+            Ok((o, maps)) => {
+                if o.truncated {
+                    eprintln!("tern: line {}: longer than --max-src-len tokens; translated its beginning only", i + 1);
+                }
+                (o.text, maps)
+            }
+            Err(e) => {
+                eprintln!("tern: line {}: {e}; wrote an empty line", i + 1);
+                (String::new(), Vec::new())
+            }
+        };
+        let text = text.replace(['\n', '\r'], " ");
+        if alignment {
+            writeln!(out, "{text} ||| {}", line_alignment(&maps))?;
+        } else {
+            writeln!(out, "{text}")?;
+        }
+        if let Some(json) = json.as_mut() {
+            for a in &maps {
+                writeln!(
+                    json,
+                    r#"{{"line":{},"source":{},"target":{},"translation":{},"cross_attention":{}}}"#,
+                    i + 1,
+                    serde_json::to_string(&a.source)?,
+                    serde_json::to_string(&a.target)?,
+                    serde_json::to_string(&a.text)?,
+                    json_weights(&a.cross),
+                )?;
+            }
+        }
+    }
+    if let Some(mut json) = json {
+        json.flush()?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Weights as nested JSON arrays `[layer][head][row][col]`, each number the shortest text that
+/// reads back as the same f32 (half the size of printing them as f64).
+fn json_weights(w: &tern::attention::Weights) -> String {
+    let mut out = String::with_capacity(w.values.len() * 12);
+    let list = |out: &mut String, n: usize, item: &mut dyn FnMut(&mut String, usize)| {
+        out.push('[');
+        for i in 0..n {
+            if i > 0 {
+                out.push(',');
+            }
+            item(out, i);
+        }
+        out.push(']');
+    };
+    list(&mut out, w.layers, &mut |out, l| {
+        list(out, w.heads, &mut |out, h| {
+            let grid = w.head(l, h);
+            list(out, w.rows, &mut |out, r| {
+                list(out, w.cols, &mut |out, c| {
+                    let v = grid[r * w.cols + c];
+                    // JSON has no NaN or infinity; weights never are, but say so if one was.
+                    match v.is_finite() {
+                        true => out.push_str(&v.to_string()),
+                        false => out.push_str("null"),
+                    }
+                })
+            })
+        })
+    });
+    out
+}
+
+/// A line's word alignment in Pharaoh format: its sentences' alignments, each shifted by the
+/// words of the sentences before it (the line's words are its sentences' words in order).
+fn line_alignment(maps: &[tern::attention::Attention]) -> String {
+    let (mut src_base, mut tgt_base) = (0, 0);
+    let mut pairs = Vec::new();
+    for a in maps {
+        pairs.extend(
+            a.word_alignment()
+                .into_iter()
+                .map(|(s, t)| (s + src_base, t + tgt_base)),
+        );
+        let count = |w: &[Option<usize>]| w.iter().flatten().max().map_or(0, |m| m + 1);
+        src_base += count(&a.source_words);
+        tgt_base += count(&a.target_words);
+    }
+    tern::attention::pharaoh(&pairs)
+}
+
+/// `tern attention`: the heatmap of one sentence's translation.
+fn draw_attention(
+    t: &Translator,
+    text: &str,
+    output: &Path,
+    all: bool,
+    self_attention: bool,
+) -> Result<()> {
+    let (translated, maps) = t.session().translate_attended(text, self_attention)?;
+    let Some(a) = maps.first() else {
+        anyhow::bail!("nothing to translate: the text is blank");
+    };
+    if maps.len() > 1 {
+        eprintln!(
+            "tern: the text has {} sentences; drawing the first (give one sentence)",
+            maps.len()
+        );
+    }
+    let (weights, rows) = match (self_attention, &a.encoder) {
+        (true, Some(w)) => (w, &a.source),
+        _ => (&a.cross, &a.target),
+    };
+    let average = weights.average();
+    let grids: Vec<tern::heatmap::Grid> = if all {
+        (0..weights.layers)
+            .flat_map(|l| (0..weights.heads).map(move |h| (l, h)))
+            .map(|(l, h)| tern::heatmap::Grid {
+                title: format!("layer {} head {}", l + 1, h + 1),
+                weights: weights.head(l, h),
+            })
+            .collect()
+    } else {
+        let title = match self_attention {
+            true => "encoder self-attention, average of all layers and heads",
+            false => "cross-attention, average of all layers and heads",
+        };
+        vec![tern::heatmap::Grid {
+            title: title.to_string(),
+            weights: &average,
+        }]
+    };
+    let per_line = if all { weights.heads } else { 1 };
+    let page = output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    let doc = match page {
+        true => tern::heatmap::html(&a.source, rows, &grids, per_line)?,
+        false => tern::heatmap::svg(&a.source, rows, &grids, per_line)?,
+    };
+    std::fs::write(output, doc).with_context(|| format!("writing {}", output.display()))?;
+    println!("{}", translated.text);
     Ok(())
 }
 

@@ -341,6 +341,25 @@ impl<'a> Engine<'a> {
         Ok((hyp, whole))
     }
 
+    /// The attention weights behind `output`, the translation of `src` into `langs` (see
+    /// [`Transformer::attention`](crate::model::Transformer::attention)): cross-attention into
+    /// `cross`, and encoder self-attention into `encoder` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        &self,
+        ws: &mut [u8],
+        limits: &Limits,
+        langs: &Languages,
+        src: &[u32],
+        output: &[u32],
+        cross: &mut [f32],
+        encoder: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let start = self.special_for(langs)?.decoder_start;
+        self.model
+            .attention(ws, limits, src, (start, output), cross, encoder)
+    }
+
     /// Greedy decoding of several sentences together (see [`decode::generate_batch`]):
     /// sentence `i`'s ids go to `out[i * opts.max_len..]`, its length to `hyps[i]`.
     pub fn generate_batch(

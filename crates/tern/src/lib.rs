@@ -14,8 +14,11 @@
 //! [`Session`], which owns one workspace sized by the memory plan and reuses it for every
 //! sentence (nothing is allocated while decoding).
 
+pub mod attention;
+pub mod heatmap;
 pub mod inspect;
 
+use attention::Attention;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tern_core::decode::{Hypothesis, Options};
@@ -522,6 +525,84 @@ impl Session<'_> {
         Ok(assemble(text, &plan, &texts))
     }
 
+    /// [`translate`](Self::translate), and what each source sentence's translation attended
+    /// to, in order ([`attention`]); with `encoder`, the encoder's self-attention too. The
+    /// weights are those of the returned output (greedy or beam), computed by one more
+    /// decoder pass over it.
+    pub fn translate_attended(
+        &mut self,
+        text: &str,
+        encoder: bool,
+    ) -> Result<(Output, Vec<Attention>), Error> {
+        let mut pieces = Vec::new();
+        let plan = self.plan_line(text, &mut pieces)?;
+        let mut texts = Vec::with_capacity(pieces.len());
+        let mut maps = Vec::with_capacity(pieces.len());
+        for src in &pieces {
+            let len = self.generate_ids(src, None)?;
+            let piece_text = self.detokenize(..len)?;
+            let output = self.tgt[..len].to_vec();
+            maps.push(self.attention(src, &output, encoder, piece_text.clone())?);
+            texts.push(piece_text);
+        }
+        Ok((assemble(text, &plan, &texts), maps))
+    }
+
+    /// What the model attends to when `output` is the translation of `src` (ids, EOS
+    /// included, as [`tern_core::engine::Engine::encode`] and the decoder give them): any
+    /// output, the model's own or another's (forced alignment). `text` is kept as the
+    /// translation's text.
+    pub fn attention(
+        &mut self,
+        src: &[u32],
+        output: &[u32],
+        encoder: bool,
+        text: String,
+    ) -> Result<Attention, Error> {
+        self.workspace();
+        let e = self.t.engine();
+        let langs = self.languages()?;
+        let len = output.len();
+        let sizes = e.model.attention_sizes(src.len(), len);
+        let mut cross = vec![0f32; sizes.cross];
+        let mut enc = encoder.then(|| vec![0f32; sizes.encoder]);
+        e.attention(
+            &mut self.ws,
+            &self.limits,
+            &langs,
+            src,
+            output,
+            &mut cross,
+            enc.as_deref_mut(),
+        )?;
+        let spec = &e.model.spec;
+        let weights = |stack: &tern_core::model::spec::Stack, rows, values| attention::Weights {
+            layers: stack.layers,
+            heads: stack.heads,
+            rows,
+            cols: src.len(),
+            values,
+        };
+        let source = attention::pieces(e, src, true);
+        let target = attention::pieces(e, output, false);
+        let (src_eos, tgt_eos) = (e.tokenizer.source_eos_id(), e.tokenizer.eos_id());
+        let lang_first = e.is_multilingual();
+        Ok(Attention {
+            source_words: attention::words(&source, |i| {
+                src[i] == src_eos || (lang_first && i == 0)
+            }),
+            target_words: attention::words(&target, |i| {
+                output[i] == tgt_eos || (lang_first && i == 0)
+            }),
+            source,
+            target,
+            text,
+            cross: weights(&spec.decoder, len, cross),
+            encoder: enc.map(|v| weights(&spec.encoder, src.len(), v)),
+            aligned_head: attention::aligned_head(e),
+        })
+    }
+
     /// Translates `text` as one sentence (no sentence splitting). Over-long input: see
     /// [`Session::translate`].
     pub fn translate_sentence(&mut self, text: &str) -> Result<Output, Error> {
@@ -667,6 +748,16 @@ impl Session<'_> {
         ids: &[u32],
         on_piece: Option<&mut dyn FnMut(&str)>,
     ) -> Result<String, Error> {
+        let len = self.generate_ids(ids, on_piece)?;
+        self.detokenize(..len)
+    }
+
+    /// Translates source ids into `self.tgt`, returning how many there are.
+    fn generate_ids(
+        &mut self,
+        ids: &[u32],
+        on_piece: Option<&mut dyn FnMut(&str)>,
+    ) -> Result<usize, Error> {
         self.workspace();
         let e = self.t.engine();
         self.tgt.resize(self.limits.max_tgt, 0);
@@ -691,7 +782,7 @@ impl Session<'_> {
                 hyp
             }
         };
-        self.detokenize(..hyp.len)
+        Ok(hyp.len)
     }
 
     /// Translates each piece's source ids on its own.

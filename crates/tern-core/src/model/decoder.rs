@@ -1,7 +1,8 @@
 //! The decoder step: embeddings for every row, one layer type run `layers` times (the cell —
 //! cached self-attention or the SSRU —, cross-attention, FFN), the final norm, the logits.
 
-use super::layers::{attend, Attention, Linear, Scratch, Wrap};
+use super::attention::Grid;
+use super::layers::{attend, Attention, Keep, Linear, Scratch, Wrap};
 use super::seq2seq::Rows;
 use super::state::State;
 use super::weights::{Cell, DecoderLayer};
@@ -78,13 +79,15 @@ impl Attention<'_> {
                 s.scores,
                 s.offs,
                 &mut s.ctx[row],
+                None,
             );
         }
         self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
     }
 
     /// Cross-attention for the step's rows: row `r` attends to the encoder output of its
-    /// sentence in `mem`. Writes the output projection to `s.tmp`.
+    /// sentence in `mem`. Writes the output projection to `s.tmp`; with `keep`, the first
+    /// row's attention weights go there.
     pub(crate) fn cross(
         &self,
         kern: &Kernels,
@@ -92,6 +95,7 @@ impl Attention<'_> {
         step: &Step,
         mem: &Memory,
         s: &mut Scratch<Carver<'_>>,
+        mut keep: Option<Keep>,
     ) {
         let nb = step.nb;
         let d = x.len() / nb;
@@ -112,6 +116,7 @@ impl Attention<'_> {
                 s.scores,
                 s.offs,
                 &mut s.ctx[row],
+                keep.take(),
             );
         }
         self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
@@ -155,7 +160,8 @@ fn ssru(
 }
 
 impl DecoderLayer<'_> {
-    /// Runs the layer for the step's rows of `x`.
+    /// Runs the layer for the step's rows of `x`; with `keep`, the first row's cross-attention
+    /// weights go there.
     pub(crate) fn forward(
         &self,
         kern: &Kernels,
@@ -163,6 +169,7 @@ impl DecoderLayer<'_> {
         step: &Step,
         (cache, mem): (Cache, &Memory),
         s: &mut Scratch<Carver<'_>>,
+        keep: Option<Keep>,
     ) {
         match &self.cell {
             Cell::SelfAttention(attn) => {
@@ -183,20 +190,23 @@ impl DecoderLayer<'_> {
                 self.cell_wrap.output(x, s.ctx);
             }
         }
-        self.cross.cross(kern, (&self.cross_wrap, x), step, mem, s);
+        self.cross
+            .cross(kern, (&self.cross_wrap, x), step, mem, s, keep);
         self.cross_wrap.output(x, s.tmp);
         self.ffn.forward(kern, &self.ffn_wrap, x, step.nb, s);
     }
 }
 
 impl Transformer<'_> {
-    /// One decoder step (see [`super::Seq2Seq::step`]).
+    /// One decoder step (see [`super::Seq2Seq::step`]). With `keep`, the first row's
+    /// cross-attention weights go to its position `pos` (see [`super::attention::Grid`]).
     pub(crate) fn step_into(
         &self,
         st: &mut State<Carver<'_>>,
         rows: &Rows,
         pos: usize,
         logits: &mut [f32],
+        mut keep: Option<&mut Grid>,
     ) -> Result<()> {
         let (d, v, kern) = (self.spec.d_model, self.spec.vocab_size, &self.kernels);
         let limits = st.dims.limits;
@@ -240,7 +250,8 @@ impl Transformer<'_> {
                 stride: limits.max_src * d,
                 lens: st.src_len,
             };
-            layer.forward(kern, x, &step, (cache, &mem), &mut st.s);
+            let keep = keep.as_deref_mut().and_then(|g| g.at(l, pos));
+            layer.forward(kern, x, &step, (cache, &mem), &mut st.s, keep);
         }
         if let Some(norm) = &ends.dec_final_norm {
             norm.forward(x);

@@ -1,6 +1,7 @@
 //! The encoder: embeddings, one layer type run `layers` times, the final norm, then each decoder
 //! layer's cross-attention keys and values, computed once per sentence.
 
+use super::attention::Grid;
 use super::layers::{add_position, attend, Scratch};
 use super::spec::{KvInput, Spec};
 use super::state::State;
@@ -11,7 +12,8 @@ use crate::kernels::Kernels;
 use crate::plan::Carver;
 
 impl EncoderLayer<'_> {
-    /// Runs the layer over `n` rows of `x` (every row attends to every row).
+    /// Runs the layer over `n` rows of `x` (every row attends to every row). With `keep`, its
+    /// attention weights go to the grid as layer `keep.1`'s.
     pub(crate) fn forward(
         &self,
         kern: &Kernels,
@@ -19,6 +21,7 @@ impl EncoderLayer<'_> {
         x: &mut [f32],
         n: usize,
         s: &mut Scratch<Carver<'_>>,
+        mut keep: Option<(&mut Grid, usize)>,
     ) {
         let d = x.len() / n;
         let a = &self.attn;
@@ -47,6 +50,7 @@ impl EncoderLayer<'_> {
                 s.scores,
                 s.offs,
                 &mut s.ctx[row],
+                keep.as_mut().and_then(|(grid, l)| grid.at(*l, t)),
             );
         }
         a.o.forward(kern, s.ctx, n, s.tmp, &mut s.qs);
@@ -97,12 +101,14 @@ impl Transformer<'_> {
     }
 
     /// Encodes sentence slot `sentence`: the stack over `src`, then the cross-attention keys
-    /// and values of every decoder layer.
+    /// and values of every decoder layer. With `keep` (sized for `src`), the self-attention
+    /// weights go there.
     pub(crate) fn encode_into(
         &self,
         st: &mut State<Carver<'_>>,
         sentence: usize,
         src: &[u32],
+        mut keep: Option<&mut Grid>,
     ) -> Result<()> {
         let limits = st.dims.limits;
         limits.check(self.spec.max_positions)?;
@@ -131,8 +137,9 @@ impl Transformer<'_> {
         if let Some(norm) = &ends.enc_embed_norm {
             norm.forward(x);
         }
-        for layer in &self.weights.encoder {
-            layer.forward(kern, &self.spec, x, n, &mut st.s);
+        for (l, layer) in self.weights.encoder.iter().enumerate() {
+            let keep = keep.as_deref_mut().map(|grid| (grid, l));
+            layer.forward(kern, &self.spec, x, n, &mut st.s, keep);
         }
         if let Some(norm) = &ends.enc_final_norm {
             norm.forward(x);

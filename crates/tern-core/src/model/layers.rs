@@ -258,8 +258,16 @@ pub(crate) fn add_position(
     }
 }
 
+/// Where [`attend`] copies its attention weights when they are asked for (to be looked at, see
+/// [`super::attention`]): head `h`'s `n` weights go to `out[h * head_stride..]`.
+pub(crate) struct Keep<'k> {
+    pub out: &'k mut [f32],
+    pub head_stride: usize,
+}
+
 /// Scaled dot-product attention of one query row against `n` key/value rows chosen by `row_of`,
-/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`.
+/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`. With `keep`, the weights
+/// (`softmax(...)`) are also copied out.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attend(
     k: &Kernels,
@@ -273,6 +281,7 @@ pub(crate) fn attend(
     scores: &mut [f32],
     offs: &mut [usize],
     ctx: &mut [f32],
+    mut keep: Option<Keep>,
 ) {
     let d = q.len();
     let hd = d / heads;
@@ -290,6 +299,12 @@ pub(crate) fn attend(
             scores.iter_mut().for_each(|s| *s *= scale);
         }
         softmax(k, scores);
+        if let Some(keep) = keep.as_mut() {
+            let at = h * keep.head_stride;
+            if let Some(out) = keep.out.get_mut(at..at + n) {
+                out.copy_from_slice(scores);
+            }
+        }
         (k.axpy_rows)(scores, &values[span.start..], offs, &mut ctx[span]);
     }
 }

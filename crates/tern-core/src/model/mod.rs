@@ -10,6 +10,7 @@
 //! A family (HF Marian, the Marian toolkit's SSRU models, M2M100, NLLB) is a spec and a tensor
 //! naming in `convert`; nothing here is written for one family.
 
+pub mod attention;
 mod decoder;
 mod encoder;
 pub mod keys;
@@ -120,7 +121,7 @@ impl Seq2Seq for Transformer<'_> {
     }
 
     fn encode(&self, st: &mut State<Carver<'_>>, sentence: usize, src: &[u32]) -> Result<()> {
-        self.encode_into(st, sentence, src)
+        self.encode_into(st, sentence, src, None)
     }
 
     fn candidates<'s>(&self, st: &'s State<Carver<'_>>, sentence: usize) -> Option<&'s [u32]> {
@@ -137,7 +138,7 @@ impl Seq2Seq for Transformer<'_> {
         pos: usize,
         logits: &mut [f32],
     ) -> Result<()> {
-        self.step_into(st, rows, pos, logits)
+        self.step_into(st, rows, pos, logits, None)
     }
 }
 

@@ -90,6 +90,8 @@ struct SourceIds {
     eos: u32,
     /// An unknown run without a vocabulary lookup.
     unk: u32,
+    /// The ids are the source model's own (`tokenizer.src.separate`), not the vocabulary's.
+    separate: bool,
 }
 
 fn flag(g: &Gguf<'_>, key: &'static str, default: bool) -> Result<bool> {
@@ -253,9 +255,15 @@ impl<'a> Tokenizer<'a> {
                     size: m,
                     eos,
                     unk: src_unk as u32,
+                    separate: true,
                 }
             }
-            false => SourceIds { size: n, eos, unk },
+            false => SourceIds {
+                size: n,
+                eos,
+                unk,
+                separate: false,
+            },
         };
         let expansion = g.u32("tokenizer.src.expansion")? as usize;
         if !(1..=1024).contains(&expansion) {
@@ -323,6 +331,13 @@ impl<'a> Tokenizer<'a> {
     /// The text of model id `id`.
     pub fn piece(&self, id: u32) -> Option<&'a str> {
         self.vocab.str(id as usize)
+    }
+    /// The text of source id `id`: the source model's piece where its ids are its own.
+    pub fn source_piece(&self, id: u32) -> Option<&'a str> {
+        match self.source.separate {
+            true => self.src.sorted.strings.str(id as usize),
+            false => self.piece(id),
+        }
     }
     /// The model id whose piece is exactly `piece` (never vocabulary padding).
     pub fn id_of(&self, piece: &str) -> Option<u32> {

@@ -1,0 +1,291 @@
+//! What a translation attended to: the decoder's cross-attention (every layer and head) and, on
+//! request, the encoder's self-attention, for each source sentence of a line; and hard word
+//! alignments read from them. The numbers are tern-core's
+//! ([`Transformer::attention`](tern_core::model::Transformer::attention)): the weights the model
+//! computed for the output it returned.
+
+use tern_core::engine::Engine;
+
+/// Attention weights `[layer][head][row][col]`: row `r` is one query's distribution over the
+/// columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    pub layers: usize,
+    pub heads: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+impl Weights {
+    /// One layer's head, `rows x cols`.
+    pub fn head(&self, layer: usize, head: usize) -> &[f32] {
+        let n = self.rows * self.cols;
+        let at = (layer * self.heads + head) * n;
+        &self.values[at..at + n]
+    }
+
+    /// The mean over every layer and head, `rows x cols`.
+    pub fn average(&self) -> Vec<f32> {
+        let n = self.rows * self.cols;
+        let mut mean = vec![0f32; n];
+        for grid in self.values.chunks_exact(n.max(1)) {
+            mean.iter_mut().zip(grid).for_each(|(m, v)| *m += v);
+        }
+        let count = (self.layers * self.heads).max(1) as f32;
+        mean.iter_mut().for_each(|m| *m /= count);
+        mean
+    }
+
+    /// `[layer][head][row][col]` as nested lists (what the JSON output holds).
+    pub fn nested(&self) -> Vec<Vec<Vec<Vec<f32>>>> {
+        (0..self.layers)
+            .map(|l| {
+                (0..self.heads)
+                    .map(|h| {
+                        self.head(l, h)
+                            .chunks_exact(self.cols.max(1))
+                            .map(<[f32]>::to_vec)
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// One source sentence (or piece of an over-long one) and what its translation attended to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attention {
+    /// Source pieces, the source-language token first where the model has one, EOS last.
+    pub source: Vec<String>,
+    /// Generated pieces, EOS included when generated (no decoder-start token).
+    pub target: Vec<String>,
+    /// The word each source piece belongs to; `None` for special tokens (EOS, language).
+    pub source_words: Vec<Option<usize>>,
+    /// The word each target piece belongs to; `None` for special tokens.
+    pub target_words: Vec<Option<usize>>,
+    /// This source's translation.
+    pub text: String,
+    /// Cross-attention, rows = target pieces, columns = source pieces.
+    pub cross: Weights,
+    /// Encoder self-attention (when asked for), rows and columns = source pieces.
+    pub encoder: Option<Weights>,
+    /// The layer and head trained to align (the Marian toolkit's guided alignment), if the
+    /// model has one.
+    pub aligned_head: Option<(usize, usize)>,
+}
+
+impl Attention {
+    /// The soft alignment, rows = target pieces, columns = source pieces: the trained layer and
+    /// head where the model has one ([`Attention::aligned_head`]), else the average of every
+    /// layer and head.
+    pub fn soft_alignment(&self) -> Vec<f32> {
+        match self.aligned_head {
+            Some((l, h)) if l < self.cross.layers && h < self.cross.heads => {
+                self.cross.head(l, h).to_vec()
+            }
+            _ => self.cross.average(),
+        }
+    }
+
+    /// Hard alignment of each target piece to a source piece, as Bergamot computes it from the
+    /// soft alignment (bergamot-translator's `HTML::hardAlignments`, without markup): each piece
+    /// takes the source piece it attends to most (the first on ties, EOS included), then the
+    /// pieces of one word all take the choice of the word's last piece (pieces continue a word
+    /// unless one of them has a delimiter, `\n ,.(){}[]`, at the edge between them). Special
+    /// pieces (EOS, language tokens) get `None`.
+    pub fn piece_alignment(&self) -> Vec<Option<usize>> {
+        let soft = self.soft_alignment();
+        let cols = self.cross.cols.max(1);
+        let mut hard: Vec<Option<usize>> = soft
+            .chunks_exact(cols)
+            .zip(&self.target_words)
+            .map(|(row, word)| word.map(|_| first_argmax(row)))
+            .collect();
+        for t in 1..hard.len() {
+            if hard[t].is_none() {
+                continue;
+            }
+            let mut i = t;
+            while i > 0 && hard[i - 1].is_some() && continues(&self.target[i - 1], &self.target[i])
+            {
+                hard[i - 1] = hard[t];
+                i -= 1;
+            }
+        }
+        hard
+    }
+
+    /// Hard word alignments (source word, target word), sorted and without repeats: the
+    /// [`piece_alignment`](Self::piece_alignment)s, pieces standing for their words (pairs
+    /// with a special piece, such as a target piece drawn to the source EOS, are left out).
+    pub fn word_alignment(&self) -> Vec<(usize, usize)> {
+        let mut pairs: Vec<(usize, usize)> = self
+            .piece_alignment()
+            .iter()
+            .zip(&self.target_words)
+            .filter_map(|(s, t)| Some((self.source_words.get((*s)?).copied().flatten()?, (*t)?)))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+}
+
+/// Index of the largest value, the first on ties (NaN never wins).
+fn first_argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Whether piece `cur` continues the word of piece `prev` (Bergamot's `isContinuation`): no
+/// delimiter where they meet. `▁` stands for a space.
+fn continues(prev: &str, cur: &str) -> bool {
+    const DELIMITERS: &[char] = &[
+        '\n', ' ', ',', '.', '(', ')', '{', '}', '[', ']', '\u{2581}',
+    ];
+    !prev.ends_with(DELIMITERS) && !cur.starts_with(DELIMITERS)
+}
+
+/// Pharaoh format: `s-t` pairs separated by spaces.
+pub fn pharaoh(pairs: &[(usize, usize)]) -> String {
+    let parts: Vec<String> = pairs.iter().map(|(s, t)| format!("{s}-{t}")).collect();
+    parts.join(" ")
+}
+
+/// The word of each piece: a piece starting with `▁` (SentencePiece's word start) begins a
+/// new word, others continue the current one; `special` pieces belong to none.
+pub fn words(pieces: &[String], special: impl Fn(usize) -> bool) -> Vec<Option<usize>> {
+    let mut word: Option<usize> = None;
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if special(i) {
+                return None;
+            }
+            word = match word {
+                Some(w) if !p.starts_with('\u{2581}') => Some(w),
+                Some(w) => Some(w + 1),
+                None => Some(0),
+            };
+            word
+        })
+        .collect()
+}
+
+/// The layer and head a model was trained to align with, from the file
+/// (`transformer.alignment.layer`, `transformer.alignment.head`).
+pub fn aligned_head(e: &Engine) -> Option<(usize, usize)> {
+    let layer = e.gguf.u32("transformer.alignment.layer").ok()?;
+    let head = e.gguf.u32("transformer.alignment.head").unwrap_or(0);
+    Some((layer as usize, head as usize))
+}
+
+/// The pieces of `ids` as text (`source`: in the source vocabulary).
+pub(crate) fn pieces(e: &Engine, ids: &[u32], source: bool) -> Vec<String> {
+    ids.iter()
+        .map(|&id| {
+            let piece = match source {
+                true => e.tokenizer.source_piece(id),
+                false => e.tokenizer.piece(id),
+            };
+            piece.map_or_else(|| format!("<{id}>"), str::to_owned)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pieces_group_into_words_and_specials_into_none() {
+        let p = strings(&[
+            "eng_Latn",
+            "\u{2581}Hel",
+            "lo",
+            "\u{2581}world",
+            ".",
+            "</s>",
+        ]);
+        let w = words(&p, |i| i == 0 || i == 5);
+        assert_eq!(w, [None, Some(0), Some(0), Some(1), Some(1), None]);
+        // A first piece without the word mark still starts word 0.
+        assert_eq!(
+            words(&strings(&["ab", "\u{2581}c"]), |_| false),
+            [Some(0), Some(1)]
+        );
+    }
+
+    #[test]
+    fn hard_alignment_follows_bergamots_rule() {
+        // Source: ▁a ▁b </s>; target: ▁x y ▁z . </s>. Argmax: x->b, y->a, z->b, "."->EOS.
+        // x and y are one word, so both take y's a; "." starts with a delimiter (no smoothing)
+        // and its EOS is no word; the target EOS row is special.
+        let soft = vec![
+            0.1, 0.8, 0.1, //
+            0.6, 0.3, 0.1, //
+            0.3, 0.6, 0.1, //
+            0.1, 0.2, 0.7, //
+            0.2, 0.2, 0.6,
+        ];
+        let a = Attention {
+            source: strings(&["\u{2581}a", "\u{2581}b", "</s>"]),
+            target: strings(&["\u{2581}x", "y", "\u{2581}z", ".", "</s>"]),
+            source_words: vec![Some(0), Some(1), None],
+            target_words: vec![Some(0), Some(0), Some(1), Some(1), None],
+            text: "xy z.".into(),
+            cross: Weights {
+                layers: 1,
+                heads: 1,
+                rows: 5,
+                cols: 3,
+                values: soft,
+            },
+            encoder: None,
+            aligned_head: None,
+        };
+        assert_eq!(
+            a.piece_alignment(),
+            [Some(0), Some(0), Some(1), Some(2), None]
+        );
+        assert_eq!(a.word_alignment(), [(0, 0), (1, 1)]);
+        assert_eq!(pharaoh(&a.word_alignment()), "0-0 1-1");
+        // The trained head, where the model has one, instead of the average.
+        let mut two = a.clone();
+        two.cross.heads = 2;
+        two.cross.values = [vec![0.0; 15], a.cross.values.clone()].concat();
+        two.aligned_head = Some((0, 1));
+        assert_eq!(two.piece_alignment(), a.piece_alignment());
+        two.aligned_head = None;
+        assert_ne!(two.soft_alignment(), a.soft_alignment());
+    }
+
+    #[test]
+    fn average_and_heads() {
+        let w = Weights {
+            layers: 2,
+            heads: 1,
+            rows: 1,
+            cols: 2,
+            values: vec![1.0, 0.0, 0.0, 1.0],
+        };
+        assert_eq!(w.average(), [0.5, 0.5]);
+        assert_eq!(w.head(1, 0), [0.0, 1.0]);
+        assert_eq!(
+            w.nested(),
+            vec![vec![vec![vec![1.0, 0.0]]], vec![vec![vec![0.0, 1.0]]]]
+        );
+    }
+}
