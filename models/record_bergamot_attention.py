@@ -22,6 +22,7 @@ Writes:
   models/samples/bergamot/<pair>.float.alignments.jsonl  the same for the model dequantized to a
     float .npz (as for <pair>.float.expected; needs numpy: NUMPY_PYTHON, default target/py)
   models/samples/bergamot/enpt.html.expected     html.en.txt translated with HTML=True
+  models/samples/bergamot/enpt.float.html.expected  the same with the float model
 `response.alignments` is unusable from Python in the 0.4.5 wheel (PYBIND11_MAKE_OPAQUE without a
 binding), so a ten-line pybind11 module registers that vector type in the shared pybind11 registry.
 """
@@ -171,8 +172,8 @@ def record_alignments(svc, pair, src_file, count, model_dir=None, suffix=""):
     sys.stderr.write(f"{pair}{suffix}: {len(records)} alignments recorded\n")
 
 
-def record_html(svc):
-    model = load(svc, "enpt")
+def record_html(svc, model_dir=None, suffix=""):
+    model = load(svc, "enpt", model_dir)
     opts = B.ResponseOptions(alignment=True, qualityScores=False, HTML=True)
     with open(os.path.join(samples, "html.en.txt"), encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -181,9 +182,9 @@ def record_html(svc):
         text = svc.translate(model, B.VectorString([line]), opts)[0].target.text
         assert "\n" not in text, "HTML output spans lines: %r" % text
         out.append(text)
-    with open(os.path.join(samples, "enpt.html.expected"), "w", encoding="utf-8") as f:
+    with open(os.path.join(samples, "enpt" + suffix + ".html.expected"), "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
-    sys.stderr.write(f"enpt: {len(out)} HTML fragments recorded\n")
+    sys.stderr.write(f"enpt{suffix}: {len(out)} HTML fragments recorded\n")
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -194,3 +195,4 @@ with tempfile.TemporaryDirectory() as tmp:
     for pair, src, count in (("enpt", "en.txt", 20), ("pten", "pt.txt", 10)):
         record_alignments(svc, pair, src, count, float_model(pair, tmp), ".float")
     record_html(svc)
+    record_html(svc, os.path.join(tmp, "enpt-float"), ".float")

@@ -366,4 +366,68 @@ fn cli_refuses_what_it_cannot_draw() {
         b"Hi.\n",
     );
     assert!(!ok && err.contains("cannot be used with"), "{err}");
+    // A malformed fragment is said, and its line left empty; the others are translated.
+    let (ok, out, err) = tern_e2e::run(
+        tern_cmd()
+            .arg("translate")
+            .arg("-m")
+            .arg(&model)
+            .arg("--html"),
+        b"a <b>x</i>\nThe <b>cat</b> is sleeping.\n",
+    );
+    assert!(
+        ok && err.contains("line 1: bad HTML at byte 6: </i> closes <b>"),
+        "{err}"
+    );
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "");
+    assert!(
+        lines[1].contains("<b>") && lines[1].contains("</b>"),
+        "{out}"
+    );
+}
+
+/// `--html` on an HF model (alignments from the average of its heads): well-formed output that
+/// keeps every element, and the words of the plain translation.
+#[test]
+fn html_on_an_hf_model_keeps_every_element() {
+    let model = cli_model("marian-tiny-en-de", "html");
+    let t = tern::Translator::open(&model).unwrap();
+    let mut session = t.session();
+    for html in [
+        "The <b>cat</b> is sleeping on the <i>warm</i> windowsill.",
+        "<a href=\"/x\">Thank you</a> very much.<br>Where is the <em>train station</em>?",
+        "Please close the door &amp; leave.<!-- note -->",
+    ] {
+        let got = session.translate_html(html).unwrap().text;
+        let source = tern::markup::parse(html).unwrap();
+        tern::markup::parse(&got).unwrap_or_else(|e| panic!("{got:?}: {e}"));
+        for el in &source.elements {
+            assert!(
+                got.contains(&el.open) && got.contains(&el.close),
+                "{got:?} lost {}",
+                el.open
+            );
+        }
+        for m in &source.markers {
+            assert_eq!(got.matches(&m.html).count(), 1, "{got:?}: {}", m.html);
+        }
+        // The words are the blocks' plain translations.
+        let words = |s: &str| -> String {
+            tern::markup::parse(s)
+                .unwrap()
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let plain: Vec<String> = source
+            .blocks()
+            .iter()
+            .map(|b| session.translate(&source.text[b.clone()]).unwrap().text)
+            .collect();
+        // (A block tag separates blocks; their words do not run together.)
+        assert_eq!(words(&got.replace("<br>", " ")), words(&plain.join(" ")), "{html}");
+    }
 }

@@ -58,6 +58,10 @@ enum Cmd {
         /// align with, else from the average cross-attention.
         #[arg(long, conflicts_with_all = ["threads", "batch", "stream"])]
         alignment: bool,
+        /// Each line is an HTML fragment: translate its text and keep its markup (inline tags
+        /// on the aligned words, block tags between blocks), as Firefox does.
+        #[arg(long, conflicts_with_all = ["threads", "batch", "stream", "attention", "alignment"])]
+        html: bool,
     },
     /// Draw what a model attends to while translating a sentence, as an SVG heatmap (or an
     /// HTML page with hover values, for an output ending in .html).
@@ -338,6 +342,7 @@ fn run(cli: Cli) -> Result<()> {
             stream,
             attention,
             alignment,
+            html,
         } => {
             let t = route(&model, &from, &to, &store, limits.settings())?;
             let attention_out = match &attention {
@@ -349,6 +354,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             if attention_out.is_some() || alignment {
                 single_model(&t, "--attention or --alignment")?;
+            }
+            if html {
+                single_model(&t, "--html")?;
             }
             let mut raw = Vec::new();
             match &input {
@@ -375,6 +383,9 @@ fn run(cli: Cli) -> Result<()> {
             if stream {
                 translate_streaming(&t, &lines, &mut out)?;
                 return Ok(());
+            }
+            if html {
+                return translate_html(single_model(&t, "--html")?, &lines, &mut out);
             }
             if attention_out.is_some() || alignment {
                 let t = single_model(&t, "--attention or --alignment")?;
@@ -600,6 +611,28 @@ fn json_weights(w: &tern::attention::Weights) -> String {
         })
     });
     out
+}
+
+/// `--html`: each line an HTML fragment, its markup kept.
+fn translate_html(t: &Translator, lines: &[String], out: &mut impl Write) -> Result<()> {
+    let mut session = t.session();
+    for (i, line) in lines.iter().enumerate() {
+        let text = match session.translate_html(line) {
+            Ok(o) => {
+                if o.truncated {
+                    eprintln!("tern: line {}: longer than --max-src-len tokens; translated its beginning only", i + 1);
+                }
+                o.text
+            }
+            Err(e) => {
+                eprintln!("tern: line {}: {e}; wrote an empty line", i + 1);
+                String::new()
+            }
+        };
+        writeln!(out, "{}", text.replace(['\n', '\r'], " "))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// A line's word alignment in Pharaoh format: its sentences' alignments, each shifted by the

@@ -96,6 +96,15 @@ impl Attention {
     /// unless one of them has a delimiter, `\n ,.(){}[]`, at the edge between them). Special
     /// pieces (EOS, language tokens) get `None`.
     pub fn piece_alignment(&self) -> Vec<Option<usize>> {
+        self.piece_alignment_by(|_, _| true)
+    }
+
+    /// [`piece_alignment`](Self::piece_alignment) where a piece continuing a word makes the
+    /// word so far take its choice only if `extends(its source, the previous piece's source)`
+    /// or it attends to its choice at least as much as the previous piece to the previous
+    /// choice; otherwise it takes the previous piece's choice (Bergamot's rule with markup,
+    /// `extends` saying whether the first source piece's elements extend the second's).
+    pub fn piece_alignment_by(&self, extends: impl Fn(usize, usize) -> bool) -> Vec<Option<usize>> {
         let soft = self.soft_alignment();
         let cols = self.cross.cols.max(1);
         let mut hard: Vec<Option<usize>> = soft
@@ -104,14 +113,23 @@ impl Attention {
             .map(|(row, word)| word.map(|_| first_argmax(row)))
             .collect();
         for t in 1..hard.len() {
-            if hard[t].is_none() {
+            let (Some(cur), Some(prev)) = (hard[t], hard[t - 1]) else {
+                continue;
+            };
+            if !continues(&self.target[t - 1], &self.target[t]) {
                 continue;
             }
-            let mut i = t;
-            while i > 0 && hard[i - 1].is_some() && continues(&self.target[i - 1], &self.target[i])
-            {
-                hard[i - 1] = hard[t];
-                i -= 1;
+            if extends(cur, prev) || soft[t * cols + cur] >= soft[(t - 1) * cols + prev] {
+                let mut i = t;
+                while i > 0
+                    && hard[i - 1].is_some()
+                    && continues(&self.target[i - 1], &self.target[i])
+                {
+                    hard[i - 1] = Some(cur);
+                    i -= 1;
+                }
+            } else {
+                hard[t] = Some(prev);
             }
         }
         hard

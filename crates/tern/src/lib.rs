@@ -17,6 +17,7 @@
 pub mod attention;
 pub mod heatmap;
 pub mod inspect;
+pub mod markup;
 
 use attention::Attention;
 use std::path::Path;
@@ -43,6 +44,8 @@ pub enum Error {
     TooLong { tokens: usize, max: usize },
     #[error("{0}")]
     BadSetting(BadSetting),
+    #[error("{0}")]
+    Markup(markup::MarkupError),
     #[error("unknown {side} language {code:?}; this model's language codes are: {known}")]
     UnknownLanguage {
         side: &'static str,
@@ -601,6 +604,113 @@ impl Session<'_> {
             encoder: enc.map(|v| weights(&spec.encoder, src.len(), v)),
             aligned_head: attention::aligned_head(e),
         })
+    }
+
+    /// Translates an HTML fragment, keeping its markup on the translated words ([`markup`]):
+    /// each block's text is translated as a line, and each translated piece is put in the
+    /// elements of the source piece it is aligned to. A fragment that is not well-formed is
+    /// an error ([`Error::Markup`]); the output always is.
+    pub fn translate_html(&mut self, html: &str) -> Result<Output, Error> {
+        let f = markup::parse(html).map_err(Error::Markup)?;
+        let mut placed = Vec::new();
+        let mut truncated = false;
+        for block in f.blocks() {
+            let text = &f.text[block.clone()];
+            let mut pieces = Vec::new();
+            let plan = self.plan_line(text, &mut pieces)?;
+            truncated |= plan.truncated;
+            // Where the next source's pieces are looked for in the fragment's text.
+            let (mut from, end) = (block.start, block.end);
+            for part in &plan.parts {
+                let r = match part {
+                    Part::Text(r) => {
+                        let at = block.start + r.start;
+                        placed.push(markup::Placed {
+                            text: text[r.clone()].to_string(),
+                            elements: f.elements_at(at).to_vec(),
+                            source_at: at,
+                        });
+                        continue;
+                    }
+                    Part::Sentence(r) => r,
+                };
+                for (k, src) in pieces[r.clone()].iter().enumerate() {
+                    let len = self.generate_ids(src, None)?;
+                    let output = self.tgt[..len].to_vec();
+                    let texts = self.piece_texts(len)?;
+                    let a = self.attention(src, &output, false, String::new())?;
+                    let ranges = markup::piece_ranges(&f.text, from, &a.source, |i| {
+                        a.source_words[i].is_none()
+                    });
+                    let last = ranges.iter().flatten().map(|r| r.end).max();
+                    let sentence_end = last.unwrap_or(from).min(end);
+                    from = sentence_end;
+                    let targets = markup::target_elements(&f, &a, &ranges, sentence_end);
+                    if k > 0 && texts.iter().any(|t| !t.is_empty()) {
+                        let elements = placed
+                            .last()
+                            .map_or(Vec::new(), |p: &markup::Placed| p.elements.clone());
+                        placed.push(markup::Placed {
+                            text: " ".into(),
+                            elements,
+                            source_at: sentence_end,
+                        });
+                    }
+                    for (text, (elements, source_at)) in texts.into_iter().zip(targets) {
+                        if !text.is_empty() {
+                            placed.push(markup::Placed {
+                                text,
+                                elements,
+                                source_at,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Output {
+            text: markup::write(&f, &placed),
+            truncated,
+        })
+    }
+
+    /// The text of each of `self.tgt[..len]`'s pieces, which concatenate to their decoded
+    /// text: what decoding one more piece adds (a piece that changes earlier text, such as a
+    /// byte completing a character, takes that text over).
+    fn piece_texts(&mut self, len: usize) -> Result<Vec<String>, Error> {
+        let mut texts: Vec<String> = Vec::with_capacity(len);
+        let mut prev = String::new();
+        for t in 0..len {
+            let now = self.detokenize(..t + 1)?;
+            let mut common = now
+                .char_indices()
+                .zip(prev.chars())
+                .take_while(|((_, a), b)| a == b)
+                .map(|((i, a), _)| i + a.len_utf8())
+                .last()
+                .unwrap_or(0);
+            if prev.len() == common && now.starts_with(&prev) {
+                common = prev.len();
+            }
+            // Take back what earlier pieces said beyond the common part.
+            let mut have = prev.len();
+            while have > common {
+                let Some(last) = texts.iter_mut().rev().find(|t| !t.is_empty()) else {
+                    break;
+                };
+                let cut = (have - common).min(last.len());
+                let keep = last.len() - cut;
+                let keep = (0..=keep)
+                    .rev()
+                    .find(|&k| last.is_char_boundary(k))
+                    .unwrap_or(0);
+                have -= last.len() - keep;
+                last.truncate(keep);
+            }
+            texts.push(now[have.min(now.len())..].to_string());
+            prev = now;
+        }
+        Ok(texts)
     }
 
     /// Translates `text` as one sentence (no sentence splitting). Over-long input: see
