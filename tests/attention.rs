@@ -348,6 +348,19 @@ fn cli_refuses_what_it_cannot_draw() {
         b"",
     );
     assert!(!ok && err.contains("blank"), "{err}");
+    // An HF model has no head trained to align.
+    let (ok, _, err) = tern_e2e::run(
+        tern_cmd()
+            .arg("attention")
+            .arg("-m")
+            .arg(&model)
+            .arg("Hi.")
+            .arg("--aligned")
+            .arg("-o")
+            .arg(&out),
+        b"",
+    );
+    assert!(!ok && err.contains("no head trained to align"), "{err}");
     let (ok, _, err) = tern_e2e::run(
         tern_cmd()
             .arg("translate")
@@ -428,6 +441,10 @@ fn html_on_an_hf_model_keeps_every_element() {
             .map(|b| session.translate(&source.text[b.clone()]).unwrap().text)
             .collect();
         // (A block tag separates blocks; their words do not run together.)
-        assert_eq!(words(&got.replace("<br>", " ")), words(&plain.join(" ")), "{html}");
+        assert_eq!(
+            words(&got.replace("<br>", " ")),
+            words(&plain.join(" ")),
+            "{html}"
+        );
     }
 }

@@ -665,3 +665,102 @@ fn html_markup_like_bergamots() {
         assert!(same >= min_same, "{which}: only {same} identical");
     }
 }
+
+/// The CLI on a Firefox model: `--alignment` prints Bergamot's hard alignment as words,
+/// `--attention` writes one JSON object per sentence (two for a two-sentence line), `tern
+/// attention --aligned` draws the trained head, and `--html` keeps the markup.
+#[test]
+fn cli_attention_surfaces_on_a_firefox_model() {
+    let model = tern_e2e::scratch().join("cli-attention-enpt.gguf");
+    let dir = root().join("models/downloads/enpt");
+    std::fs::write(&model, tern_convert::build(&dir, None, true).unwrap()).unwrap();
+    let json = tern_e2e::scratch().join("cli-attention-enpt.jsonl");
+    let tern = || std::process::Command::new(tern_e2e::bin("tern"));
+    let (ok, out, err) = tern_e2e::run(
+        tern()
+            .arg("translate")
+            .arg("-m")
+            .arg(&model)
+            .arg("--alignment")
+            .arg("--attention")
+            .arg(&json),
+        b"The weather in Lisbon was warm and sunny all week.\nHello. How are you?\n",
+    );
+    assert!(ok, "{err}");
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    // The first line's alignment, from the first record of the recorded Bergamot alignments
+    // (same sentence): its hard piece alignment mapped to words.
+    let t = tern::Translator::open(&model).unwrap();
+    let (_, maps) = t
+        .session()
+        .translate_attended("The weather in Lisbon was warm and sunny all week.", false)
+        .unwrap();
+    assert_eq!(
+        lines[0].split_once(" ||| ").unwrap().1,
+        tern::attention::pharaoh(&maps[0].word_alignment())
+    );
+    // Bergamot's translation of that sentence (its recorded alignments' first record).
+    let bergamot = &alignments("enpt", "alignments")[0];
+    assert_eq!(
+        bergamot.source,
+        "The weather in Lisbon was warm and sunny all week."
+    );
+    assert_eq!(lines[0].split_once(" ||| ").unwrap().0, bergamot.target);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "one object per sentence");
+    assert_eq!(
+        (records[1]["line"].as_u64(), records[2]["line"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // 2 decoder layers x 8 heads.
+    assert_eq!(records[0]["cross_attention"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        records[0]["cross_attention"][0].as_array().unwrap().len(),
+        8
+    );
+    let svg = tern_e2e::scratch().join("cli-attention-enpt.svg");
+    let (ok, _, err) = tern_e2e::run(
+        tern()
+            .arg("attention")
+            .arg("-m")
+            .arg(&model)
+            .arg("The weather in Lisbon was warm and sunny all week.")
+            .arg("--aligned")
+            .arg("-o")
+            .arg(&svg),
+        b"",
+    );
+    assert!(ok, "{err}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    let xml = roxmltree::Document::parse(&svg).unwrap();
+    let titles: Vec<&str> = xml
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("ptitle"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(
+        titles,
+        ["cross-attention, layer 2 head 1 (trained to align)"]
+    );
+    // The first two fragments Bergamot's HTML mode translated (models/samples/bergamot).
+    let samples = root().join("models/samples/bergamot");
+    let input = std::fs::read_to_string(samples.join("html.en.txt")).unwrap();
+    let want = std::fs::read_to_string(samples.join("enpt.html.expected")).unwrap();
+    let two = |s: &str| {
+        s.lines()
+            .take(2)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let (ok, out, err) = tern_e2e::run(
+        tern().arg("translate").arg("-m").arg(&model).arg("--html"),
+        two(&input).as_bytes(),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(String::from_utf8(out).unwrap(), two(&want));
+}

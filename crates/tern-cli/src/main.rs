@@ -77,8 +77,12 @@ enum Cmd {
         #[arg(long)]
         all: bool,
         /// The encoder's self-attention (source pieces against source pieces) instead.
-        #[arg(long = "self")]
+        #[arg(long = "self", conflicts_with = "aligned")]
         self_attention: bool,
+        /// Only the head the model was trained to align with (Firefox models: the last
+        /// decoder layer's first head, what Bergamot places markup with).
+        #[arg(long, conflicts_with = "all")]
+        aligned: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -323,11 +327,17 @@ fn run(cli: Cli) -> Result<()> {
             output,
             all,
             self_attention,
+            aligned,
             limits,
         } => {
             let route = source.route(limits.settings())?;
             let t = single_model(&route, "tern attention")?;
-            draw_attention(t, &text, &output, all, self_attention)
+            let what = match (all, self_attention, aligned) {
+                (_, _, true) => Drawn::Aligned,
+                (true, s, _) => Drawn::All { encoder: s },
+                (false, s, _) => Drawn::Average { encoder: s },
+            };
+            draw_attention(t, &text, &output, what)
         }
         Cmd::Translate {
             model,
@@ -653,15 +663,24 @@ fn line_alignment(maps: &[tern::attention::Attention]) -> String {
     tern::attention::pharaoh(&pairs)
 }
 
+/// What `tern attention` draws.
+#[derive(Clone, Copy)]
+enum Drawn {
+    /// The mean of every layer and head (of the encoder's self-attention with `encoder`).
+    Average { encoder: bool },
+    /// Every layer and head, a grid of layers x heads.
+    All { encoder: bool },
+    /// The cross-attention head the model was trained to align with.
+    Aligned,
+}
+
 /// `tern attention`: the heatmap of one sentence's translation.
-fn draw_attention(
-    t: &Translator,
-    text: &str,
-    output: &Path,
-    all: bool,
-    self_attention: bool,
-) -> Result<()> {
-    let (translated, maps) = t.session().translate_attended(text, self_attention)?;
+fn draw_attention(t: &Translator, text: &str, output: &Path, what: Drawn) -> Result<()> {
+    let encoder = matches!(
+        what,
+        Drawn::Average { encoder: true } | Drawn::All { encoder: true }
+    );
+    let (translated, maps) = t.session().translate_attended(text, encoder)?;
     let Some(a) = maps.first() else {
         anyhow::bail!("nothing to translate: the text is blank");
     };
@@ -671,30 +690,45 @@ fn draw_attention(
             maps.len()
         );
     }
-    let (weights, rows) = match (self_attention, &a.encoder) {
+    let (weights, rows) = match (encoder, &a.encoder) {
         (true, Some(w)) => (w, &a.source),
         _ => (&a.cross, &a.target),
     };
-    let average = weights.average();
-    let grids: Vec<tern::heatmap::Grid> = if all {
-        (0..weights.layers)
-            .flat_map(|l| (0..weights.heads).map(move |h| (l, h)))
-            .map(|(l, h)| tern::heatmap::Grid {
-                title: format!("layer {} head {}", l + 1, h + 1),
-                weights: weights.head(l, h),
-            })
-            .collect()
+    let stack = if encoder {
+        "encoder self-attention"
     } else {
-        let title = match self_attention {
-            true => "encoder self-attention, average of all layers and heads",
-            false => "cross-attention, average of all layers and heads",
-        };
-        vec![tern::heatmap::Grid {
-            title: title.to_string(),
-            weights: &average,
-        }]
+        "cross-attention"
     };
-    let per_line = if all { weights.heads } else { 1 };
+    let average = weights.average();
+    let (grids, per_line) = match what {
+        Drawn::All { .. } => {
+            let grids = (0..weights.layers)
+                .flat_map(|l| (0..weights.heads).map(move |h| (l, h)))
+                .map(|(l, h)| tern::heatmap::Grid {
+                    title: format!("{stack}, layer {} head {}", l + 1, h + 1),
+                    weights: weights.head(l, h),
+                })
+                .collect();
+            (grids, weights.heads)
+        }
+        Drawn::Average { .. } => {
+            let grid = tern::heatmap::Grid {
+                title: format!("{stack}, average of all layers and heads"),
+                weights: &average,
+            };
+            (vec![grid], 1)
+        }
+        Drawn::Aligned => {
+            let Some((l, h)) = a.aligned_head else {
+                anyhow::bail!("this model has no head trained to align (Firefox models do); draw --all or the average");
+            };
+            let grid = tern::heatmap::Grid {
+                title: format!("{stack}, layer {} head {} (trained to align)", l + 1, h + 1),
+                weights: weights.head(l, h),
+            };
+            (vec![grid], 1)
+        }
+    };
     let page = output
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
