@@ -3,12 +3,15 @@
 
      cc translate.c $(pkg-config --cflags --libs tern) -o translate
      ./translate MODEL.gguf [--beam N] [--max-len N] [--max-src-len N] [--batch N]
-                 [--threads N] [--source-lang CODE] [--target-lang CODE] [--stream]
-                 < in.txt > out.txt
+                 [--threads N] [--source-lang CODE] [--target-lang CODE]
+                 [--stream | --html | --alignment] < in.txt > out.txt
 
    Lines go to tern_translate_batch in chunks (threads and batches as given); a line that fails
    gives an empty line and a message on stderr, as with the CLI. With --stream, each line goes
-   to tern_translate_stream and its text is printed as it is decoded. */
+   to tern_translate_stream and its text is printed as it is decoded. With --html, each line is
+   an HTML fragment translated with tern_translate_html (markup kept); with --alignment, each
+   line goes to tern_translate_aligned and prints "translation ||| word alignment" (Pharaoh), as
+   `tern translate --html` / `--alignment` do. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,14 +71,19 @@ static void print_piece(const char *piece, size_t len, void *user_data) {
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: translate MODEL.gguf [--beam N] [--max-len N] [--max-src-len N] "
-                    "[--batch N] [--threads N] [--source-lang CODE] [--target-lang CODE] [--stream]\n");
+                    "[--batch N] [--threads N] [--source-lang CODE] [--target-lang CODE] "
+                    "[--stream | --html | --alignment]\n");
     return 2;
   }
   TernSettings settings = tern_settings_default();
-  int stream = 0;
+  int stream = 0, html = 0, alignment = 0;
   for (int i = 2; i < argc; i += 2) {
-    if (!strcmp(argv[i], "--stream")) {
-      stream = 1;
+    int *flag = !strcmp(argv[i], "--stream")      ? &stream
+                : !strcmp(argv[i], "--html")      ? &html
+                : !strcmp(argv[i], "--alignment") ? &alignment
+                                                  : NULL;
+    if (flag) {
+      *flag = 1;
       i--;
       continue;
     }
@@ -122,7 +130,26 @@ int main(int argc, char **argv) {
     free(line);
     done++;
   }
-  while (!stream && (line = read_line(stdin)) != NULL) {
+  while ((html || alignment) && !stream && (line = read_line(stdin)) != NULL) {
+    /* One line at a time: an HTML fragment, or a line and its word alignment. */
+    char *out = NULL, *align = NULL;
+    s = html ? tern_translate_html(session, line, &out)
+             : tern_translate_aligned(session, line, &out, &align);
+    if (s != TERN_STATUS_OK)
+      fprintf(stderr, "translate: line %zu: %s; wrote an empty line\n", done + 1,
+              tern_last_error_message());
+    for (char *p = out; p && *p; p++)
+      if (*p == '\n' || *p == '\r') *p = ' ';
+    if (alignment)
+      printf("%s ||| %s\n", out ? out : "", align ? align : "");
+    else
+      printf("%s\n", out ? out : "");
+    tern_string_free(out);
+    tern_string_free(align);
+    free(line);
+    done++;
+  }
+  while (!stream && !html && !alignment && (line = read_line(stdin)) != NULL) {
     lines[n++] = line;
     if (n == CHUNK) {
       flush(session, lines, n, &done);

@@ -125,14 +125,15 @@ fn os_error(path: &Path, err: &std::io::Error) -> PyErr {
     }
 }
 
-/// tern's errors as Python exceptions: settings and languages are `ValueError`s
-/// (`SettingError`, `LanguageError`), files `OSError`s, a file that is not a usable model
+/// tern's errors as Python exceptions: settings, languages and malformed HTML are
+/// `ValueError`s (`SettingError`, `LanguageError`, `MarkupError`), files `OSError`s, a file that is not a usable model
 /// `ModelError`, a line that fails `TranslationError`; all but `OSError` are `TernError`s.
 fn to_py(py: Python<'_>, e: tern::Error, loading: bool) -> PyErr {
     match e {
         tern::Error::Io { path, source } => os_error(Path::new(&path), &source),
         tern::Error::BadSetting(b) => raise(py, "SettingError", b.to_string()),
         e @ tern::Error::UnknownLanguage { .. } => raise(py, "LanguageError", e.to_string()),
+        tern::Error::Markup(m) => raise(py, "MarkupError", m.to_string()),
         e if loading => raise(py, "ModelError", e.to_string()),
         e => raise(py, "TranslationError", e.to_string()),
     }
@@ -262,6 +263,42 @@ impl Translator {
             .collect()
     }
 
+    /// What the translation of `text` attended to: one dict per source sentence (see
+    /// `tern.pyi`), with the encoder's self-attention too when `encoder`. The GIL is released
+    /// while translating.
+    #[pyo3(signature = (text, encoder=false))]
+    fn attention<'py>(
+        &self,
+        py: Python<'py>,
+        text: String,
+        encoder: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (_, maps) = py
+            .detach(|| {
+                self.model
+                    .session_with(self.settings.clone())
+                    .translate_attended(&text, encoder)
+            })
+            .map_err(|e| to_py(py, e, false))?;
+        let list = PyList::empty(py);
+        for a in &maps {
+            list.append(attention_dict(py, a)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Translates an HTML fragment, keeping its markup on the translated words (the GIL is
+    /// released meanwhile); a fragment that is not well-formed raises `MarkupError`.
+    fn translate_html(&self, py: Python<'_>, html: String) -> PyResult<String> {
+        py.detach(|| {
+            self.model
+                .session_with(self.settings.clone())
+                .translate_html(&html)
+        })
+        .map(|o| o.text)
+        .map_err(|e| to_py(py, e, false))
+    }
+
     /// An iterator over the translation's text pieces, as they are decoded (on a thread of
     /// its own; the GIL is released while waiting for the next piece).
     fn translate_stream(&self, text: String) -> Stream {
@@ -316,6 +353,32 @@ impl Translator {
             self.threads
         )
     }
+}
+
+/// One source sentence's [`tern::attention::Attention`] as the dict `Translator.attention`
+/// returns (the keys of `tern translate --attention`'s JSON lines, and more).
+fn attention_dict<'py>(
+    py: Python<'py>,
+    a: &tern::attention::Attention,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("source", &a.source)?;
+    d.set_item("target", &a.target)?;
+    d.set_item("translation", &a.text)?;
+    d.set_item("cross_attention", a.cross.nested())?;
+    d.set_item("encoder_attention", a.encoder.as_ref().map(|w| w.nested()))?;
+    d.set_item("alignment", a.word_alignment())?;
+    let cols = a.cross.cols.max(1);
+    let soft: Vec<Vec<f32>> = a
+        .soft_alignment()
+        .chunks_exact(cols)
+        .map(<[f32]>::to_vec)
+        .collect();
+    d.set_item("soft_alignment", soft)?;
+    d.set_item("source_words", &a.source_words)?;
+    d.set_item("target_words", &a.target_words)?;
+    d.set_item("aligned_head", a.aligned_head)?;
+    Ok(d)
 }
 
 enum Msg {

@@ -9,7 +9,8 @@
  *     TernSession  tern_session_new(model, settings): one workspace and its settings. One
  *                  session per thread: a session is used by one thread at a time (it may move
  *                  between threads between calls).
- *     Strings returned by tern_translate / tern_translate_batch belong to the caller: free each
+ *     Strings returned by tern_translate, tern_translate_batch, tern_translate_html,
+ *     tern_translate_aligned and tern_attention_pieces belong to the caller: free each
  *     with tern_string_free. Handles: tern_model_free, tern_session_free (in any order: a
  *     session keeps its model's mapping alive). NULL is accepted by every free function.
  *     Messages (tern_last_error_message, tern_status_name, tern_version) belong to the
@@ -72,13 +73,18 @@ typedef enum TernStatus {
   TERN_STATUS_TOO_LONG = 8,
   // The workspace buffer is smaller than the memory plan needs (the message says how much).
   TERN_STATUS_WORKSPACE_TOO_SMALL = 9,
-  // The output buffer is too small for the translation and its terminating NUL.
+  // The output buffer is too small: for the translation and its terminating NUL
+  // (`tern_engine_translate`), or for the attention weights (`tern_attention`, which then
+  // gives their size).
   TERN_STATUS_OUTPUT_TOO_SMALL = 10,
   // Translating failed for another reason (the message says why).
   TERN_STATUS_FAILED = 11,
   // An internal error (a bug in tern) was caught at the boundary; the handle it happened
   // on should not be used further.
   TERN_STATUS_PANIC = 12,
+  // HTML given to `tern_translate_html` is not well-formed (the message says where: "bad
+  // HTML at byte 6: </i> closes <b>, which is still open").
+  TERN_STATUS_BAD_MARKUP = 13,
 } TernStatus;
 
 // A loaded model (no_std API): the parsed file, its weights and tokenizer, all pointing into
@@ -291,6 +297,17 @@ void tern_session_free(struct TernSession *session);
 // NUL-terminated; `out` valid for writes.
 enum TernStatus tern_translate(struct TernSession *session, const char *text, char **out);
 
+// Translates an HTML fragment (UTF-8, NUL-terminated), keeping its markup, as `tern translate
+// --html` does: each block's text is translated as a line and each translated word is put in
+// the elements of the source word it is aligned to; void tags, comments and the contents of
+// `<script>`, `<style>` and the like are kept as they are. On success `*out` is a new string
+// (free it with `tern_string_free`); on failure NULL. A fragment that is not well-formed
+// gives `TERN_STATUS_BAD_MARKUP` and a message saying where ("bad HTML at byte 6: ...").
+//
+// # Safety
+// As for `tern_translate`.
+enum TernStatus tern_translate_html(struct TernSession *session, const char *html, char **out);
+
 // Translates one line as `tern_translate` does, handing out the text as it is decoded:
 // `callback(piece, len, user_data)` is called with each piece in order (greedy search: word by
 // word; beam search: once the best hypothesis is fixed), and the pieces concatenate to exactly
@@ -321,7 +338,9 @@ enum TernStatus tern_translate_batch(struct TernSession *session,
                                      char **outs,
                                      enum TernStatus *statuses);
 
-// Frees a string returned by `tern_translate` or `tern_translate_batch`. NULL is ignored.
+// Frees a string returned by this library (`tern_translate`, `tern_translate_batch`,
+// `tern_translate_html`, `tern_translate_aligned`, `tern_attention_pieces`, ...). NULL is
+// ignored.
 //
 // # Safety
 // `s` from this library, not freed before, not used after.
@@ -364,6 +383,60 @@ enum TernStatus tern_route_translate(const struct TernRoute *route, const char *
 // # Safety
 // `route` from `tern_route_open`, not freed before, not used after.
 void tern_route_free(struct TernRoute *route);
+
+// Translates one line as `tern_translate` does, with its word alignment: on success `*out` is
+// the translation and `*alignment` its alignment in Pharaoh format, as `tern translate
+// --alignment` prints it after ` ||| `: `source word-target word` pairs separated by spaces
+// ("0-0 1-2 2-1"; "" for a blank line), words counted from 0 over the whole line (a
+// sentence's words follow those of the sentences before it; a word is a run of pieces from
+// one that starts with a space). The alignment is the one Bergamot computes: from the head the
+// model was trained to align with, else from the cross-attention averaged over layers and
+// heads. Free both with `tern_string_free`; on failure both are NULL.
+//
+// # Safety
+// `session` as for `tern_translate`; `text` NUL-terminated; `out` and `alignment` valid for
+// writes.
+enum TernStatus tern_translate_aligned(struct TernSession *session,
+                                       const char *text,
+                                       char **out,
+                                       char **alignment);
+
+// The cross-attention of the translation of `text`'s FIRST sentence (the line is translated as
+// `tern_translate` translates it), averaged over every decoder layer and head: `*rows` target
+// pieces (the generated pieces, end-of-sentence included) by `*cols` source pieces (the
+// sentence's pieces, the language token first on multilingual models, end-of-sentence last),
+// row-major, each row a distribution over the source pieces (it sums to 1).
+// `tern_attention_pieces` gives the pieces. `*rows` and `*cols` are set on success and on
+// `TERN_STATUS_OUTPUT_TOO_SMALL`, 0 otherwise.
+//
+// Size query: with `weights` NULL, or `capacity` (in floats) less than `rows * cols`, nothing
+// is written to `weights` and the status is `TERN_STATUS_OUTPUT_TOO_SMALL`, with `*rows` and
+// `*cols` set; call again with room for `rows * cols` floats (the same text on the same session
+// gives the same sizes). A blank line has no sentence: `TERN_STATUS_OK` with 0 x 0.
+//
+// # Safety
+// `session` as for `tern_translate`; `text` NUL-terminated; `weights` NULL or valid for
+// `capacity` floats; `rows` and `cols` valid for writes.
+enum TernStatus tern_attention(struct TernSession *session,
+                               const char *text,
+                               float *weights,
+                               size_t capacity,
+                               size_t *rows,
+                               size_t *cols);
+
+// The pieces `tern_attention` is between, for the same line: `*source` gets the first
+// sentence's source pieces (its columns) and `*target` its translation's pieces (its rows),
+// each one string of pieces separated by '\n' (no newline after the last), as the tokenizer
+// spells them ("▁Hello", "</s>"; an unknown id as "<id>"). A blank line gives "" for both.
+// Free both with `tern_string_free`; on failure both are NULL.
+//
+// # Safety
+// `session` as for `tern_translate`; `text` NUL-terminated; `source` and `target` valid for
+// writes.
+enum TernStatus tern_attention_pieces(struct TernSession *session,
+                                      const char *text,
+                                      char **source,
+                                      char **target);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -46,6 +46,13 @@ pub struct TernSession {
     threads: usize,
 }
 
+impl TernSession {
+    /// Runs `f` on the session's host-library session.
+    pub(crate) fn run<R>(&mut self, f: impl FnOnce(&mut Session<'_>) -> R) -> R {
+        self.held.with_dependent_mut(|_, session| f(session))
+    }
+}
+
 /// Settings of a session. Zero (or NULL) takes the default, as the `tern` CLI does when an
 /// option is not given; other values must be in range, else `TERN_STATUS_INVALID_ARGUMENT`
 /// with the CLI's message ("beam must be between 1 and 64, not 100"). Start from
@@ -104,6 +111,7 @@ pub(crate) fn fail_host(e: &tern::Error) -> TernStatus {
         tern::Error::TooLong { .. } => TernStatus::TooLong,
         tern::Error::UnknownLanguage { .. } => TernStatus::Language,
         tern::Error::BadSetting(_) => TernStatus::InvalidArgument,
+        tern::Error::Markup(_) => TernStatus::BadMarkup,
         #[allow(unreachable_patterns)]
         _ => TernStatus::Failed,
     };
@@ -336,6 +344,45 @@ pub unsafe extern "C" fn tern_translate(
     })
 }
 
+/// Translates an HTML fragment (UTF-8, NUL-terminated), keeping its markup, as `tern translate
+/// --html` does: each block's text is translated as a line and each translated word is put in
+/// the elements of the source word it is aligned to; void tags, comments and the contents of
+/// `<script>`, `<style>` and the like are kept as they are. On success `*out` is a new string
+/// (free it with `tern_string_free`); on failure NULL. A fragment that is not well-formed
+/// gives `TERN_STATUS_BAD_MARKUP` and a message saying where ("bad HTML at byte 6: ...").
+///
+/// # Safety
+/// As for `tern_translate`.
+#[no_mangle]
+pub unsafe extern "C" fn tern_translate_html(
+    session: *mut TernSession,
+    html: *const c_char,
+    out: *mut *mut c_char,
+) -> TernStatus {
+    guard(|| {
+        if session.is_null() || out.is_null() {
+            return fail(TernStatus::NullArgument, "session or out is NULL");
+        }
+        // SAFETY: `out` is valid for writes (caller's contract).
+        unsafe { *out = core::ptr::null_mut() };
+        // SAFETY: caller's contract.
+        let html = match unsafe { self::text(html, "html") } {
+            Ok(t) => t,
+            Err(s) => return s,
+        };
+        // SAFETY: a live session, used by this thread alone (caller's contract).
+        let s = unsafe { &mut *session };
+        match s.run(|session| session.translate_html(html)) {
+            Ok(o) => {
+                // SAFETY: as above.
+                unsafe { *out = c_string(o.text) };
+                TernStatus::Ok
+            }
+            Err(e) => fail_host(&e),
+        }
+    })
+}
+
 /// Translates one line as `tern_translate` does, handing out the text as it is decoded:
 /// `callback(piece, len, user_data)` is called with each piece in order (greedy search: word by
 /// word; beam search: once the best hypothesis is fixed), and the pieces concatenate to exactly
@@ -473,7 +520,9 @@ fn last_message() -> String {
         .into_owned()
 }
 
-/// Frees a string returned by `tern_translate` or `tern_translate_batch`. NULL is ignored.
+/// Frees a string returned by this library (`tern_translate`, `tern_translate_batch`,
+/// `tern_translate_html`, `tern_translate_aligned`, `tern_attention_pieces`, ...). NULL is
+/// ignored.
 ///
 /// # Safety
 /// `s` from this library, not freed before, not used after.

@@ -5,7 +5,8 @@
 //!
 //! - the host API (cargo feature `std`, the default; [`host`]): a model opened by path and
 //!   memory-mapped once ([`TernModel`], shared by threads), sessions ([`TernSession`], one per
-//!   thread), strings owned by the library and freed with `tern_string_free`;
+//!   thread), strings owned by the library and freed with `tern_string_free`; word
+//!   alignments and cross-attention in [`attention`];
 //! - the `no_std` API ([`engine`], in every build): the caller gives the model's bytes (in
 //!   flash), storage for the engine handle and a workspace buffer sized by a query; nothing is
 //!   allocated. This is what firmware written in C links (`--no-default-features`).
@@ -28,9 +29,15 @@ pub mod host;
 #[cfg(feature = "std")]
 pub mod models;
 
+// Declared after `host` so that cbindgen puts its calls after the session's in tern.h.
+#[cfg(feature = "std")]
+pub mod attention;
+
 pub use engine::*;
 pub use status::*;
 
+#[cfg(feature = "std")]
+pub use attention::*;
 #[cfg(feature = "std")]
 pub use host::*;
 #[cfg(feature = "std")]

@@ -30,13 +30,18 @@ pub enum TernStatus {
     TooLong = 8,
     /// The workspace buffer is smaller than the memory plan needs (the message says how much).
     WorkspaceTooSmall = 9,
-    /// The output buffer is too small for the translation and its terminating NUL.
+    /// The output buffer is too small: for the translation and its terminating NUL
+    /// (`tern_engine_translate`), or for the attention weights (`tern_attention`, which then
+    /// gives their size).
     OutputTooSmall = 10,
     /// Translating failed for another reason (the message says why).
     Failed = 11,
     /// An internal error (a bug in tern) was caught at the boundary; the handle it happened
     /// on should not be used further.
     Panic = 12,
+    /// HTML given to `tern_translate_html` is not well-formed (the message says where: "bad
+    /// HTML at byte 6: </i> closes <b>, which is still open").
+    BadMarkup = 13,
 }
 
 /// The status a core error gives.
@@ -226,6 +231,7 @@ pub extern "C" fn tern_status_name(status: c_int) -> *const c_char {
         10 => c"TERN_STATUS_OUTPUT_TOO_SMALL",
         11 => c"TERN_STATUS_FAILED",
         12 => c"TERN_STATUS_PANIC",
+        13 => c"TERN_STATUS_BAD_MARKUP",
         _ => c"unknown status",
     };
     name.as_ptr()

@@ -534,3 +534,228 @@ fn aligned_u64(bytes: &[u8]) -> Vec<u64> {
     tern_core::plan::as_bytes_mut(&mut v)[..bytes.len()].copy_from_slice(bytes);
     v
 }
+
+/// Takes a string the library returned, freeing it.
+fn take(p: *mut c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: a NUL-terminated string from the library, freed once here.
+    let t = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
+    unsafe { tern_string_free(p) };
+    t
+}
+
+#[test]
+fn html_alignment_and_attention() {
+    let path = model_path(
+        "marian-int8-attention",
+        "marian-tiny-en-de",
+        Precision::Int8,
+    );
+    let m = open(&path);
+    let s = session(&m, &tern_settings_default()).unwrap();
+    let lib = tern::Translator::open(&path)
+        .unwrap()
+        .with_settings(tern::Settings {
+            truncate: true,
+            ..Default::default()
+        });
+    let mut rust = lib.session();
+
+    // HTML: the markup is kept, as the host library keeps it.
+    let html = "<p>The <b>weather</b> is nice today.</p>";
+    let c = CString::new(html).unwrap();
+    let mut out = ptr::null_mut();
+    // SAFETY: valid arguments.
+    assert_eq!(
+        unsafe { tern_translate_html(s, c.as_ptr(), &mut out) },
+        TernStatus::Ok,
+        "{}",
+        last()
+    );
+    let got = take(out);
+    assert_eq!(got, rust.translate_html(html).unwrap().text);
+    assert!(got.starts_with("<p>") && got.ends_with("</p>"), "{got}");
+    assert!(got.contains("<b>") && got.contains("</b>"), "{got}");
+    // Malformed HTML: its own status, and where.
+    let mut out = c"not NULL".as_ptr().cast_mut();
+    // SAFETY: valid arguments; bad HTML and NULLs are what is tested.
+    unsafe {
+        assert_eq!(
+            tern_translate_html(s, c"a <b>x</i>".as_ptr(), &mut out),
+            TernStatus::BadMarkup
+        );
+        assert!(out.is_null());
+        assert!(last().starts_with("bad HTML at byte 6: "), "{}", last());
+        assert_eq!(
+            CStr::from_ptr(tern_status_name(TernStatus::BadMarkup as i32)).to_str(),
+            Ok("TERN_STATUS_BAD_MARKUP")
+        );
+        assert_eq!(
+            tern_translate_html(s, ptr::null(), &mut out),
+            TernStatus::NullArgument
+        );
+        assert_eq!(
+            tern_translate_html(ptr::null_mut(), c"x".as_ptr(), &mut out),
+            TernStatus::NullArgument
+        );
+        assert_eq!(
+            tern_translate_html(s, c"x".as_ptr(), ptr::null_mut()),
+            TernStatus::NullArgument
+        );
+    }
+
+    // Alignment: the translation and its Pharaoh pairs over the whole line, sentences' words
+    // following each other (as `tern translate --alignment`).
+    let pharaoh = |s: &str| {
+        s.split(' ').filter(|p| !p.is_empty()).all(|p| {
+            let (a, b) = p.split_once('-').unwrap_or(("x", "x"));
+            a.parse::<usize>().is_ok() && b.parse::<usize>().is_ok()
+        })
+    };
+    for line in sentences() {
+        let c = CString::new(line.as_str()).unwrap();
+        let (mut out, mut align) = (ptr::null_mut(), ptr::null_mut());
+        // SAFETY: valid arguments.
+        let status = unsafe { tern_translate_aligned(s, c.as_ptr(), &mut out, &mut align) };
+        assert_eq!(status, TernStatus::Ok, "{}", last());
+        let (text, align) = (take(out), take(align));
+        assert_eq!(text, lib.translate(&line).unwrap(), "{line:?}");
+        let (_, maps) = rust.translate_attended(&line, false).unwrap();
+        let (mut src_base, mut tgt_base, mut want) = (0, 0, Vec::new());
+        for a in &maps {
+            want.extend(
+                a.word_alignment()
+                    .into_iter()
+                    .map(|(s, t)| (s + src_base, t + tgt_base)),
+            );
+            let count = |w: &[Option<usize>]| w.iter().flatten().max().map_or(0, |m| m + 1);
+            src_base += count(&a.source_words);
+            tgt_base += count(&a.target_words);
+        }
+        assert_eq!(align, tern::attention::pharaoh(&want), "{line:?}");
+        assert!(pharaoh(&align), "{align:?}");
+        if line.trim().is_empty() {
+            assert_eq!(align, "");
+        }
+    }
+    // SAFETY: NULLs are what is tested.
+    unsafe {
+        let mut out = ptr::null_mut();
+        assert_eq!(
+            tern_translate_aligned(s, c"x".as_ptr(), &mut out, ptr::null_mut()),
+            TernStatus::NullArgument
+        );
+        assert_eq!(
+            tern_translate_aligned(ptr::null_mut(), c"x".as_ptr(), &mut out, &mut out),
+            TernStatus::NullArgument
+        );
+        assert!(out.is_null());
+        assert_eq!(
+            tern_translate_aligned(s, c"\xff".as_ptr(), &mut out, &mut ptr::null_mut()),
+            TernStatus::InvalidUtf8
+        );
+    }
+
+    // Attention: a size query, then rows x cols averaged weights, each row summing to 1.
+    let line = "Two sentences here. And another one follows!";
+    let c = CString::new(line).unwrap();
+    let (mut rows, mut cols) = (7usize, 7usize);
+    // SAFETY: valid arguments (no buffer: a size query).
+    let status = unsafe { tern_attention(s, c.as_ptr(), ptr::null_mut(), 0, &mut rows, &mut cols) };
+    assert_eq!(status, TernStatus::OutputTooSmall);
+    assert!(last().contains("floats"), "{}", last());
+    let (_, maps) = rust.translate_attended(line, false).unwrap();
+    let first = &maps[0];
+    assert_eq!((rows, cols), (first.target.len(), first.source.len()));
+    assert!(rows > 0 && cols > 0);
+    // One float short: still too small, nothing written.
+    let mut weights = vec![-1f32; rows * cols];
+    // SAFETY: `weights` has room for the capacity given.
+    let status = unsafe {
+        tern_attention(
+            s,
+            c.as_ptr(),
+            weights.as_mut_ptr(),
+            rows * cols - 1,
+            &mut rows,
+            &mut cols,
+        )
+    };
+    assert_eq!(status, TernStatus::OutputTooSmall);
+    assert!(weights.iter().all(|&w| w == -1.0));
+    // SAFETY: as above.
+    let status = unsafe {
+        tern_attention(
+            s,
+            c.as_ptr(),
+            weights.as_mut_ptr(),
+            weights.len(),
+            &mut rows,
+            &mut cols,
+        )
+    };
+    assert_eq!(status, TernStatus::Ok, "{}", last());
+    assert_eq!(weights, first.cross.average());
+    for row in weights.chunks_exact(cols) {
+        let sum: f32 = row.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-3, "a row sums to {sum}");
+        assert!(row.iter().all(|&w| (0.0..=1.0).contains(&w)));
+    }
+    // The pieces it is between, one a line.
+    let (mut src, mut tgt) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: valid arguments.
+    let status = unsafe { tern_attention_pieces(s, c.as_ptr(), &mut src, &mut tgt) };
+    assert_eq!(status, TernStatus::Ok, "{}", last());
+    let (src, tgt) = (take(src), take(tgt));
+    assert_eq!(src.split('\n').collect::<Vec<_>>(), first.source);
+    assert_eq!(tgt.split('\n').collect::<Vec<_>>(), first.target);
+    assert_eq!(src.split('\n').count(), cols);
+    assert_eq!(tgt.split('\n').count(), rows);
+    // A blank line: no sentence, 0 x 0, "" pieces.
+    // SAFETY: valid arguments.
+    unsafe {
+        assert_eq!(
+            tern_attention(s, c"  ".as_ptr(), ptr::null_mut(), 0, &mut rows, &mut cols),
+            TernStatus::Ok
+        );
+        assert_eq!((rows, cols), (0, 0));
+        let (mut src, mut tgt) = (ptr::null_mut(), ptr::null_mut());
+        assert_eq!(
+            tern_attention_pieces(s, c"".as_ptr(), &mut src, &mut tgt),
+            TernStatus::Ok
+        );
+        assert_eq!((take(src), take(tgt)), (String::new(), String::new()));
+    }
+    // NULLs give statuses, not crashes.
+    // SAFETY: NULLs are what is tested.
+    unsafe {
+        let mut w = [0f32; 4];
+        for status in [
+            tern_attention(s, c.as_ptr(), w.as_mut_ptr(), 4, ptr::null_mut(), &mut cols),
+            tern_attention(s, c.as_ptr(), w.as_mut_ptr(), 4, &mut rows, ptr::null_mut()),
+            tern_attention(
+                ptr::null_mut(),
+                c.as_ptr(),
+                w.as_mut_ptr(),
+                4,
+                &mut rows,
+                &mut cols,
+            ),
+            tern_attention(s, ptr::null(), w.as_mut_ptr(), 4, &mut rows, &mut cols),
+            tern_attention_pieces(s, c.as_ptr(), ptr::null_mut(), &mut ptr::null_mut()),
+            tern_attention_pieces(s, c.as_ptr(), &mut ptr::null_mut(), ptr::null_mut()),
+            tern_attention_pieces(
+                ptr::null_mut(),
+                c.as_ptr(),
+                &mut ptr::null_mut(),
+                &mut ptr::null_mut(),
+            ),
+            tern_attention_pieces(s, ptr::null(), &mut ptr::null_mut(), &mut ptr::null_mut()),
+        ] {
+            assert_eq!(status, TernStatus::NullArgument, "{}", last());
+        }
+        assert_eq!((rows, cols), (0, 0));
+    }
+    // SAFETY: from tern_session_new, freed once.
+    unsafe { tern_session_free(s) };
+}

@@ -566,7 +566,11 @@ fn translate_attended(
         };
         let text = text.replace(['\n', '\r'], " ");
         if alignment {
-            writeln!(out, "{text} ||| {}", line_alignment(&maps))?;
+            writeln!(
+                out,
+                "{text} ||| {}",
+                tern::attention::pharaoh(&tern::attention::line_word_alignment(&maps))
+            )?;
         } else {
             writeln!(out, "{text}")?;
         }
@@ -643,24 +647,6 @@ fn translate_html(t: &Translator, lines: &[String], out: &mut impl Write) -> Res
     }
     out.flush()?;
     Ok(())
-}
-
-/// A line's word alignment in Pharaoh format: its sentences' alignments, each shifted by the
-/// words of the sentences before it (the line's words are its sentences' words in order).
-fn line_alignment(maps: &[tern::attention::Attention]) -> String {
-    let (mut src_base, mut tgt_base) = (0, 0);
-    let mut pairs = Vec::new();
-    for a in maps {
-        pairs.extend(
-            a.word_alignment()
-                .into_iter()
-                .map(|(s, t)| (s + src_base, t + tgt_base)),
-        );
-        let count = |w: &[Option<usize>]| w.iter().flatten().max().map_or(0, |m| m + 1);
-        src_base += count(&a.source_words);
-        tgt_base += count(&a.target_words);
-    }
-    tern::attention::pharaoh(&pairs)
 }
 
 /// What `tern attention` draws.

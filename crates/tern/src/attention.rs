@@ -171,6 +171,25 @@ fn continues(prev: &str, cur: &str) -> bool {
     !prev.ends_with(DELIMITERS) && !cur.starts_with(DELIMITERS)
 }
 
+/// The word alignment of a line translated sentence by sentence: each sentence's pairs, their
+/// words numbered after those of the sentences before it (a line's words are its sentences'
+/// words in order).
+pub fn line_word_alignment(sentences: &[Attention]) -> Vec<(usize, usize)> {
+    let (mut src_base, mut tgt_base) = (0, 0);
+    let mut pairs = Vec::new();
+    for a in sentences {
+        pairs.extend(
+            a.word_alignment()
+                .into_iter()
+                .map(|(s, t)| (s + src_base, t + tgt_base)),
+        );
+        let count = |w: &[Option<usize>]| w.iter().flatten().max().map_or(0, |m| m + 1);
+        src_base += count(&a.source_words);
+        tgt_base += count(&a.target_words);
+    }
+    pairs
+}
+
 /// Pharaoh format: `s-t` pairs separated by spaces.
 pub fn pharaoh(pairs: &[(usize, usize)]) -> String {
     let parts: Vec<String> = pairs.iter().map(|(s, t)| format!("{s}-{t}")).collect();
@@ -305,5 +324,48 @@ mod tests {
             w.nested(),
             vec![vec![vec![vec![1.0, 0.0]]], vec![vec![vec![0.0, 1.0]]]]
         );
+    }
+
+    /// A sentence of `src` source and `tgt` target words, one piece each (EOS last), each
+    /// target word attending to source word `to[t]`.
+    fn sentence(src: usize, to: &[usize]) -> Attention {
+        let (rows, cols) = (to.len() + 1, src + 1);
+        let mut values = vec![0f32; rows * cols];
+        for (t, &s) in to.iter().enumerate() {
+            values[t * cols + s] = 1.0;
+        }
+        values[rows * cols - 1] = 1.0;
+        let pieces = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("\u{2581}w{i}"))
+                .chain([String::from("</s>")])
+                .collect()
+        };
+        let words = |n: usize| (0..n).map(Some).chain([None]).collect();
+        Attention {
+            source: pieces(src),
+            target: pieces(to.len()),
+            source_words: words(src),
+            target_words: words(to.len()),
+            text: "x".to_string(),
+            cross: Weights {
+                layers: 1,
+                heads: 1,
+                rows,
+                cols,
+                values,
+            },
+            encoder: None,
+            aligned_head: None,
+        }
+    }
+
+    #[test]
+    fn a_line_s_words_follow_its_sentences() {
+        let maps = [sentence(3, &[0, 2]), sentence(2, &[1, 0, 1])];
+        assert_eq!(pharaoh(&line_word_alignment(&maps[..1])), "0-0 2-1");
+        // The second sentence's words come after the first's 3 source and 2 target words.
+        assert_eq!(pharaoh(&line_word_alignment(&maps)), "0-0 2-1 3-3 4-2 4-4");
+        assert_eq!(pharaoh(&line_word_alignment(&[])), "");
     }
 }

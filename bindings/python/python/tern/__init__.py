@@ -7,6 +7,8 @@
     for piece in t.translate_stream("Hello."):
         print(piece, end="", flush=True)
     t.info["memory"]["workspace_bytes"]
+    t.translate_html("Hello <b>world</b>.")
+    t.attention("Hello world.")[0]["alignment"]
 
 See docs/python.md in the tern repository.
 """
@@ -14,6 +16,7 @@ See docs/python.md in the tern repository.
 from ._errors import (
     CatalogueError,
     LanguageError,
+    MarkupError,
     ModelError,
     SettingError,
     TernError,
@@ -30,6 +33,7 @@ __all__ = [
     "ModelError",
     "SettingError",
     "LanguageError",
+    "MarkupError",
     "TranslationError",
     "__version__",
 ]

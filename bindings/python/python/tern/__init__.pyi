@@ -1,7 +1,7 @@
 """Type stubs of the ``tern`` package (the native module ``tern._tern`` and its exceptions)."""
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, TypedDict, Union
 
 __version__: str
 
@@ -11,6 +11,7 @@ class SettingError(TernError, ValueError): ...
 class LanguageError(SettingError): ...
 class TranslationError(TernError): ...
 class CatalogueError(TernError): ...
+class MarkupError(TernError, ValueError): ...
 
 class Stream(Iterator[str]):
     """The text pieces of one translation, as they are decoded; they join to the text
@@ -18,6 +19,32 @@ class Stream(Iterator[str]):
 
     def __iter__(self) -> "Stream": ...
     def __next__(self) -> str: ...
+
+class Attention(TypedDict):
+    """One source sentence's attention (``Translator.attention``). Weights are nested lists
+    ``[layer][head][row][col]``; each row is a distribution (sums to 1) over source pieces."""
+
+    source: List[str]
+    """Source pieces: the language token first on multilingual models, EOS last."""
+    target: List[str]
+    """Generated pieces, EOS included."""
+    translation: str
+    """This sentence's translation."""
+    cross_attention: List[List[List[List[float]]]]
+    """Decoder cross-attention: rows = target pieces, columns = source pieces."""
+    encoder_attention: Optional[List[List[List[List[float]]]]]
+    """Encoder self-attention (source x source) with ``encoder=True``, else ``None``."""
+    alignment: List[Tuple[int, int]]
+    """Hard word alignment, ``(source word, target word)`` pairs, sorted (Bergamot's rule)."""
+    soft_alignment: List[List[float]]
+    """Rows = target pieces, columns = source pieces: the model's trained alignment head
+    where it has one, else the mean of every layer and head."""
+    source_words: List[Optional[int]]
+    """The word of each source piece (``None`` for EOS and language tokens)."""
+    target_words: List[Optional[int]]
+    """The word of each target piece (``None`` for EOS and language tokens)."""
+    aligned_head: Optional[Tuple[int, int]]
+    """The (layer, head) trained to align, if the model has one."""
 
 class Translator:
     """A model loaded from a GGUF file (written by tern's ``convert``).
@@ -48,6 +75,13 @@ class Translator:
         """Translates lines on ``threads`` threads; one output per line, in order."""
     def translate_stream(self, text: str) -> Stream:
         """Translates one line on a thread of its own, yielding text as it is decoded."""
+    def attention(self, text: str, encoder: bool = False) -> List[Attention]:
+        """Translates one line and returns what each source sentence's translation attended
+        to, in order (with the encoder's self-attention when ``encoder``); the translations
+        are those ``translate`` gives. The GIL is released while it runs."""
+    def translate_html(self, html: str) -> str:
+        """Translates an HTML fragment, keeping its markup on the translated words; raises
+        ``MarkupError`` (a ``ValueError``) for a fragment that is not well-formed."""
     @property
     def info(self) -> Dict[str, Any]:
         """Architecture (``spec``, ``dimensions``), ``hyperparameters``, ``languages``,

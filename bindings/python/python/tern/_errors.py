@@ -21,6 +21,11 @@ class LanguageError(SettingError):
     not know; the message lists the model's codes."""
 
 
+class MarkupError(TernError, ValueError):
+    """An HTML fragment that is not well-formed (``Translator.translate_html``); the message
+    says where: ``bad HTML at byte 2: ...``."""
+
+
 class CatalogueError(TernError):
     """Models by language (``tern.Route``): no route, offline without the models, a download
     that failed or did not match the catalogue's hash."""
