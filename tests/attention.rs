@@ -414,18 +414,8 @@ fn html_on_an_hf_model_keeps_every_element() {
         "Please close the door &amp; leave.<!-- note -->",
     ] {
         let got = session.translate_html(html).unwrap().text;
+        tern_e2e::assert_markup_kept(html, &got);
         let source = tern::markup::parse(html).unwrap();
-        tern::markup::parse(&got).unwrap_or_else(|e| panic!("{got:?}: {e}"));
-        for el in &source.elements {
-            assert!(
-                got.contains(&el.open) && got.contains(&el.close),
-                "{got:?} lost {}",
-                el.open
-            );
-        }
-        for m in &source.markers {
-            assert_eq!(got.matches(&m.html).count(), 1, "{got:?}: {}", m.html);
-        }
         // The words are the blocks' plain translations.
         let words = |s: &str| -> String {
             tern::markup::parse(s)

@@ -400,6 +400,20 @@ fn split_vocabulary_models_translate_as_the_shared_original() {
     }
 }
 
+/// The pair's model dequantized to a float `.npz` (`models/marian_bin_to_npz.py`, in a scratch
+/// directory of its own, `tag`) and converted to f32.
+fn float_model(pair: &str, tag: &str) -> tern::Translator {
+    let dir = root().join("models/downloads").join(pair);
+    let npz = tern_e2e::scratch().join(format!("{pair}-npz-{tag}"));
+    tern_e2e::run_python(
+        "marian_bin_to_npz.py",
+        &[dir.as_os_str(), npz.as_os_str()],
+        b"",
+    );
+    let bytes = tern_convert::build(&npz, None, true).expect("converts the float model");
+    tern::Translator::from_bytes(&bytes).expect("loads")
+}
+
 /// One record of `<pair>.alignments.jsonl` (models/record_bergamot_attention.py).
 struct Aligned {
     source: String,
@@ -483,15 +497,7 @@ fn pieces_of(text: &str, ranges: &[(usize, usize)]) -> Vec<String> {
 #[test]
 fn alignments_equal_bergamots() {
     for pair in ["enpt", "pten"] {
-        let dir = root().join("models/downloads").join(pair);
-        let npz = tern_e2e::scratch().join(format!("{pair}-npz-align"));
-        tern_e2e::run_python(
-            "marian_bin_to_npz.py",
-            &[dir.as_os_str(), npz.as_os_str()],
-            b"",
-        );
-        let float = tern_convert::build(&npz, None, true).expect("converts the float model");
-        let float = tern::Translator::from_bytes(&float).expect("loads");
+        let float = float_model(pair, "align");
         let (same_int8, median_int8) = check_alignments(pair, &model(pair), "alignments");
         let (same, median) = check_alignments(pair, &float, "float.alignments");
         assert_eq!(
@@ -608,15 +614,7 @@ fn strip_tags(html: &str) -> String {
 /// differ).
 #[test]
 fn html_markup_like_bergamots() {
-    let dir = root().join("models/downloads/enpt");
-    let npz = tern_e2e::scratch().join("enpt-npz-html");
-    tern_e2e::run_python(
-        "marian_bin_to_npz.py",
-        &[dir.as_os_str(), npz.as_os_str()],
-        b"",
-    );
-    let float = tern_convert::build(&npz, None, true).expect("converts the float model");
-    let float = tern::Translator::from_bytes(&float).expect("loads");
+    let float = float_model("enpt", "html");
     let samples = root().join("models/samples/bergamot");
     let input = std::fs::read_to_string(samples.join("html.en.txt")).unwrap();
     for (t, which, min_same) in [
@@ -628,25 +626,7 @@ fn html_markup_like_bergamots() {
         let mut same = 0;
         for (line, want) in input.lines().zip(want.lines()) {
             let got = session.translate_html(line).unwrap().text;
-            let read =
-                tern::markup::parse(&got).unwrap_or_else(|e| panic!("{got:?} is malformed: {e}"));
-            let source = tern::markup::parse(line).unwrap();
-            for el in &source.elements {
-                assert!(
-                    got.contains(&el.open) && got.contains(&el.close),
-                    "{got:?} lost {}",
-                    el.open
-                );
-            }
-            for m in &source.markers {
-                assert_eq!(
-                    got.matches(&m.html).count(),
-                    line.matches(&m.html).count(),
-                    "{got:?}: {}",
-                    m.html
-                );
-            }
-            assert!(read.elements.len() >= source.elements.len(), "{got:?}");
+            tern_e2e::assert_markup_kept(line, &got);
             if got == want {
                 same += 1;
             } else {

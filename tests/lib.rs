@@ -159,3 +159,26 @@ pub fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, Vec<u8>, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Asserts that `output`, the translation of HTML fragment `input`, is well-formed (tern's
+/// reader accepts it), has every element of the input (opened and closed at least once) and
+/// each of its void tags, comments and kept contents as often as the input.
+pub fn assert_markup_kept(input: &str, output: &str) {
+    let source = tern::markup::parse(input).unwrap();
+    tern::markup::parse(output).unwrap_or_else(|e| panic!("{output:?} is malformed: {e}"));
+    for el in &source.elements {
+        assert!(
+            output.contains(&el.open) && output.contains(&el.close),
+            "{output:?} lost {}",
+            el.open
+        );
+    }
+    for m in &source.markers {
+        assert_eq!(
+            output.matches(&m.html).count(),
+            input.matches(&m.html).count(),
+            "{output:?}: {}",
+            m.html
+        );
+    }
+}

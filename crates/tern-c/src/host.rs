@@ -317,31 +317,8 @@ pub unsafe extern "C" fn tern_translate(
     text: *const c_char,
     out: *mut *mut c_char,
 ) -> TernStatus {
-    guard(|| {
-        if session.is_null() || out.is_null() {
-            return fail(TernStatus::NullArgument, "session or out is NULL");
-        }
-        // SAFETY: `out` is valid for writes (caller's contract).
-        unsafe { *out = core::ptr::null_mut() };
-        // SAFETY: caller's contract.
-        let text = match unsafe { self::text(text, "text") } {
-            Ok(t) => t,
-            Err(s) => return s,
-        };
-        // SAFETY: a live session, used by this thread alone (caller's contract).
-        let s = unsafe { &mut *session };
-        match s
-            .held
-            .with_dependent_mut(|_, session| session.translate(text))
-        {
-            Ok(o) => {
-                // SAFETY: as above.
-                unsafe { *out = c_string(o.text) };
-                TernStatus::Ok
-            }
-            Err(e) => fail_host(&e),
-        }
-    })
+    // SAFETY: the caller's contract is `translate_into`'s.
+    unsafe { translate_into(session, (text, "text"), out, |s, t| s.translate(t)) }
 }
 
 /// Translates an HTML fragment (UTF-8, NUL-terminated), keeping its markup, as `tern translate
@@ -359,6 +336,22 @@ pub unsafe extern "C" fn tern_translate_html(
     html: *const c_char,
     out: *mut *mut c_char,
 ) -> TernStatus {
+    // SAFETY: the caller's contract is `translate_into`'s.
+    unsafe { translate_into(session, (html, "html"), out, |s, t| s.translate_html(t)) }
+}
+
+/// Runs `f` on the session and the text `input.0` (named `input.1` in errors), putting the
+/// output text in `*out` (NULL on failure).
+///
+/// # Safety
+/// `session` NULL or from `tern_session_new`, used by no other thread during the call; the text
+/// NULL or NUL-terminated; `out` NULL or valid for writes.
+unsafe fn translate_into(
+    session: *mut TernSession,
+    input: (*const c_char, &'static str),
+    out: *mut *mut c_char,
+    f: impl FnOnce(&mut Session<'_>, &str) -> Result<tern::Output, tern::Error>,
+) -> TernStatus {
     guard(|| {
         if session.is_null() || out.is_null() {
             return fail(TernStatus::NullArgument, "session or out is NULL");
@@ -366,13 +359,13 @@ pub unsafe extern "C" fn tern_translate_html(
         // SAFETY: `out` is valid for writes (caller's contract).
         unsafe { *out = core::ptr::null_mut() };
         // SAFETY: caller's contract.
-        let html = match unsafe { self::text(html, "html") } {
+        let text = match unsafe { self::text(input.0, input.1) } {
             Ok(t) => t,
             Err(s) => return s,
         };
         // SAFETY: a live session, used by this thread alone (caller's contract).
         let s = unsafe { &mut *session };
-        match s.run(|session| session.translate_html(html)) {
+        match s.run(|session| f(session, text)) {
             Ok(o) => {
                 // SAFETY: as above.
                 unsafe { *out = c_string(o.text) };

@@ -621,17 +621,7 @@ fn html_alignment_and_attention() {
         let (text, align) = (take(out), take(align));
         assert_eq!(text, lib.translate(&line).unwrap(), "{line:?}");
         let (_, maps) = rust.translate_attended(&line, false).unwrap();
-        let (mut src_base, mut tgt_base, mut want) = (0, 0, Vec::new());
-        for a in &maps {
-            want.extend(
-                a.word_alignment()
-                    .into_iter()
-                    .map(|(s, t)| (s + src_base, t + tgt_base)),
-            );
-            let count = |w: &[Option<usize>]| w.iter().flatten().max().map_or(0, |m| m + 1);
-            src_base += count(&a.source_words);
-            tgt_base += count(&a.target_words);
-        }
+        let want = tern::attention::line_word_alignment(&maps);
         assert_eq!(align, tern::attention::pharaoh(&want), "{line:?}");
         assert!(pharaoh(&align), "{align:?}");
         if line.trim().is_empty() {

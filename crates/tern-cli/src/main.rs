@@ -21,18 +21,8 @@ struct Cli {
 enum Cmd {
     /// Translate one sentence per line (stdin or --input) to one line each (stdout or --output).
     Translate {
-        /// Model file (GGUF, from `convert`); or give --from and --to.
-        #[arg(short, long, required_unless_present = "from", conflicts_with_all = ["from", "to"])]
-        model: Option<PathBuf>,
-        /// Source language of a Firefox Translations model (`en`, `es`...): the model comes from
-        /// the cache, fetched on first use; without a direct model, through English.
-        #[arg(long, requires = "to")]
-        from: Option<String>,
-        /// Target language (with --from).
-        #[arg(long, requires = "from")]
-        to: Option<String>,
         #[command(flatten)]
-        store: StoreArgs,
+        source: ModelArgs,
         #[arg(short, long)]
         input: Option<PathBuf>,
         #[arg(short, long)]
@@ -110,7 +100,8 @@ struct ModelArgs {
     /// Model file (GGUF, from `convert`); or give --from and --to.
     #[arg(short, long, required_unless_present = "from", conflicts_with_all = ["from", "to"])]
     model: Option<PathBuf>,
-    /// Source language of a Firefox Translations model (from the cache, fetched on first use).
+    /// Source language of a Firefox Translations model (`en`, `es`...): the model comes from
+    /// the cache, fetched on first use; without a direct model, through English.
     #[arg(long, requires = "to")]
     from: Option<String>,
     /// Target language (with --from).
@@ -121,42 +112,32 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The model (or route through English) these arguments name, with `settings`.
+    /// The model (or route through English) these arguments name, with `settings`: `-m
+    /// model`, or the cached Firefox model(s) from `from` to `to`.
     fn route(&self, settings: Settings) -> Result<tern_models::Route> {
-        route(&self.model, &self.from, &self.to, &self.store, settings)
-    }
-}
-
-/// Opens `-m model`, or the cached Firefox model(s) from `from` to `to`.
-fn route(
-    model: &Option<PathBuf>,
-    from: &Option<String>,
-    to: &Option<String>,
-    store: &StoreArgs,
-    settings: Settings,
-) -> Result<tern_models::Route> {
-    let route = match (model, from, to) {
-        (Some(m), _, _) => tern_models::Route::direct(open(m, settings)?),
-        (None, Some(f), Some(to)) => {
-            let route = store.models()?.open(f, to)?.with_settings(settings);
-            eprintln!("tern: {}", route.describe());
-            route
+        let route = match (&self.model, &self.from, &self.to) {
+            (Some(m), _, _) => tern_models::Route::direct(open(m, settings)?),
+            (None, Some(f), Some(to)) => {
+                let route = self.store.models()?.open(f, to)?.with_settings(settings);
+                eprintln!("tern: {}", route.describe());
+                route
+            }
+            _ => anyhow::bail!("give a model file (-m) or --from and --to"),
+        };
+        // A multilingual model without its languages, or with a code it lacks, fails before
+        // reading any input, listing the model's codes.
+        for leg in route.legs() {
+            let t = &leg.translator;
+            let langs = t.languages()?;
+            t.engine().check_languages(&langs).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}; this model's language codes are: {}",
+                    tern::language_list(t.engine())
+                )
+            })?;
         }
-        _ => anyhow::bail!("give a model file (-m) or --from and --to"),
-    };
-    // A multilingual model without its languages, or with a code it lacks, fails before
-    // reading any input, listing the model's codes.
-    for leg in route.legs() {
-        let t = &leg.translator;
-        let langs = t.languages()?;
-        t.engine().check_languages(&langs).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}; this model's language codes are: {}",
-                tern::language_list(t.engine())
-            )
-        })?;
+        Ok(route)
     }
-    Ok(route)
 }
 
 /// The one model of a route that attention is read from (a pivot has two: refused).
@@ -340,10 +321,7 @@ fn run(cli: Cli) -> Result<()> {
             draw_attention(t, &text, &output, what)
         }
         Cmd::Translate {
-            model,
-            from,
-            to,
-            store,
+            source,
             input,
             output,
             limits,
@@ -354,7 +332,7 @@ fn run(cli: Cli) -> Result<()> {
             alignment,
             html,
         } => {
-            let t = route(&model, &from, &to, &store, limits.settings())?;
+            let t = source.route(limits.settings())?;
             let attention_out = match &attention {
                 Some(p) => Some(
                     std::fs::File::create(p)
