@@ -356,7 +356,14 @@ fn quality(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-const FUZZ_TARGETS: &[&str] = &["gguf", "marian_bin", "checkpoint", "tokenizer", "translate"];
+const FUZZ_TARGETS: &[&str] = &[
+    "gguf",
+    "marian_bin",
+    "checkpoint",
+    "tokenizer",
+    "translate",
+    "markup",
+];
 
 /// Seeds the corpora (converted fixture models, the head of the real Marian model and shortlist,
 /// sample sentences) under `target/fuzz-corpus`, then runs each target for `--seconds` (default
@@ -428,6 +435,10 @@ fn fuzz(args: &[String]) -> Result<()> {
     for (i, line) in samples.lines().take(8).enumerate() {
         seed("tokenizer", &format!("line{i}"), line.as_bytes())?;
         seed("translate", &format!("line{i}"), line.as_bytes())?;
+    }
+    let fragments = std::fs::read_to_string(root().join("models/samples/bergamot/html.en.txt"))?;
+    for (i, line) in fragments.lines().enumerate() {
+        seed("markup", &format!("fragment{i}"), line.as_bytes())?;
     }
     for t in targets {
         eprintln!("xtask: fuzzing {t} for {seconds} s");
