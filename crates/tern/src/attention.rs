@@ -91,7 +91,8 @@ impl Attention {
 
     /// Hard alignment of each target piece to a source piece, as Bergamot computes it from the
     /// soft alignment (bergamot-translator's `HTML::hardAlignments`, without markup): each piece
-    /// takes the source piece it attends to most (the first on ties, EOS included), then the
+    /// takes the source piece it attends to most (the first on ties, EOS included; a
+    /// multilingual model's language token is no candidate), then the
     /// pieces of one word all take the choice of the word's last piece (pieces continue a word
     /// unless one of them has a delimiter, `\n ,.(){}[]`, at the edge between them). Special
     /// pieces (EOS, language tokens) get `None`.
@@ -107,10 +108,13 @@ impl Attention {
     pub fn piece_alignment_by(&self, extends: impl Fn(usize, usize) -> bool) -> Vec<Option<usize>> {
         let soft = self.soft_alignment();
         let cols = self.cross.cols.max(1);
+        // Candidates: the source's words and its EOS (as Bergamot), not a language token.
+        let candidate =
+            |c: usize| c + 1 == cols || self.source_words.get(c).is_some_and(Option::is_some);
         let mut hard: Vec<Option<usize>> = soft
             .chunks_exact(cols)
             .zip(&self.target_words)
-            .map(|(row, word)| word.map(|_| first_argmax(row)))
+            .map(|(row, word)| word.map(|_| first_argmax(row, candidate)))
             .collect();
         for t in 1..hard.len() {
             let (Some(cur), Some(prev)) = (hard[t], hard[t - 1]) else {
@@ -151,20 +155,24 @@ impl Attention {
     }
 }
 
-/// Index of the largest value, the first on ties (NaN never wins).
-fn first_argmax(row: &[f32]) -> usize {
-    let mut best = 0;
+/// Index of the largest value among the `candidate` indices, the first on ties (NaN never
+/// wins; the last index when there is no candidate).
+fn first_argmax(row: &[f32], candidate: impl Fn(usize) -> bool) -> usize {
+    let mut best: Option<usize> = None;
     for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
+        if candidate(i) && best.is_none_or(|b| v > row[b]) {
+            best = Some(i);
         }
     }
-    best
+    best.unwrap_or(row.len().saturating_sub(1))
 }
 
 /// Whether piece `cur` continues the word of piece `prev` (Bergamot's `isContinuation`): no
 /// delimiter where they meet. `▁` stands for a space.
 fn continues(prev: &str, cur: &str) -> bool {
+    if prev.is_empty() || cur.is_empty() {
+        return false;
+    }
     const DELIMITERS: &[char] = &[
         '\n', ' ', ',', '.', '(', ')', '{', '}', '[', ']', '\u{2581}',
     ];

@@ -13,17 +13,16 @@
 use crate::attention::Attention;
 use std::ops::Range;
 
-/// Elements whose tag has no end tag.
+/// Elements whose tag has no end tag (Bergamot's list, after Firefox's).
 const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-    "track", "wbr",
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
+    "keygen", "link", "meta", "param", "source", "track", "wbr",
 ];
 
-/// Elements that stay inside a sentence (everything else ends a block), as Bergamot's list.
+/// Elements that stay inside a sentence (everything else ends a block): Bergamot's list.
 const INLINE: &[&str] = &[
     "abbr", "a", "b", "em", "i", "kbd", "mark", "math", "output", "q", "ruby", "small", "span",
-    "strong", "sub", "sup", "time", "u", "var", "wbr", "ins", "del", "img", "font", "s", "cite",
-    "dfn", "bdi", "bdo", "label", "code", "samp", "tt", "big",
+    "strong", "sub", "sup", "time", "u", "var", "wbr", "ins", "del", "img",
 ];
 
 /// Elements whose contents are kept as they are, untranslated.
@@ -52,12 +51,13 @@ pub struct Element {
     pub close: String,
 }
 
-/// Something kept as it is at a plain-text position: a void tag, a comment, verbatim contents,
-/// an element without text.
+/// Something kept as it is at a plain-text position, inside the elements around it there: a
+/// void tag, a comment, verbatim contents, an element without text (with what it holds).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
     pub at: usize,
     pub html: String,
+    pub elements: Vec<usize>,
 }
 
 /// A fragment read: its plain text (entities decoded), the elements open over each of its
@@ -92,16 +92,25 @@ impl Fragment {
     }
 }
 
+/// An element being read: its index, name, whether text was inside, where its start tag
+/// is, and how many markers there were before it.
+struct Open {
+    index: usize,
+    name: String,
+    has_text: bool,
+    at: usize,
+    markers: usize,
+}
+
 /// Reads an HTML fragment. Errors: an end tag that closes nothing open, or closes an element
 /// other than the innermost one, and a tag or comment that never ends. Elements left open at
-/// the end are closed there.
+/// the end are closed there; end tags of void elements (`</br>`) are ignored, as browsers do.
 pub fn parse(html: &str) -> Result<Fragment, MarkupError> {
     let mut f = Fragment::default();
-    // Open elements: (index, name, whether any text was inside).
-    let mut open: Vec<(usize, String, bool)> = Vec::new();
-    let mut stack: Vec<usize> = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
     let mut pos = 0;
     let err = |at: usize, reason: String| MarkupError { at, reason };
+    let stack = |open: &[Open]| open.iter().map(|o| o.index).collect::<Vec<_>>();
     while pos < html.len() {
         let rest = &html[pos..];
         if let Some(body) = rest.strip_prefix("<!--") {
@@ -109,55 +118,60 @@ pub fn parse(html: &str) -> Result<Fragment, MarkupError> {
                 .find("-->")
                 .ok_or_else(|| err(pos, "a comment never ends".into()))?;
             let len = 4 + end + 3;
-            marker(&mut f, &html[pos..pos + len]);
+            marker(&mut f, &html[pos..pos + len], stack(&open));
             pos += len;
             continue;
         }
         let tag = rest.starts_with('<')
             && rest[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
         if !tag {
-            let end = rest.find('<').filter(|&e| e > 0).unwrap_or(rest.len());
+            // Text, up to the next '<' (a '<' that starts no tag is text).
+            let first = rest.chars().next().map_or(1, char::len_utf8);
+            let end = rest[first..].find('<').map_or(rest.len(), |e| e + first);
             let text = decode_entities(&rest[..end]);
             if !text.is_empty() {
-                if f.runs.last().is_none_or(|(_, s)| *s != stack) {
-                    f.runs.push((f.text.len(), stack.clone()));
+                let here = stack(&open);
+                if f.runs.last().is_none_or(|(_, s)| *s != here) {
+                    f.runs.push((f.text.len(), here));
                 }
                 f.text.push_str(&text);
-                open.iter_mut().for_each(|o| o.2 = true);
+                open.iter_mut().for_each(|o| o.has_text = true);
             }
             pos += end;
             continue;
         }
         let len = tag_end(rest).ok_or_else(|| err(pos, "a tag never ends (no '>')".into()))?;
         let written = &html[pos..pos + len];
-        let closing = written.starts_with("</");
         let name = tag_name(written);
+        let inline = INLINE.contains(&name.as_str());
         if written.starts_with("<!") {
-            marker(&mut f, written);
-        } else if closing {
-            let Some(top) = open.last() else {
+            marker(&mut f, written, stack(&open));
+        } else if written.starts_with("</") {
+            if VOID.contains(&name.as_str()) {
+                pos += len;
+                continue;
+            }
+            let Some(top) = open.pop() else {
                 return Err(err(pos, format!("</{name}> closes nothing")));
             };
-            if top.1 != name {
+            if top.name != name {
                 return Err(err(
                     pos,
-                    format!("</{name}> closes <{}>, which is still open", top.1),
+                    format!("</{name}> closes <{}>, which is still open", top.name),
                 ));
             }
-            let (index, _, had_text) = open.pop().unwrap_or_default();
-            stack.pop();
-            if !INLINE.contains(&name.as_str()) {
+            f.elements[top.index].close = written.to_string();
+            if !top.has_text {
+                // No text inside: kept whole, with what it holds, where it was.
+                f.markers.truncate(top.markers);
+                marker(&mut f, &html[top.at..pos + len], stack(&open));
+            }
+            if !inline {
                 f.breaks.push(f.text.len());
             }
-            f.elements[index].close = written.to_string();
-            if !had_text {
-                // No text inside: kept, whole, where it was.
-                let whole = format!("{}{}", f.elements[index].open, written);
-                marker(&mut f, &whole);
-            }
         } else if VOID.contains(&name.as_str()) || written.ends_with("/>") {
-            marker(&mut f, written);
-            if !INLINE.contains(&name.as_str()) {
+            marker(&mut f, written, stack(&open));
+            if !inline {
                 f.breaks.push(f.text.len());
             }
         } else if VERBATIM.contains(&name.as_str()) {
@@ -165,33 +179,55 @@ pub fn parse(html: &str) -> Result<Fragment, MarkupError> {
             let inner = html[pos + len..].to_ascii_lowercase().find(&close);
             let end = inner.and_then(|i| Some(pos + len + i + tag_end(&html[pos + len + i..])?));
             let end = end.ok_or_else(|| err(pos, format!("<{name}> is never closed")))?;
-            marker(&mut f, &html[pos..end]);
+            if !inline {
+                f.breaks.push(f.text.len());
+            }
+            marker(&mut f, &html[pos..end], stack(&open));
+            if !inline {
+                f.breaks.push(f.text.len());
+            }
             pos = end;
             continue;
         } else {
-            if !INLINE.contains(&name.as_str()) {
+            if !inline {
                 f.breaks.push(f.text.len());
             }
             f.elements.push(Element {
                 open: written.to_string(),
                 close: format!("</{name}>"),
             });
-            open.push((f.elements.len() - 1, name, false));
-            stack.push(f.elements.len() - 1);
+            open.push(Open {
+                index: f.elements.len() - 1,
+                name,
+                has_text: false,
+                at: pos,
+                markers: f.markers.len(),
+            });
         }
         pos += len;
     }
-    // Still open at the end: closed there (the element keeps its text).
+    // Still open at the end: closed there. Those without text (the innermost ones) are kept
+    // whole, with what they hold.
+    if let Some(first) = open.iter().position(|o| !o.has_text) {
+        let empty = open.split_off(first);
+        f.markers.truncate(empty[0].markers);
+        let mut whole = html[empty[0].at..].to_string();
+        for o in empty.iter().rev() {
+            whole.push_str(&f.elements[o.index].close);
+        }
+        marker(&mut f, &whole, stack(&open));
+    }
     f.breaks.dedup();
     f.breaks.retain(|&b| b > 0 && b < f.text.len());
     Ok(f)
 }
 
-/// Keeps `html` at the current end of the text.
-fn marker(f: &mut Fragment, html: &str) {
+/// Keeps `html` at the current end of the text, inside `elements`.
+fn marker(f: &mut Fragment, html: &str, elements: Vec<usize>) {
     f.markers.push(Marker {
         at: f.text.len(),
         html: html.to_string(),
+        elements,
     });
 }
 
@@ -321,13 +357,18 @@ pub fn target_elements(
     ranges: &[Option<Range<usize>>],
     sentence_end: usize,
 ) -> Vec<(Vec<usize>, usize)> {
+    // The source's last piece with text: where pieces aligned to EOS go (Bergamot gives EOS
+    // the last span before the sentence's end).
+    let last = ranges.iter().flatten().filter(|r| !r.is_empty()).last();
+    let end = last.map_or((Vec::new(), sentence_end), |r| {
+        (f.elements_at(r.end - 1).to_vec(), r.start)
+    });
     let of = |s: usize| -> (Vec<usize>, usize) {
         match ranges.get(s).cloned().flatten() {
             // The last byte's elements (the last run overlapping the piece).
             Some(r) if !r.is_empty() => (f.elements_at(r.end - 1).to_vec(), r.start),
             Some(r) => (f.elements_at(r.start).to_vec(), r.start),
-            // Source EOS and language tokens: the end of the sentence.
-            None => (f.elements_at(sentence_end).to_vec(), sentence_end),
+            None => end.clone(),
         }
     };
     let extends = |cur: usize, prev: usize| of(cur).0.starts_with(&of(prev).0);
@@ -335,66 +376,72 @@ pub fn target_elements(
         .iter()
         .map(|s| match s {
             Some(s) => of(*s),
-            None => (Vec::new(), sentence_end),
+            None => end.clone(),
         })
         .collect()
 }
 
-/// Writes placed pieces as HTML: before each piece, markers whose position it has passed, then
-/// the elements it leaves closed (before its leading space) and those it enters opened (after
-/// it). Markers still unwritten and every element left open come at the end.
+/// Writes placed pieces as HTML: before each piece, the markers whose position it has passed
+/// (each inside its elements), then the elements the piece leaves closed (before its leading
+/// space) and those it enters opened (after it). Markers still unwritten, and the closing of
+/// whatever is open, come at the end. An element with text that no piece is in is kept, empty,
+/// where its text began.
 pub fn write(f: &Fragment, placed: &[Placed]) -> String {
-    // Elements with text no piece is in are kept, empty, where their text began.
     let mut markers = f.markers.clone();
     for (e, el) in f.elements.iter().enumerate() {
-        let used = placed.iter().any(|p| p.elements.contains(&e));
-        let start = f.runs.iter().find(|(_, s)| s.contains(&e)).map(|r| r.0);
-        if let (false, Some(at)) = (used, start) {
-            markers.push(Marker {
-                at,
-                html: format!("{}{}", el.open, el.close),
-            });
+        if placed.iter().any(|p| p.elements.contains(&e)) {
+            continue;
+        }
+        let first = f
+            .runs
+            .iter()
+            .find_map(|(at, s)| Some((*at, s.iter().position(|&x| x == e)?)));
+        if let Some((at, depth)) = first {
+            let elements = f.elements_at(at)[..depth].to_vec();
+            let html = format!("{}{}", el.open, el.close);
+            markers.push(Marker { at, html, elements });
         }
     }
     markers.sort_by_key(|m| m.at);
     let mut out = String::new();
     let mut open: Vec<usize> = Vec::new();
-    let mut written = vec![false; markers.len()];
+    let mut next = 0;
     for p in placed {
+        while let Some(m) = markers.get(next).filter(|m| m.at <= p.source_at) {
+            enter(f, &mut open, &m.elements, &mut out);
+            out.push_str(&m.html);
+            next += 1;
+        }
         let space = p.text.len() - p.text.trim_start().len();
-        let keep = open
-            .iter()
-            .zip(&p.elements)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let mut before = String::new();
-        while open.len() > keep {
-            let e = open.pop().unwrap_or_default();
-            before.push_str(&f.elements[e].close);
-        }
-        for (m, done) in markers.iter().zip(written.iter_mut()) {
-            if !*done && m.at <= p.source_at {
-                before.push_str(&m.html);
-                *done = true;
-            }
-        }
-        out.push_str(&before);
+        leave(f, &mut open, &p.elements, &mut out);
         out.push_str(&escape(&p.text[..space]));
-        for &e in &p.elements[keep..] {
-            out.push_str(&f.elements[e].open);
-            open.push(e);
-        }
+        enter(f, &mut open, &p.elements, &mut out);
         out.push_str(&escape(&p.text[space..]));
     }
-    while let Some(e) = open.pop() {
+    for m in &markers[next..] {
+        enter(f, &mut open, &m.elements, &mut out);
+        out.push_str(&m.html);
+    }
+    leave(f, &mut open, &[], &mut out);
+    out
+}
+
+/// Closes the open elements `to` does not continue.
+fn leave(f: &Fragment, open: &mut Vec<usize>, to: &[usize], out: &mut String) {
+    let keep = open.iter().zip(to).take_while(|(a, b)| a == b).count();
+    while open.len() > keep {
+        let e = open.pop().unwrap_or_default();
         out.push_str(&f.elements[e].close);
     }
-    for (m, done) in markers.iter().zip(&written) {
-        if !done {
-            out.push_str(&m.html);
-        }
+}
+
+/// Makes the open elements exactly `to`: closes the others, opens the missing.
+fn enter(f: &Fragment, open: &mut Vec<usize>, to: &[usize], out: &mut String) {
+    leave(f, open, to, out);
+    for &e in &to[open.len()..] {
+        out.push_str(&f.elements[e].open);
+        open.push(e);
     }
-    out
 }
 
 #[cfg(test)]
@@ -485,6 +532,52 @@ mod tests {
             elements: vec![],
             source_at: 0,
         }];
-        assert_eq!(write(&f, &placed), "<b></b>x y z<i></i><br>");
+        assert_eq!(write(&f, &placed), "<b></b>x y z<b><i></i></b><br>");
+    }
+
+    /// One piece of text in given elements, from source position `at`.
+    fn piece(text: &str, elements: &[usize], at: usize) -> Placed {
+        Placed {
+            text: text.into(),
+            elements: elements.to_vec(),
+            source_at: at,
+        }
+    }
+
+    #[test]
+    fn kept_things_stay_inside_their_elements() {
+        // An element without text keeps what it holds.
+        let f = parse(r#"<a href="/"><img src="l.png"></a> Home"#).unwrap();
+        assert_eq!(f.text, " Home");
+        assert_eq!(f.markers.len(), 1);
+        assert_eq!(f.markers[0].html, r#"<a href="/"><img src="l.png"></a>"#);
+        let out = write(&f, &[piece(" Inicio", &[], 1)]);
+        assert_eq!(out, r#"<a href="/"><img src="l.png"></a> Inicio"#);
+        // A void tag inside an element is written inside it.
+        let f = parse("<b>Hello <img></b> world").unwrap();
+        assert_eq!(f.markers[0].elements, [0]);
+        let out = write(&f, &[piece("Ola", &[0], 0), piece(" mundo", &[], 7)]);
+        assert_eq!(out, "<b>Ola<img></b> mundo");
+    }
+
+    #[test]
+    fn odd_but_valid_fragments() {
+        // A '<' that starts no tag is text, and the tags after it are still tags.
+        let f = parse("é<b>c</b>").unwrap();
+        assert_eq!((f.text.as_str(), f.elements.len()), ("éc", 1));
+        let f = parse("a < b <b>c</b>").unwrap();
+        assert_eq!((f.text.as_str(), f.elements.len()), ("a < b c", 1));
+        assert!(parse("a < b <b>c</i>").is_err());
+        // An element left open without text is kept, closed.
+        let f = parse("Read more <a href=/x>").unwrap();
+        assert_eq!(f.markers[0].html, "<a href=/x></a>");
+        assert_eq!(
+            write(&f, &[piece("Leia mais", &[], 0)]),
+            "Leia mais<a href=/x></a>"
+        );
+        // Verbatim block elements end a block; end tags of void elements are ignored.
+        let f = parse("First part<pre>x</pre>second part</br>").unwrap();
+        assert_eq!(f.blocks(), [0..10, 10..21]);
+        assert_eq!(f.markers.len(), 1);
     }
 }

@@ -69,11 +69,19 @@ impl Transformer<'_> {
         if output.is_empty() || output.len() > limits.max_tgt {
             return Err(Error::BadLimit("output must be 1..=max_tgt tokens"));
         }
+        // Checked before sizing: the sizes grow with the square of the source length.
+        if src.is_empty() || src.len() > limits.max_src {
+            return Err(Error::InputTooLong {
+                tokens: src.len(),
+                max: limits.max_src,
+            });
+        }
         let sizes = self.attention_sizes(src.len(), output.len());
+        let encoder_floats = if encoder.is_some() { sizes.encoder } else { 0 };
         let short_encoder = encoder.as_ref().is_some_and(|e| e.len() < sizes.encoder);
         if cross.len() < sizes.cross || short_encoder {
             return Err(Error::OutputTooSmall {
-                needed: (sizes.cross + sizes.encoder) * 4,
+                needed: (sizes.cross + encoder_floats) * 4,
             });
         }
         let (mut state, sb) = decode::split(self, limits, ws)?;
