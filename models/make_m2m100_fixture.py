@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes the small M2M100 and NLLB conformance fixtures and records Hugging Face's outputs on them.
+"""Makes the small M2M100, NLLB and mBART-50 conformance fixtures and records Hugging Face's outputs.
 
 Both are `M2M100ForConditionalGeneration` checkpoints (pre-norm, sinusoidal positions with
 fairseq's offset of 2, ReLU, scaled embeddings, tied output layer) laid out like the hub repos
@@ -19,6 +19,13 @@ layout <unk> 0, <s> 1, </s> 2) trained on the Debian gettext text of models/make
                then the 202 codes ace_Arab ... zul_Latn, then <mask> (the hub's order).
                Files: config.json generation_config.json model.safetensors
                sentencepiece.bpe.model tokenizer.json tokenizer_config.json special_tokens_map.json
+  mbart50-tiny like facebook/mbart-large-50-many-to-many-mmt: `MBartForConditionalGeneration`
+               (pre-norm, learned positions offset by 2, layernorm_embedding, final norms, GELU,
+               scaled embeddings, tied output with final_logits_bias); its SentencePiece model is
+               a unigram one, as mBART's (XLM-R's) "sentencepiece.bpe.model" is despite its name;
+               MBart50Tokenizer: ids as NLLB's (the .model's plus one), then the 52 codes ar_AR
+               ... sl_SI, then <mask>; the hub's generation config (forced_eos_token_id 2).
+               Files: as nllb-tiny's
 
 Weights: random from a fixed seed, then trained (make_marian_fixture.train: Adam, one thread,
 fixed seeds) on en->pt and en->de at once, each example with its own source and target language
@@ -34,7 +41,7 @@ sentence k en->pt, 2k+1 is sentence k en->de):
                       d<i> (decoder inputs [2, lang, ...]); t<i>: argmax of the raw logits at
                       every step of teacher forcing on the greedy path
 
-    python models/make_m2m100_fixture.py [NAME...]   # needs torch, transformers, sentencepiece
+    python models/make_m2m100_fixture.py [NAME...]   # needs torch, transformers, sentencepiece, protobuf
     python models/make_m2m100_fixture.py --record-only   # re-record HF outputs, keep the weights
 
 The outputs are committed; tern's tests only read them.
@@ -52,9 +59,11 @@ import sentencepiece as spm
 import torch
 import transformers
 from safetensors.torch import save_file
-from transformers import (AddedToken, GenerationConfig, M2M100Config, M2M100ForConditionalGeneration,
-                          M2M100Tokenizer, NllbTokenizer)
+from transformers import (AddedToken, AutoModelForSeq2SeqLM, GenerationConfig, M2M100Config,
+                          M2M100ForConditionalGeneration, M2M100Tokenizer, MBart50Tokenizer, MBartConfig,
+                          MBartForConditionalGeneration, NllbTokenizer)
 from transformers.models.m2m_100.tokenization_m2m_100 import FAIRSEQ_LANGUAGE_CODES as M2M_CODES
+from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES as MBART50_CODES
 from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES as NLLB_CODES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -70,6 +79,9 @@ FIXTURES = {
     "nllb-tiny": dict(kind="nllb", codes={"en": "eng_Latn", "pt": "por_Latn", "de": "deu_Latn"}, spm_vocab=2500,
                       seed=4202, d_model=96, encoder_layers=3, decoder_layers=1, heads=6, ffn=160,
                       max_pos=256, steps=5000, lr=1e-3),
+    "mbart50-tiny": dict(kind="mbart50", codes={"en": "en_XX", "pt": "pt_XX", "de": "de_DE"}, spm_vocab=2500,
+                         seed=5050, d_model=64, encoder_layers=2, decoder_layers=2, heads=4, ffn=128,
+                         max_pos=128, steps=5000, lr=2e-3),
 }
 DIRECTIONS = [("en", "pt"), ("en", "de")]
 LOGIT_ENTRIES = 8  # s<i>/d<i> for the first 8 entries: sentences 0-3, both directions
@@ -80,6 +92,8 @@ HUB_GENERATION = {
     "m2m100": dict(bos_token_id=0, decoder_start_token_id=2, early_stopping=True, eos_token_id=2, max_length=200,
                    num_beams=5, pad_token_id=1),
     "nllb": dict(bos_token_id=0, decoder_start_token_id=2, eos_token_id=2, max_length=200, pad_token_id=1),
+    "mbart50": dict(bos_token_id=0, decoder_start_token_id=2, early_stopping=True, eos_token_id=2,
+                    forced_eos_token_id=2, max_length=200, num_beams=5, pad_token_id=1),
 }
 
 
@@ -91,9 +105,10 @@ def corpus():
     return en + [v for _, v in de] + sorted({v for _, v in pt}), {"de": de, "pt": pt}
 
 
-def train_spm(out, lines, vocab):
-    """Joint BPE model in fairseq's layout, as sentencepiece.bpe.model."""
-    make_spm.train(lines, os.path.join(out, "bpe"), vocab, model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
+def train_spm(out, lines, vocab, model_type="bpe"):
+    """Joint model in fairseq's layout, as sentencepiece.bpe.model (BPE; mBART's is unigram)."""
+    make_spm.train(lines, os.path.join(out, "bpe"), vocab, model_type=model_type, unk_id=0, bos_id=1, eos_id=2,
+                   pad_id=-1)
     os.replace(os.path.join(out, "bpe.spm"), os.path.join(out, "sentencepiece.bpe.model"))
     return os.path.join(out, "sentencepiece.bpe.model")
 
@@ -148,8 +163,27 @@ def nllb_tokenizer_files(out, max_pos):
         "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>"})
 
 
+def mbart50_tokenizer_files(out, max_pos):
+    """tokenizer.json and tokenizer_config.json as transformers writes them for MBart50Tokenizer,
+    converted from the .model; special_tokens_map.json as the hub's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(os.path.join(out, "sentencepiece.bpe.model"), tmp)
+        tok = MBart50Tokenizer.from_pretrained(tmp, src_lang="en_XX")
+    tok.model_max_length = max_pos
+    tok.save_pretrained(out)
+    path = os.path.join(out, "tokenizer_config.json")
+    cfg = json.load(open(path, encoding="utf-8"))
+    for k in ("is_local", "local_files_only"):  # facts about this run, not the tokenizer
+        cfg.pop(k, None)
+    hub_json(path, cfg)
+    hub_json(os.path.join(out, "special_tokens_map.json"), {
+        "additional_special_tokens": list(MBART50_CODES), "bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>",
+        "mask_token": {"content": "<mask>", "lstrip": True, "normalized": True, "rstrip": False, "single_word": False},
+        "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>"})
+
+
 def load_tokenizer(out, cfg):
-    cls = M2M100Tokenizer if cfg["kind"] == "m2m100" else NllbTokenizer
+    cls = {"m2m100": M2M100Tokenizer, "nllb": NllbTokenizer, "mbart50": MBart50Tokenizer}[cfg["kind"]]
     return cls.from_pretrained(out)
 
 
@@ -180,7 +214,7 @@ def check_layout(tok, cfg, out):
         assert len(tok) == len(vocab) + len(codes), (len(tok), len(vocab))
         base, piece_id = len(vocab), lambda i: vocab.get(sp.id_to_piece(i), UNK)
     else:
-        codes = list(NLLB_CODES)
+        codes = list(NLLB_CODES if cfg["kind"] == "nllb" else MBART50_CODES)
         base = sp.get_piece_size() + 1
         assert len(tok) == base + len(codes) + 1 and tok.convert_tokens_to_ids("<mask>") == len(tok) - 1
         piece_id = lambda i: UNK if sp.is_unknown(i) else i + 1  # noqa: E731
@@ -228,28 +262,34 @@ def make(name, cfg):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     lines, pairs = corpus()
-    model_file = train_spm(out, lines, cfg["spm_vocab"])
+    model_file = train_spm(out, lines, cfg["spm_vocab"], "unigram" if cfg["kind"] == "mbart50" else "bpe")
     if cfg["kind"] == "m2m100":
         m2m100_tokenizer_files(out, model_file, lines, cfg["max_pos"])
-    else:
+    elif cfg["kind"] == "nllb":
         nllb_tokenizer_files(out, cfg["max_pos"])
+    else:
+        mbart50_tokenizer_files(out, cfg["max_pos"])
     tok = load_tokenizer(out, cfg)
     differ = check_layout(tok, cfg, out)
     print(f"{name}: tokenizer {type(tok).__name__}, {len(tok)} ids; HF source ids differ from sentencepiece's on "
           f"{len(differ)} sentences {differ}", file=sys.stderr)
-    config = M2M100Config(
+    mbart = cfg["kind"] == "mbart50"
+    config = (MBartConfig if mbart else M2M100Config)(
         vocab_size=len(tok), d_model=cfg["d_model"], encoder_layers=cfg["encoder_layers"],
         decoder_layers=cfg["decoder_layers"], encoder_attention_heads=cfg["heads"],
         decoder_attention_heads=cfg["heads"], encoder_ffn_dim=cfg["ffn"], decoder_ffn_dim=cfg["ffn"],
-        activation_function="relu", max_position_embeddings=cfg["max_pos"], scale_embedding=True,
+        activation_function="gelu" if mbart else "relu", max_position_embeddings=cfg["max_pos"],
+        scale_embedding=True,
         dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
         init_std=0.02, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS, decoder_start_token_id=EOS,
         tie_word_embeddings=True, use_cache=True,
     )
     if cfg["kind"] == "nllb":
         config.tokenizer_class = "NllbTokenizer"
+    if mbart:
+        config.tokenizer_class = "MBart50Tokenizer"
     torch.manual_seed(cfg["seed"])
-    model = M2M100ForConditionalGeneration(config)
+    model = (MBartForConditionalGeneration if mbart else M2M100ForConditionalGeneration)(config)
     examples = [((src, tgt, a), b) for src, tgt in DIRECTIONS for a, b in pairs[tgt]]
     make_marian_fixture.train(model, MultiDirection(tok, cfg), examples, dict(cfg, src="en", tgt="pt+de"), PAD)
     model.generation_config = GenerationConfig(**HUB_GENERATION[cfg["kind"]])
@@ -266,7 +306,7 @@ def record(name, cfg):
     """Runs HF on the saved checkpoint and writes expected.json and logits.safetensors."""
     out = os.path.join(HERE, "fixtures", name)
     # Reload exactly what a user would download.
-    model = M2M100ForConditionalGeneration.from_pretrained(out).eval()
+    model = AutoModelForSeq2SeqLM.from_pretrained(out).eval()
     tok = load_tokenizer(out, cfg)
     differ = check_layout(tok, cfg, out)
 
@@ -342,8 +382,11 @@ def record(name, cfg):
         "language_token_ids": lang_ids,
         "generation": {"num_beams": 4, "max_length": MAX_LENGTH, "length_penalty": 1.0, "early_stopping": False,
                        "passed_to_generate": dict(gen_args, forced_bos_token_id="sentences[i].forced_bos_token_id"),
-                       "not_set": "no forced_eos_token_id, no bad_words_ids, no no_repeat_ngram_size: an output "
-                                  "cut by max_length does not end with </s>"},
+                       "not_set": ("generation_config.json's forced_eos_token_id 2 applies: an output cut by "
+                                   "max_length ends with </s>; no bad_words_ids, no no_repeat_ngram_size"
+                                   if cfg["kind"] == "mbart50" else
+                                   "no forced_eos_token_id, no bad_words_ids, no no_repeat_ngram_size: an output "
+                                   "cut by max_length does not end with </s>")},
         "conventions": {
             "entries": "sentences[2k] is SENTENCES[k] en->pt, sentences[2k+1] the same sentence en->de",
             "source_ids": "tokenizer(text) with src_lang set: [src language token] + pieces + [</s>]",

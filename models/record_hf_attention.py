@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Records Hugging Face's attention weights on the committed conformance fixtures.
 
-For each fixture (models/fixtures/{marian-tiny-en-de, marian-small-en-pt, m2m100-tiny, nllb-tiny},
+For each fixture (models/fixtures/{marian-tiny-en-de, marian-small-en-pt, m2m100-tiny, nllb-tiny,
+mbart50-tiny},
 made by models/make_marian_fixture.py and models/make_m2m100_fixture.py) and each recorded sentence
 i of its expected.json, the checkpoint (float32, eager attention, eval mode) is teacher-forced on
 the greedy path HF's generate took:
@@ -39,24 +40,25 @@ from safetensors.torch import save_file
 from transformers import AutoModelForSeq2SeqLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = ["marian-tiny-en-de", "marian-small-en-pt", "m2m100-tiny", "nllb-tiny"]
+FIXTURES = ["marian-tiny-en-de", "marian-small-en-pt", "m2m100-tiny", "nllb-tiny", "mbart50-tiny"]
 MAX_BYTES = 300_000
 FALLBACK_SENTENCES = 8
 ROW_SUM_TOL = 1e-5
 
 
-def check_greedy(logits, greedy, config, max_length):
+def check_greedy(logits, greedy, config, generation, max_length):
     """The teacher-forced argmax, after generate's logit processors, must give greedy_ids back:
     otherwise the decoder inputs are not what generate fed."""
     logits = logits.clone()
     if config.model_type == "marian":
         logits[:, config.pad_token_id] = float("-inf")  # bad_words_ids [[pad]]
-        if len(greedy) == max_length - 1:  # forced_eos_token_id at the last step
-            logits[-1] = float("-inf")
-            logits[-1, config.eos_token_id] = 0.0
     else:
         logits[0] = float("-inf")  # forced_bos_token_id: the target-language token
         logits[0, greedy[0]] = 0.0
+    # forced_eos_token_id (Marian's and mBART's generation configs) at the last step
+    if generation.forced_eos_token_id is not None and len(greedy) == max_length - 1:
+        logits[-1] = float("-inf")
+        logits[-1, generation.forced_eos_token_id] = 0.0
     got = logits.argmax(-1).tolist()
     assert got == greedy, (got, greedy)
 
@@ -79,7 +81,7 @@ def record(name):
         with torch.no_grad():
             o = model(input_ids=torch.tensor([src]), decoder_input_ids=torch.tensor([dec_in]),
                       output_attentions=True, return_dict=True)
-        check_greedy(o.logits[0], greedy, config, max_length)
+        check_greedy(o.logits[0], greedy, config, model.generation_config, max_length)
         cross = torch.stack([a[0] for a in o.cross_attentions]).float().contiguous()
         enc = torch.stack([a[0] for a in o.encoder_attentions]).float().contiguous()
         T, S = len(greedy), len(src)

@@ -21,9 +21,11 @@ pub fn marian_fixtures() -> Vec<PathBuf> {
     v
 }
 
-/// Fixture checkpoints made by `models/make_m2m100_fixture.py` (M2M100 and NLLB).
+/// Fixture checkpoints made by `models/make_m2m100_fixture.py` (M2M100, NLLB and mBART-50:
+/// the multilingual ones).
 pub fn m2m100_fixtures() -> Vec<PathBuf> {
-    let v = fixtures_of("m2m_100");
+    let mut v = fixtures_of("m2m_100");
+    v.extend(fixtures_of("mbart"));
     assert!(
         !v.is_empty(),
         "no M2M100 / NLLB fixtures under models/fixtures"

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     /// Checkpoint directory: Hugging Face MarianMT (config.json, model.safetensors, source.spm,
-    /// target.spm, vocab.json), M2M100 / NLLB (config.json, model.safetensors,
+    /// target.spm, vocab.json), M2M100 / NLLB / mBART-50 (config.json, model.safetensors,
     /// sentencepiece.bpe.model, vocab.json or tokenizer.json) or a Marian model (model*.bin,
     /// vocab*.spm, optional lex*.s2t.bin).
     checkpoint: PathBuf,

@@ -1,5 +1,6 @@
 //! Hugging Face checkpoints of the BART-shaped families (`MarianMTModel`,
-//! `M2M100ForConditionalGeneration` for M2M100 and NLLB): their differences become a
+//! `M2M100ForConditionalGeneration` for M2M100 and NLLB, `MBartForConditionalGeneration` for
+//! mBART-50): their differences become a
 //! [`Spec`] here, so the runtime stays generic. Maps HF tensor names onto tern's table
 //! (`tern_core::model::names`), writes the spec and the `generation.*` defaults.
 
@@ -55,6 +56,15 @@ const STACK_NORMS: &[(&str, &str)] = &[
     (DEC_EMB_NORM, "model.decoder.layernorm_embedding"),
 ];
 
+/// mBART's learned position tables start at row 2 (fairseq's offset, kept by transformers).
+const MBART_POSITION_OFFSET: usize = 2;
+
+/// The learned position tables: (tern name, HF name).
+const POSITION_TABLES: &[(&str, &str)] = &[
+    (ENC_POS_EMBD, "model.encoder.embed_positions.weight"),
+    (DEC_POS_EMBD, "model.decoder.embed_positions.weight"),
+];
+
 /// Where the encoder's token embedding is, best first. save_pretrained keeps one name of a tied
 /// group; when nothing is tied (`tie_word_embeddings: false` in transformers 5) the encoder and
 /// decoder have their own embeddings besides `model.shared`, and the encoder reads its own.
@@ -73,6 +83,9 @@ pub enum Family {
     /// M2M100 and NLLB-200: pre-norm with final norms, fairseq sinusoids offset by the padding
     /// index, language tokens.
     M2m100,
+    /// mBART (mBART-50): pre-norm with final norms, a norm after the embeddings, learned
+    /// positions offset by 2, language tokens laid out as NLLB's.
+    Mbart,
 }
 
 /// Shapes from config.json, and the spec they describe.
@@ -98,7 +111,8 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
     let family = match model_type {
         "marian" => Family::Marian,
         "m2m_100" => Family::M2m100,
-        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\") and M2M100 / NLLB (\"m2m_100\") checkpoints"),
+        "mbart" => Family::Mbart,
+        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\"), M2M100 / NLLB (\"m2m_100\") and mBART (\"mbart\") checkpoints"),
     };
     let d = cfg.usize_key("d_model")?;
     let act = cfg.str_or("activation_function", "swish")?;
@@ -115,7 +129,7 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
             final_norm,
         })
     };
-    let pre_norm = family == Family::M2m100;
+    let pre_norm = family != Family::Marian;
     let encoder = stack(
         "encoder_layers",
         "encoder_attention_heads",
@@ -128,6 +142,7 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
         "decoder_ffn_dim",
         pre_norm,
     )?;
+    // transformers' defaults: M2M100Config scales, MBartConfig does not.
     let scale_embedding = cfg.bool_or("scale_embedding", family == Family::M2m100)?;
     let spec = match family {
         Family::Marian => {
@@ -151,6 +166,14 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
             positions: Positions::SinusoidalFairseq,
             // fairseq numbers positions after the padding index: the first token is at pad + 1.
             position_offset: cfg.usize_key("pad_token_id")? + 1,
+            ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
+        },
+        Family::Mbart => Spec {
+            sublayer: Sublayer::PRE_NORM,
+            embedding_norm: true,
+            // MBartLearnedPositionalEmbedding: rows max_position_embeddings + 2, row = pos + 2.
+            positions: Positions::Learned,
+            position_offset: MBART_POSITION_OFFSET,
             ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
         },
     };
@@ -215,6 +238,7 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
         Family::Marian => "marian",
         Family::M2m100 if cfg.str_or("tokenizer_class", "")?.starts_with("Nllb") => "nllb",
         Family::M2m100 => "m2m100",
+        Family::Mbart => "mbart",
     };
     spec.write(w, family);
 
@@ -483,6 +507,20 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
                 &[s.d as u64],
                 &t.data,
             );
+        }
+    }
+    if s.spec.positions == Positions::Learned {
+        let rows = s.spec.max_positions + s.spec.position_offset;
+        for (tmpl, hf) in POSITION_TABLES {
+            let t = ck.f32(hf)?;
+            ensure!(
+                t.shape == [rows, s.d],
+                "{hf} has shape {:?}, expected [{rows}, {}] (max_position_embeddings + {})",
+                t.shape,
+                s.d,
+                s.spec.position_offset
+            );
+            write_matrix(w, tmpl, rows, s.d, &t.data, p);
         }
     }
     if ck.has("final_logits_bias") {

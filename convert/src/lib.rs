@@ -120,7 +120,7 @@ fn build_unchecked(
             );
             tokenizer::write(&mut w, &ck, shapes.vocab)?
         }
-        hf::Family::M2m100 => {
+        hf::Family::M2m100 | hf::Family::Mbart => {
             let codes = tokenizer::write_m2m100(&mut w, dir, shapes.vocab)?;
             let keys = [
                 (tern_core::model::keys::SOURCE_LANG, &langs.source),

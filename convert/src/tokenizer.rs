@@ -261,8 +261,9 @@ fn m2m100_vocab(
     Ok((vocab, langs, vec!["<s>".into()], true))
 }
 
-/// NllbTokenizer. With `tokenizer.json` (what HF saves, and what transformers v5 and v4's fast
-/// tokenizer use), its vocabulary and added tokens give the ids; the special added tokens other
+/// NllbTokenizer and MBart50Tokenizer (the same layout). With `tokenizer.json` (what HF saves,
+/// and what transformers v5 and v4's fast tokenizer use), its vocabulary (NLLB: BPE; mBART-50:
+/// unigram) and added tokens give the ids; the special added tokens other
 /// than `<s> <pad> </s> <unk> <mask>` are the language codes. Without it, v4's slow layout:
 /// `<s> <pad> </s> <unk>` = 0..3, sentencepiece id i at i + 1, the codes at `len(spm) + 1 + i`,
 /// then `<mask>`. No `str.strip()` when decoding (v5: the Metaspace decoder).
@@ -285,20 +286,41 @@ fn nllb_vocab(
         return Ok((vocab, langs, skip, false));
     };
     let model = tj.get("model").context("tokenizer.json has no model")?;
-    if model.get("type").and_then(|t| t.as_str()) != Some("BPE") {
-        bail!("tokenizer.json: the model is not BPE (not an NLLB tokenizer?)");
+    let mut entries: Vec<(String, u64)> = match model.get("type").and_then(|t| t.as_str()) {
+        // NLLB: a BPE model, its vocabulary a map from piece to id.
+        Some("BPE") => model
+            .get("vocab")
+            .and_then(|v| v.as_object())
+            .context("tokenizer.json has no model.vocab")?
+            .iter()
+            .map(|(p, id)| {
+                id.as_u64()
+                    .map(|id| (p.clone(), id))
+                    .with_context(|| format!("tokenizer.json: id of {p:?} is not an integer"))
+            })
+            .collect::<Result<_>>()?,
+        // mBART-50: a unigram model, its vocabulary a list of [piece, score] in id order.
+        Some("Unigram") => model
+            .get("vocab")
+            .and_then(|v| v.as_array())
+            .context("tokenizer.json has no model.vocab list")?
+            .iter()
+            .enumerate()
+            .map(|(id, e)| {
+                e.get(0)
+                    .and_then(|p| p.as_str())
+                    .map(|p| (p.to_string(), id as u64))
+                    .with_context(|| {
+                        format!("tokenizer.json: vocabulary entry {id} is not [piece, score]")
+                    })
+            })
+            .collect::<Result<_>>()?,
+        _ => bail!("tokenizer.json: the model is neither BPE (NLLB) nor Unigram (mBART-50)"),
+    };
+    // SentencePiece model types: 1 unigram, 2 BPE.
+    if (spm.model_type == 2) != (model.get("type").and_then(|t| t.as_str()) == Some("BPE")) {
+        bail!("tokenizer.json's model type differs from sentencepiece.bpe.model's");
     }
-    let mut entries: Vec<(String, u64)> = model
-        .get("vocab")
-        .and_then(|v| v.as_object())
-        .context("tokenizer.json has no model.vocab")?
-        .iter()
-        .map(|(p, id)| {
-            id.as_u64()
-                .map(|id| (p.clone(), id))
-                .with_context(|| format!("tokenizer.json: id of {p:?} is not an integer"))
-        })
-        .collect::<Result<_>>()?;
     let mut langs = Vec::new();
     for t in tj
         .get("added_tokens")
@@ -311,8 +333,9 @@ fn nllb_vocab(
         ) else {
             bail!("tokenizer.json: an added token lacks id or content");
         };
+        // NLLB's codes are added to the BPE vocabulary; mBART-50's are in its unigram one.
         match entries.iter().find(|(_, i)| *i == id) {
-            Some((p, _)) if p == text => continue,
+            Some((p, _)) if p == text => {}
             Some((p, _)) => bail!("tokenizer.json: id {id} is both {p:?} and {text:?}"),
             None => entries.push((text.to_string(), id)),
         }
