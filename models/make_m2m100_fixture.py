@@ -150,25 +150,21 @@ def nllb_tokenizer_files(out, max_pos):
         tok = NllbTokenizer.from_pretrained(tmp, src_lang="eng_Latn", extra_special_tokens=list(NLLB_CODES),
                                             mask_token=None)
     tok.add_special_tokens({"mask_token": AddedToken("<mask>", lstrip=True, normalized=True, special=True)})
-    tok.model_max_length = max_pos
-    tok.save_pretrained(out)
-    path = os.path.join(out, "tokenizer_config.json")
-    cfg = json.load(open(path, encoding="utf-8"))
-    for k in ("is_local", "local_files_only"):  # facts about this run, not the tokenizer
-        cfg.pop(k, None)
-    hub_json(path, cfg)
-    hub_json(os.path.join(out, "special_tokens_map.json"), {
-        "additional_special_tokens": list(NLLB_CODES), "bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>",
-        "mask_token": {"content": "<mask>", "lstrip": True, "normalized": True, "rstrip": False, "single_word": False},
-        "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>"})
+    save_hub_tokenizer(tok, out, max_pos, NLLB_CODES)
 
 
 def mbart50_tokenizer_files(out, max_pos):
     """tokenizer.json and tokenizer_config.json as transformers writes them for MBart50Tokenizer,
-    converted from the .model; special_tokens_map.json as the hub's."""
+    converted from the .model (its codes and <mask> after the pieces)."""
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(os.path.join(out, "sentencepiece.bpe.model"), tmp)
         tok = MBart50Tokenizer.from_pretrained(tmp, src_lang="en_XX")
+    save_hub_tokenizer(tok, out, max_pos, MBART50_CODES)
+
+
+def save_hub_tokenizer(tok, out, max_pos, codes):
+    """Saves `tok` as the hub repos have it: transformers' files without this run's facts, and
+    special_tokens_map.json listing the language `codes`."""
     tok.model_max_length = max_pos
     tok.save_pretrained(out)
     path = os.path.join(out, "tokenizer_config.json")
@@ -177,7 +173,7 @@ def mbart50_tokenizer_files(out, max_pos):
         cfg.pop(k, None)
     hub_json(path, cfg)
     hub_json(os.path.join(out, "special_tokens_map.json"), {
-        "additional_special_tokens": list(MBART50_CODES), "bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>",
+        "additional_special_tokens": list(codes), "bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>",
         "mask_token": {"content": "<mask>", "lstrip": True, "normalized": True, "rstrip": False, "single_word": False},
         "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>"})
 
