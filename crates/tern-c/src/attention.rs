@@ -4,6 +4,7 @@
 use crate::host::{c_string, fail_host, text, TernSession};
 use crate::status::{fail, guard, TernStatus};
 use core::ffi::c_char;
+use std::string::String;
 use std::vec::Vec;
 
 /// Translates `text` on `session` with what its sentences attended to; the failure's status
@@ -45,23 +46,50 @@ pub unsafe extern "C" fn tern_translate_aligned(
     out: *mut *mut c_char,
     alignment: *mut *mut c_char,
 ) -> TernStatus {
+    // SAFETY: the caller's contract is `attended_strings`'.
+    unsafe {
+        attended_strings(
+            session,
+            text,
+            (out, alignment),
+            "out or alignment",
+            |o, maps| {
+                let pairs = tern::attention::line_word_alignment(maps);
+                (o.text, tern::attention::pharaoh(&pairs))
+            },
+        )
+    }
+}
+
+/// Translates `text` as `attended` does and puts the two strings `make` makes of the result in
+/// `*outs.0` and `*outs.1` (both NULL on failure; `names` says which pointers for a NULL one).
+///
+/// # Safety
+/// As for `attended`; `outs.0` and `outs.1` NULL or valid for writes.
+unsafe fn attended_strings(
+    session: *mut TernSession,
+    text: *const c_char,
+    outs: (*mut *mut c_char, *mut *mut c_char),
+    names: &str,
+    make: impl FnOnce(tern::Output, &[tern::attention::Attention]) -> (String, String),
+) -> TernStatus {
     guard(|| {
-        if out.is_null() || alignment.is_null() {
-            return fail(TernStatus::NullArgument, "out or alignment is NULL");
+        if outs.0.is_null() || outs.1.is_null() {
+            return fail(TernStatus::NullArgument, format_args!("{names} is NULL"));
         }
         // SAFETY: both valid for writes (caller's contract).
         unsafe {
-            *out = core::ptr::null_mut();
-            *alignment = core::ptr::null_mut();
+            *outs.0 = core::ptr::null_mut();
+            *outs.1 = core::ptr::null_mut();
         }
         // SAFETY: caller's contract.
         match unsafe { attended(session, text) } {
             Ok((o, maps)) => {
+                let (first, second) = make(o, &maps);
                 // SAFETY: as above.
                 unsafe {
-                    let pairs = tern::attention::line_word_alignment(&maps);
-                    *alignment = c_string(tern::attention::pharaoh(&pairs));
-                    *out = c_string(o.text);
+                    *outs.0 = c_string(first);
+                    *outs.1 = c_string(second);
                 }
                 TernStatus::Ok
             }
@@ -155,29 +183,18 @@ pub unsafe extern "C" fn tern_attention_pieces(
     source: *mut *mut c_char,
     target: *mut *mut c_char,
 ) -> TernStatus {
-    guard(|| {
-        if source.is_null() || target.is_null() {
-            return fail(TernStatus::NullArgument, "source or target is NULL");
-        }
-        // SAFETY: both valid for writes (caller's contract).
-        unsafe {
-            *source = core::ptr::null_mut();
-            *target = core::ptr::null_mut();
-        }
-        // SAFETY: caller's contract.
-        let maps = match unsafe { attended(session, text) } {
-            Ok((_, maps)) => maps,
-            Err(status) => return status,
-        };
-        let (src, tgt) = maps
-            .first()
-            .map(|a| (a.source.join("\n"), a.target.join("\n")))
-            .unwrap_or_default();
-        // SAFETY: as above.
-        unsafe {
-            *source = c_string(src);
-            *target = c_string(tgt);
-        }
-        TernStatus::Ok
-    })
+    // SAFETY: the caller's contract is `attended_strings`'.
+    unsafe {
+        attended_strings(
+            session,
+            text,
+            (source, target),
+            "source or target",
+            |_, maps| {
+                maps.first()
+                    .map(|a| (a.source.join("\n"), a.target.join("\n")))
+                    .unwrap_or_default()
+            },
+        )
+    }
 }
