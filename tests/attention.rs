@@ -11,6 +11,7 @@ use tern_convert::Precision;
 use tern_core::decode::{self, Options};
 use tern_core::model::Seq2Seq;
 use tern_core::plan::Limits;
+use tern_e2e::ids;
 
 /// Tensors `c<i>` / `e<i>` of a fixture's attention.safetensors, as (shape, values).
 fn recorded(dir: &Path) -> Vec<(usize, (Vec<usize>, Vec<f32>), (Vec<usize>, Vec<f32>))> {
@@ -34,14 +35,6 @@ fn recorded(dir: &Path) -> Vec<(usize, (Vec<usize>, Vec<f32>), (Vec<usize>, Vec<
     sentences
         .into_iter()
         .map(|i| (i, read(&format!("c{i}")), read(&format!("e{i}"))))
-        .collect()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
         .collect()
 }
 

@@ -14,6 +14,7 @@ use tern_core::decode::{self, beam, Options};
 use tern_core::engine::{Engine, Languages};
 use tern_core::model::Seq2Seq;
 use tern_core::plan::Limits;
+use tern_e2e::ids;
 
 struct Fixture {
     name: String,
@@ -58,14 +59,6 @@ impl Fixture {
         };
         Some((t.shape().to_vec(), v))
     }
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 /// Every fixture; `TERN_CONFORMANCE=marian` keeps the MarianMT ones only (emulated runs, where

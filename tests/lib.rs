@@ -184,3 +184,12 @@ pub fn assert_markup_kept(input: &str, output: &str) {
         );
     }
 }
+
+/// A JSON array of token ids (expected.json's `source_ids`, `greedy_ids`...).
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
