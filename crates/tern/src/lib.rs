@@ -682,16 +682,14 @@ impl Session<'_> {
         let mut prev = String::new();
         for t in 0..len {
             let now = self.detokenize(..t + 1)?;
-            let mut common = now
+            // The bytes `now` shares with `prev`, to a character boundary.
+            let common = now
                 .char_indices()
                 .zip(prev.chars())
                 .take_while(|((_, a), b)| a == b)
                 .map(|((i, a), _)| i + a.len_utf8())
                 .last()
                 .unwrap_or(0);
-            if prev.len() == common && now.starts_with(&prev) {
-                common = prev.len();
-            }
             // Take back what earlier pieces said beyond the common part.
             let mut have = prev.len();
             while have > common {
