@@ -372,13 +372,18 @@ impl<'a> Engine<'a> {
         out: &mut [u32],
         hyps: &mut [Hypothesis],
     ) -> Result<()> {
+        // Each sentence stops at its own length cap, not its batch's longest source's.
+        let max_len_of = |i: usize| {
+            srcs.get(i)
+                .map_or(opts.max_len, |s| self.options_for(opts, s.len()).max_len)
+        };
         decode::generate_batch(
             &self.model,
             ws,
             limits,
             srcs,
             &self.special_for(langs)?,
-            opts,
+            (opts, &max_len_of),
             out,
             hyps,
         )

@@ -206,6 +206,15 @@ impl Settings {
     }
 }
 
+/// The kernel table `TERN_KERNELS=scalar|avx2|avx512vnni|...` names (benchmarks, comparisons),
+/// else the best this machine runs.
+fn env_kernels() -> Kernels {
+    std::env::var("TERN_KERNELS")
+        .ok()
+        .and_then(|n| Kernels::named(&n))
+        .unwrap_or_else(Kernels::best)
+}
+
 /// Default token limits when the caller gives none.
 pub use tern_core::engine::DEFAULT_MAX_TOKENS as DEFAULT_MAX_LEN;
 
@@ -242,26 +251,34 @@ impl Translator {
         // changes underneath can give wrong output but not undefined behaviour in safe code
         // reading `&[u8]`. (Truncating a mapped file can still raise SIGBUS, as for any mmap.)
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Self::from_owner(Bytes::Mmap(mmap))
+        Self::from_owner(Bytes::Mmap(mmap), env_kernels())
     }
 
     /// Loads a model from bytes in memory (copied into an aligned buffer).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let mut v = vec![0u64; bytes.len().div_ceil(8)];
         tern_core::plan::as_bytes_mut(&mut v)[..bytes.len()].copy_from_slice(bytes);
-        if bytes.len() % 8 == 0 {
-            Self::from_owner(Bytes::Owned(v))
+        Self::from_words(v, bytes.len(), env_kernels())
+    }
+
+    /// Loads a model the caller already copied into 8-byte words (its first `len` bytes), with
+    /// a given kernel table: WebAssembly copies a JavaScript buffer straight in (one copy of
+    /// the model, not two) and has no environment to read `TERN_KERNELS` from.
+    pub fn from_words(words: Vec<u64>, len: usize, kernels: Kernels) -> Result<Self, Error> {
+        if len > words.len() * 8 {
+            return Err(Error::Model(tern_core::Error::Truncated {
+                at: words.len() * 8,
+                what: "model bytes",
+            }));
+        }
+        if len == words.len() * 8 {
+            Self::from_owner(Bytes::Owned(words), kernels)
         } else {
-            Self::from_owner(Bytes::OwnedLen(v, bytes.len()))
+            Self::from_owner(Bytes::OwnedLen(words, len), kernels)
         }
     }
 
-    fn from_owner(bytes: Bytes) -> Result<Self, Error> {
-        // TERN_KERNELS=scalar|avx2|avx512vnni picks a kernel table (benchmarks, comparisons).
-        let kernels = std::env::var("TERN_KERNELS")
-            .ok()
-            .and_then(|n| Kernels::named(&n))
-            .unwrap_or_else(Kernels::best);
+    fn from_owner(bytes: Bytes, kernels: Kernels) -> Result<Self, Error> {
         let loaded = Loaded::try_new(bytes, |b| Engine::load(b.as_slice(), kernels))?;
         Ok(Translator {
             loaded,

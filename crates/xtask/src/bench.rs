@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: tern next to its peers in one run on this machine. Bergamot on
 //! Firefox's en->pt model and FLORES sentences; CTranslate2 on an OPUS-MT-shaped and an
 //! NLLB-200-distilled-600M-shaped checkpoint both engines load. Medians of repeated runs, ratios
-//! printed; `--only bergamot|ct2|nllb`.
+//! printed; `--only bergamot|ct2|nllb|wasm` (wasm: `wasm.rs`, tern's wasm package against
+//! Mozilla's in Node).
 
 use crate::{bin, build_release, cargo, convert_model, fetch_model, opt, root, run};
 use anyhow::{bail, Context, Result};
@@ -13,12 +14,14 @@ pub fn bench(args: &[String]) -> Result<()> {
         None => {
             bergamot(args)?;
             ct2(args)?;
-            nllb(args)
+            nllb(args)?;
+            crate::wasm::bench(args)
         }
         Some("bergamot") => bergamot(args),
         Some("ct2") => ct2(args),
         Some("nllb") => nllb(args),
-        Some(o) => bail!("--only {o}: bergamot, ct2 or nllb"),
+        Some("wasm") => crate::wasm::bench(args),
+        Some(o) => bail!("--only {o}: bergamot, ct2, nllb or wasm"),
     }
 }
 
@@ -82,7 +85,7 @@ fn field(text: &str, key: &str) -> Result<f64> {
         .with_context(|| format!("no `{key}:` in {text}"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

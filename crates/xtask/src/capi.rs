@@ -10,7 +10,9 @@
 //!   static library (Cortex-M55, Helium), its workspace sized by a host-side call of the size
 //!   query, and runs it under QEMU mps3-an547: every translation must equal the host engine's.
 
-use crate::{bin, build_release, cargo, convert_model, ensure_target, fetch_model, root, run};
+use crate::{
+    bin, build_release, cargo, convert_model, ensure_apt, ensure_target, fetch_model, root, run,
+};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -210,46 +212,10 @@ fn example() -> Result<()> {
     Ok(())
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Installs the Arm GNU toolchain and QEMU if missing (`apt-get`, as root or through sudo).
 fn install() -> Result<()> {
     ensure_target(M55_TARGET)?;
-    let missing: Vec<&str> = APT
-        .iter()
-        .copied()
-        .filter(|p| {
-            !Command::new("dpkg")
-                .args(["-s", p])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let root_user = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let apt = |args: &[&str]| {
-        let mut c = if root_user || !have("sudo") {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        };
-        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    run(&mut apt(&["update", "-qq"]))?;
-    run(apt(&["install", "-y", "-qq"]).args(&missing))
+    ensure_apt(APT)
 }
 
 /// The C firmware on QEMU's Cortex-M55.

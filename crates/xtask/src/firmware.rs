@@ -12,7 +12,8 @@
 //!   the example's translations must equal the x86 `tern` CLI's.
 
 use crate::{
-    bin, build_release, convert_model, convert_model_with, ensure_target, fetch_model, root, run,
+    bin, build_release, convert_model, convert_model_with, ensure_apt, ensure_target, fetch_model,
+    have, root, run,
 };
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -32,57 +33,17 @@ const APT: &[&str] = &[
 /// Limits of the Pi comparison (the same on x86 and under emulation).
 const PI_LIMITS: &[&str] = &["--beam", "2", "--max-len", "48", "--max-src-len", "48"];
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Installs what the firmware needs if it is missing: rustup targets, Debian packages (as
 /// root, or with sudo), defmt-print.
 fn install() -> Result<()> {
     for t in CORTEX_M_TARGETS.iter().chain(PI_TARGETS) {
         ensure_target(t)?;
     }
-    let missing: Vec<&str> = APT
-        .iter()
-        .copied()
-        .filter(|p| {
-            !Command::new("dpkg")
-                .args(["-s", p])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-    if !missing.is_empty() {
-        let sudo: &[&str] = if have("sudo") && !is_root() {
-            &["sudo"]
-        } else {
-            &[]
-        };
-        let apt = |args: &[&str]| {
-            let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-            if !sudo.is_empty() {
-                c.arg("apt-get");
-            }
-            c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-            c
-        };
-        run(&mut apt(&["update", "-qq"]))?;
-        run(apt(&["install", "-y", "-qq"]).args(&missing))?;
-    }
+    ensure_apt(APT)?;
     if !have("defmt-print") {
         run(Command::new("cargo").args(["install", "defmt-print", "--locked"]))?;
     }
     Ok(())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// One Cortex-M build.

@@ -1,13 +1,16 @@
 //! Project tasks, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
 //! - `test`: everything CI runs: installs what it needs (rustup targets, nightly with Miri,
-//!   cargo-fuzz, a Python venv with gguf-py), runs all tests, checks the `no_std` core builds for
-//!   Cortex-M, runs the firmware examples under QEMU (`firmware`), the core's reader/tokenizer/
-//!   kernel tests under Miri and every fuzz target for 10 s.
+//!   cargo-fuzz, a Python venv with gguf-py, wasm-bindgen, Chromium), runs all tests, checks the
+//!   `no_std` core builds for Cortex-M, runs the firmware examples under QEMU (`firmware`), the
+//!   C and Python bindings, the wasm package in Node and headless Chromium (`wasm`), the core's
+//!   reader/tokenizer/kernel tests under Miri and every fuzz target for 10 s.
 //! - `firmware`: builds the Cortex-M and Raspberry Pi examples and runs them under QEMU;
 //!   fails unless every translation equals the host engine's.
 //! - `python`: builds the Python wheel (`bindings/python`), installs it into a fresh venv and
 //!   runs its pytest tests and the Ray example's (`python.rs`).
+//! - `wasm`: builds the npm package (`target/wasm/pkg`); `--test` also checks it in Node and
+//!   headless Chromium against native tern (`wasm.rs`). `web` serves the demo page.
 //! - `demo`: the main job: fetches Firefox's real en->pt model, converts it and translates
 //!   sentences with the CLI and the library.
 //! - `quality`: BLEU/chrF (sacrebleu) of a real model on FLORES devtest or given files, and how
@@ -21,6 +24,7 @@ mod bench;
 mod capi;
 mod firmware;
 mod python;
+mod wasm;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -42,9 +46,11 @@ fn main() -> Result<()> {
         Some("firmware") => firmware::firmware(&args[1..]),
         Some("capi") => capi::capi(&args[1..]),
         Some("python") => python::python(&args[1..]),
+        Some("wasm") => wasm::wasm(&args[1..]),
+        Some("web") => wasm::web(&args[1..]),
         Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|firmware|capi [--bless]|python|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
+            eprintln!("usage: cargo xtask <test|firmware|capi [--bless]|python|wasm [--test]|web [--model FILE] [--port N]|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|py-env>");
             std::process::exit(2)
         }
     }
@@ -73,6 +79,48 @@ fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     c
+}
+
+/// Whether `cmd` is on the PATH.
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs the Debian packages that are missing (`apt-get`, as root or through sudo).
+fn ensure_apt(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut c = if root_user || !have("sudo") {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    run(apt(&["install", "-y", "-qq"]).args(&missing))
 }
 
 /// Installs a rustup target if it is missing.
@@ -151,6 +199,7 @@ fn test() -> Result<()> {
     firmware::firmware(&[])?;
     capi::capi(&[])?;
     python::python(&[])?;
+    wasm::wasm(&["--test".to_string()])?;
     miri()?;
     // A smoke run of every fuzz target; `cargo xtask fuzz --seconds 120` is the long run
     // recorded in docs/robustness.md.

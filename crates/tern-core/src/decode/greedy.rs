@@ -26,7 +26,7 @@ pub fn generate_observed<M: Seq2Seq>(
         limits,
         &[src],
         special,
-        opts,
+        (opts, &|_| opts.max_len),
         out,
         &mut hyp,
         &mut each,
@@ -37,7 +37,9 @@ pub fn generate_observed<M: Seq2Seq>(
 /// Greedy decoding of up to `limits.batch` sentences together: each step runs every unfinished
 /// sentence as one row of the same decoder pass; a finished sentence leaves the rows (its
 /// cache slot stays its own), so the batch shrinks as sentences end. Sentence `i` writes
-/// `out[i * opts.max_len..]` and `hyps[i]`; each gets exactly what it gets decoded alone.
+/// `out[i * opts.max_len..]` and `hyps[i]`, and stops at `max_len_of(i)` tokens (at most
+/// `opts.max_len`): its own cap, so each gets exactly what it gets decoded alone, whatever
+/// its neighbours.
 #[allow(clippy::too_many_arguments)]
 pub fn generate_batch<M: Seq2Seq>(
     model: &M,
@@ -45,7 +47,7 @@ pub fn generate_batch<M: Seq2Seq>(
     limits: &Limits,
     srcs: &[&[u32]],
     special: &Special,
-    opts: &Options,
+    (opts, max_len_of): (&Options, &dyn Fn(usize) -> usize),
     out: &mut [u32],
     hyps: &mut [Hypothesis],
 ) -> Result<()> {
@@ -55,7 +57,7 @@ pub fn generate_batch<M: Seq2Seq>(
         limits,
         srcs,
         special,
-        opts,
+        (opts, max_len_of),
         out,
         hyps,
         &mut |_, _| Ok(()),
@@ -70,7 +72,7 @@ fn run<M: Seq2Seq>(
     limits: &Limits,
     srcs: &[&[u32]],
     special: &Special,
-    opts: &Options,
+    (opts, max_len_of): (&Options, &dyn Fn(usize) -> usize),
     out: &mut [u32],
     hyps: &mut [Hypothesis],
     on_token: &mut dyn FnMut(usize, &[u32]) -> Result<()>,
@@ -114,16 +116,20 @@ fn run<M: Seq2Seq>(
         for r in 0..live {
             let logits = &mut sb.logits[r * v..(r + 1) * v];
             let i = sb.sentences[r] as usize;
+            let own = Options {
+                max_len: max_len_of(i).clamp(1, len),
+                ..*opts
+            };
             let token = match model.candidates(&state, i) {
-                Some(cands) => argmax_among(logits, cands, special, pos, opts),
+                Some(cands) => argmax_among(logits, cands, special, pos, &own),
                 None => {
-                    process_logits(logits, special, pos, opts);
+                    process_logits(logits, special, pos, &own);
                     argmax(logits)
                 }
             };
             out[i * len + pos] = token;
             on_token(i, &out[i * len..i * len + pos + 1])?;
-            if token == special.eos {
+            if token == special.eos || pos + 1 == own.max_len {
                 hyps[i].len = pos + 1;
             } else {
                 sb.tokens[kept] = token;

@@ -225,11 +225,20 @@ pub fn generate_batch<M: Seq2Seq>(
     limits: &Limits,
     srcs: &[&[u32]],
     special: &Special,
-    opts: &Options,
+    (opts, max_len_of): (&Options, &dyn Fn(usize) -> usize),
     out: &mut [u32],
     hyps: &mut [Hypothesis],
 ) -> Result<()> {
-    greedy::generate_batch(model, ws, limits, srcs, special, opts, out, hyps)
+    greedy::generate_batch(
+        model,
+        ws,
+        limits,
+        srcs,
+        special,
+        (opts, max_len_of),
+        out,
+        hyps,
+    )
 }
 
 /// Runs the decoder over given inputs (teacher forcing), beam 1: `inputs[0]` is the decoder

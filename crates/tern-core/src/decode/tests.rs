@@ -235,7 +235,14 @@ fn a_batch_decodes_each_sentence_as_it_would_alone() {
             let mut out = vec![0u32; 5 * 12];
             let mut hyps = [decode::Hypothesis { len: 0, score: 0.0 }; 5];
             decode::generate_batch(
-                &m, &mut ws, &limits, &batch, &SPECIAL, &opts, &mut out, &mut hyps,
+                &m,
+                &mut ws,
+                &limits,
+                &batch,
+                &SPECIAL,
+                (&opts, &|_| 12),
+                &mut out,
+                &mut hyps,
             )
             .unwrap();
             for (j, &i) in order.iter().enumerate() {
@@ -243,12 +250,56 @@ fn a_batch_decodes_each_sentence_as_it_would_alone() {
                 assert_eq!(got, &alone[i][..], "{ty:?}: sentence {i} at batch row {j}");
             }
         }
+        // Each sentence stops at its own cap (Marian's length factor gives one per source),
+        // with the forced EOS there, as alone: a long neighbour does not lengthen it.
+        let caps = [12, 3, 7, 2, 5];
+        let mut out = vec![0u32; 5 * 12];
+        let mut hyps = [decode::Hypothesis { len: 0, score: 0.0 }; 5];
+        decode::generate_batch(
+            &m,
+            &mut ws,
+            &limits,
+            &srcs,
+            &SPECIAL,
+            (&opts, &|i| caps[i]),
+            &mut out,
+            &mut hyps,
+        )
+        .unwrap();
+        for (i, src) in srcs.iter().enumerate() {
+            let mut one = vec![0u32; 12];
+            let alone_limits = Limits { batch: 1, ..limits };
+            let h = decode::generate(
+                &m,
+                &mut ws,
+                &alone_limits,
+                src,
+                &SPECIAL,
+                &Options::greedy(caps[i]),
+                &mut one,
+            )
+            .unwrap();
+            assert_eq!(
+                &out[i * 12..i * 12 + hyps[i].len],
+                &one[..h.len],
+                "{ty:?}: sentence {i}, cap {}",
+                caps[i]
+            );
+            assert!(hyps[i].len <= caps[i]);
+        }
         // More sentences than planned is an error, not a panic.
         let mut out = vec![0u32; 7 * 12];
         let mut hyps = [decode::Hypothesis { len: 0, score: 0.0 }; 7];
         let seven = [srcs[0]; 7];
         assert!(decode::generate_batch(
-            &m, &mut ws, &limits, &seven, &SPECIAL, &opts, &mut out, &mut hyps
+            &m,
+            &mut ws,
+            &limits,
+            &seven,
+            &SPECIAL,
+            (&opts, &|_| 12),
+            &mut out,
+            &mut hyps
         )
         .is_err());
     }

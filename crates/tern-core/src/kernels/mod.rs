@@ -1,6 +1,6 @@
 //! The kernel table: every numeric routine the models call, as plain function pointers.
 //!
-//! [`scalar::KERNELS`] is complete and portable; SIMD tables (AVX2, NEON, Helium) overlay it
+//! [`scalar::KERNELS`] is complete and portable; SIMD tables (AVX2, NEON, Helium, wasm simd128) overlay it
 //! field by field, so a target only replaces what it does better. Model code calls
 //! [`Kernels::linear`] and friends and never sees a target.
 
@@ -15,6 +15,8 @@ pub mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm;
 
 use half::f16;
 
@@ -164,12 +166,15 @@ impl Kernels {
         return arm_dsp::KERNELS;
         #[cfg(target_arch = "aarch64")]
         return neon::dotprod().unwrap_or(neon::NEON);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return wasm::SIMD128;
         #[allow(unreachable_code)]
         scalar::KERNELS
     }
 
-    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`, `neon`, `neon-dotprod`), if this machine can run it: to
-    /// compare kernels on the same machine.
+    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`, `neon`,
+    /// `neon-dotprod`, `simd128`), if this machine can run it: to compare kernels on the same
+    /// machine.
     pub fn named(name: &str) -> Option<Kernels> {
         let candidates = [
             Some(scalar::KERNELS),
@@ -183,6 +188,8 @@ impl Kernels {
             Some(neon::NEON),
             #[cfg(target_arch = "aarch64")]
             neon::dotprod(),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Some(wasm::SIMD128),
         ];
         candidates.into_iter().flatten().find(|k| k.name == name)
     }

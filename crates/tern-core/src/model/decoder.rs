@@ -2,7 +2,7 @@
 //! cached self-attention or the SSRU —, cross-attention, FFN), the final norm, the logits.
 
 use super::attention::Grid;
-use super::layers::{attend, Attention, Keep, Linear, Scratch, Wrap};
+use super::layers::{attend, relu, Attention, Keep, Linear, Scratch, Wrap};
 use super::seq2seq::Rows;
 use super::state::State;
 use super::weights::{Cell, DecoderLayer};
@@ -154,7 +154,7 @@ fn ssru(
             let c_prev = prev.map_or(0.0, |p| cells[p + j]);
             let c = f * c_prev + (1.0 - f) * s.tmp[bi * d + j];
             cells[here + j] = c;
-            s.ctx[bi * d + j] = c.max(0.0);
+            s.ctx[bi * d + j] = relu(c);
         }
     }
 }

@@ -46,7 +46,7 @@ impl Activation {
     /// Applies the activation in place (`exp` through the kernel table, bit for bit `libm`'s).
     pub fn apply(self, k: &Kernels, x: &mut [f32]) {
         match self {
-            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Relu => x.iter_mut().for_each(|v| *v = relu(*v)),
             // x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, erf by Abramowitz & Stegun 7.1.26
             // (absolute error under 1.5e-7): a polynomial in t = 1 / (1 + p|z|) times e^(-z^2).
             Activation::Gelu => with_exp(
@@ -191,9 +191,24 @@ impl Wrap<'_> {
     }
 }
 
+/// `max(v, 0)` as a compare and select (NaN gives 0, as `f32::max` does): `f32::max` is a libm
+/// call per element on wasm, which has no instruction for its NaN rule.
+#[inline(always)]
+pub fn relu(v: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
 /// Softmax of `x` in place (max-subtracted).
 pub fn softmax(k: &Kernels, x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    // A compare and select, not `f32::max`: wasm has no instruction for `max`'s NaN rule, so
+    // it would be a libm call per element (the result is the same: NaNs are never chosen).
+    let max = x
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
     x.iter_mut().for_each(|v| *v -= max);
     (k.exp)(x);
     let mut sum = 0.0;
