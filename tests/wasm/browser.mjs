@@ -1,13 +1,13 @@
 // The demo page in headless Chromium: loads the model from a URL, types sentences and reads
 // the translations, which must be native tern's; a missing model is a shown error, not a hang.
 // Run by `cargo xtask wasm --test`:
-//   node tests/wasm/browser.mjs URL INPUT EXPECTED NODE_DIR   (NODE_DIR has playwright-core)
+//   node tests/wasm/browser.mjs URL INPUT EXPECTED NODE_DIR MODEL   (NODE_DIR has playwright-core)
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-const [url, inputPath, expectedPath, nodeDir] = process.argv.slice(2);
+const [url, inputPath, expectedPath, nodeDir, modelPath] = process.argv.slice(2);
 const { chromium } = createRequire(join(nodeDir, "package.json"))("playwright-core");
 const lines = (path) => readFileSync(path, "utf8").replace(/\n$/, "").split("\n");
 const input = lines(inputPath);
@@ -53,6 +53,14 @@ try {
   await source.fill(input.join("\n"));
   assert.equal(await shown(input.join("\n")), expected.join("\n"), "all lines at once");
   const ms = Date.now() - started;
+
+  // The same model from the file picker (read by the page, moved to the worker).
+  await page.setInputFiles("#model-file", modelPath);
+  await page.click("#load");
+  await page.waitForFunction(() => /^Ready: \S+\.gguf/.test(document.getElementById("status").textContent), null, { timeout: 120_000 });
+  await source.fill(input[1]);
+  assert.equal(await shown(input[1]), expected[1], "after loading from the file picker");
+  await page.setInputFiles("#model-file", []);
 
   // A model URL that does not exist: the page says so.
   await page.fill("#model-url", "missing.gguf");

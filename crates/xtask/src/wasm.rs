@@ -52,7 +52,9 @@ fn wasm_bindgen() -> Result<PathBuf> {
         run(Command::new("cargo")
             .args(["install", "--quiet", "--root"])
             .arg(&tools)
-            .args(["wasm-bindgen-cli", "--version", WASM_BINDGEN]))?;
+            .args(["wasm-bindgen-cli", "--version", WASM_BINDGEN])
+            // Without TLS (only its test runner downloads): a quicker build.
+            .arg("--no-default-features"))?;
     }
     Ok(exe)
 }
@@ -271,7 +273,7 @@ fn test(pkg: &Path) -> Result<()> {
     run(Command::new("node")
         .arg(tests.join("browser.mjs"))
         .arg(&url)
-        .args([&input, &expected, &node])
+        .args([&input, &expected, &node, &model])
         .env("CHROMIUM", "/usr/bin/chromium"))
 }
 
