@@ -312,10 +312,12 @@ fn a_batch_decodes_each_sentence_as_alone() {
         let len = opts.max_len;
         let mut out = vec![0u32; refs.len() * len];
         let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; refs.len()];
+        // Each sentence within its own length limit, as alone.
+        let own = |i: usize| e.options_for(&opts, refs[i].len()).max_len;
         e.generate_batch(
             &mut ws,
             &limits,
-            &opts,
+            (&opts, &own),
             &e.languages,
             &refs,
             &mut out,
@@ -324,8 +326,9 @@ fn a_batch_decodes_each_sentence_as_alone() {
         .unwrap();
         for (i, src) in refs.iter().enumerate() {
             let mut alone = vec![0u32; len];
+            let opts_alone = e.options_for(&opts, src.len());
             let h = e
-                .generate(&mut ws, &limits, &opts, src, &mut alone)
+                .generate(&mut ws, &limits, &opts_alone, src, &mut alone)
                 .unwrap();
             let got = &out[i * len..i * len + hyps[i].len];
             assert!(got.len() > 1, "empty translation");

@@ -1,10 +1,10 @@
 // tern's wasm package timed in Node the way bench-bergamot.mjs times Bergamot's: model loading
 // and a warm-up line apart, then the lines one per call and all in one call, for R rounds. Run by
 // `cargo xtask bench --only wasm`:
-//   node tests/wasm/bench-tern.mjs --pkg DIR --model FILE --input FILE --rounds R [--batch B]
-// Prints JSON lines: {"engine":"tern-wasm","mode":"one"|"batch","round":k,"seconds":s,"lines":n},
-// then {"engine":"tern-wasm","translations":[...]} (the batched call's text).
-import { readFileSync } from "node:fs";
+//   node tests/wasm/bench-tern.mjs --pkg DIR --model FILE --input FILE --rounds R [--batch B] [--text FILE]
+// Prints JSON lines: {"engine":"tern-wasm","mode":"one"|"batch","round":k,"seconds":s,"lines":n};
+// --text FILE gets the batched call's translations, one per line.
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -16,6 +16,7 @@ const { values: a } = parseArgs({
     input: { type: "string" },
     rounds: { type: "string", default: "3" },
     batch: { type: "string", default: "32" },
+    text: { type: "string" },
   },
 });
 const { Translator } = await import(pathToFileURL(join(a.pkg, "node.js")).href);
@@ -43,4 +44,4 @@ for (let round = 1; round <= Number(a.rounds); round++) {
   out = batched.translateBatch(lines);
   emit({ mode: "batch", round, seconds: (performance.now() - t0) / 1000, lines: lines.length });
 }
-emit({ translations: out });
+if (a.text) writeFileSync(a.text, out.join("\n") + "\n");

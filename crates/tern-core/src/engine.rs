@@ -361,29 +361,27 @@ impl<'a> Engine<'a> {
     }
 
     /// Greedy decoding of several sentences together (see [`decode::generate_batch`]):
-    /// sentence `i`'s ids go to `out[i * opts.max_len..]`, its length to `hyps[i]`.
+    /// sentence `i`'s ids go to `out[i * opts.max_len..]`, its length to `hyps[i]`, and it stops
+    /// at `max_len_of(i)` tokens (its own cap: what [`generate`](Self::generate) is given for
+    /// it alone, e.g. [`options_for`](Self::options_for) its source).
+    #[allow(clippy::too_many_arguments)]
     pub fn generate_batch(
         &self,
         ws: &mut [u8],
         limits: &Limits,
-        opts: &Options,
+        (opts, max_len_of): (&Options, &dyn Fn(usize) -> usize),
         langs: &Languages,
         srcs: &[&[u32]],
         out: &mut [u32],
         hyps: &mut [Hypothesis],
     ) -> Result<()> {
-        // Each sentence stops at its own length cap, not its batch's longest source's.
-        let max_len_of = |i: usize| {
-            srcs.get(i)
-                .map_or(opts.max_len, |s| self.options_for(opts, s.len()).max_len)
-        };
         decode::generate_batch(
             &self.model,
             ws,
             limits,
             srcs,
             &self.special_for(langs)?,
-            (opts, &max_len_of),
+            (opts, max_len_of),
             out,
             hyps,
         )

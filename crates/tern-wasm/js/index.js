@@ -15,6 +15,8 @@ export class TernWorker {
   #worker;
   #next = 0;
   #pending = new Map();
+  /** Why the worker can take no more requests (terminated, or it failed), once it cannot. */
+  #dead = null;
 
   /** Info about the loaded model: `languages`, `kernels`, `modelBytes`. */
   info = null;
@@ -32,18 +34,27 @@ export class TernWorker {
         p.resolve(data.ok);
       }
     };
-    this.#worker.onerror = (e) => {
-      const err = new Error(`tern worker failed: ${e.message ?? e}`);
-      for (const p of this.#pending.values()) p.reject(err);
-      this.#pending.clear();
-    };
+    this.#worker.onerror = (e) => this.#end(new Error(`tern worker failed: ${e.message ?? e}`));
+  }
+
+  /** Rejects what is pending, and every later call, with `err`. */
+  #end(err) {
+    this.#dead ??= err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
   }
 
   #call(op, args, transfer = []) {
+    if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, op, ...args }, transfer);
+      try {
+        this.#worker.postMessage({ id, op, ...args }, transfer);
+      } catch (e) {
+        this.#pending.delete(id);
+        reject(e);
+      }
     });
   }
 
@@ -69,6 +80,7 @@ export class TernWorker {
       model = new URL(model, globalThis.location?.href).href;
     }
     const transfer = model instanceof ArrayBuffer ? [model] : [];
+    // A failed load keeps the old model (and its info).
     this.info = await this.#call("load", { model, options }, transfer);
     return this.info;
   }
@@ -83,11 +95,9 @@ export class TernWorker {
     return this.#call("translateBatch", { lines: Array.from(lines, String) });
   }
 
-  /** Stops the worker; pending calls are rejected. */
+  /** Stops the worker; pending and later calls are rejected. */
   terminate() {
     this.#worker.terminate();
-    const err = new Error("tern worker terminated");
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
+    this.#end(new Error("tern worker terminated"));
   }
 }

@@ -1,2 +1,2 @@
-export { Translator } from "./tern_wasm.js";
+export { checkKernels, Translator } from "./tern_wasm.js";
 export type { TranslatorOptions, TernError } from "./tern_wasm.js";

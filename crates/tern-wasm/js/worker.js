@@ -1,6 +1,7 @@
 // tern's Web Worker: loads the wasm module and one model, then translates what the page sends,
 // so the page's main thread never waits on a translation. Spoken to by `TernWorker` (index.js):
-// each request is {id, op, ...}; each reply {id, ok} or {id, error: {name, code, message}}.
+// each request is {id, op, ...}; each reply {id, ok} or {id, error: {name, code, message}};
+// requests are answered one at a time, in order.
 import init, { Translator } from "./tern_wasm.js";
 
 let translator = null;
@@ -23,9 +24,10 @@ const ops = {
   async load({ model, options }) {
     await init();
     const bytes = await modelBytes(model);
+    // The new model first: if it fails, the old one stays loaded.
+    const next = new Translator(bytes, options ?? {});
     if (translator) translator.free();
-    translator = null;
-    translator = new Translator(bytes, options ?? {});
+    translator = next;
     return {
       languages: translator.languages,
       kernels: translator.kernels,
@@ -47,8 +49,7 @@ function loaded() {
   return translator;
 }
 
-self.onmessage = async ({ data }) => {
-  const { id, op } = data;
+async function answer({ id, op, ...data }) {
   try {
     const run = ops[op];
     if (!run) throw Object.assign(new Error(`unknown request ${op}`), { name: "TernError", code: "setting" });
@@ -59,4 +60,11 @@ self.onmessage = async ({ data }) => {
       error: { name: e?.name ?? "Error", code: e?.code, message: String(e?.message ?? e) },
     });
   }
+}
+
+// One request at a time, in the order they came: a translation sent after a load runs on the
+// new model, whatever the load waits for (fetch, compilation).
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  queue = queue.then(() => answer(data));
 };

@@ -23,7 +23,7 @@ export interface TranslatorOptions {
   maxLength?: number;
   /** Most source tokens; longer sentences are cut if `truncate`, else refused. */
   maxSourceLength?: number;
-  /** Cut over-long sentences instead of failing. */
+  /** Cut over-long sentences instead of failing (default true, as the CLI). */
   truncate?: boolean;
   /** Sentences decoded together by `translateBatch` (greedy models). */
   batch?: number;
@@ -41,9 +41,20 @@ export interface TernError extends Error {
 fn throw(f: Failure) -> JsValue {
     let e = js_sys::Error::new(&f.message);
     e.set_name("TernError");
-    // Setting a property on a fresh plain object cannot fail.
+    // Setting a property on a fresh, unfrozen Error cannot fail.
     let _ = Reflect::set(&e, &"code".into(), &f.kind.into());
     e.into()
+}
+
+/// Runs the kernel table this module uses against the scalar one on awkward shapes (lengths
+/// that are no multiple of a vector, one row and several): throws a `TernError` naming the
+/// first routine that differs. The tests call it; `cargo test` cannot run wasm kernels.
+#[wasm_bindgen(js_name = checkKernels)]
+pub fn check_kernels() -> Result<String, JsValue> {
+    let k = tern::tern_core::kernels::Kernels::best();
+    tern::tern_core::kernels::check::compare_with_scalar(&k)
+        .map(|()| k.name.to_string())
+        .map_err(|m| throw(Failure::new("translation", m.to_string())))
 }
 
 fn setting(message: String) -> JsValue {
@@ -52,15 +63,24 @@ fn setting(message: String) -> JsValue {
 
 /// The options object, checked key by key: an unknown key or a value of the wrong type is a
 /// `setting` error naming it (a typo is not silently ignored).
-fn settings(options: &JsValue) -> Result<(Settings, Option<String>), JsValue> {
-    let mut s = Settings::default();
-    let mut kernels = None;
-    if options.is_undefined() || options.is_null() {
-        return Ok((s, kernels));
-    }
-    let Some(obj) = options.dyn_ref::<Object>() else {
-        return Err(setting("options must be an object".into()));
+fn settings(options: Option<JsValue>) -> Result<(Settings, Option<String>), JsValue> {
+    // Over-long sentences are cut, as the CLI does by default (Firefox's models translate them
+    // in pieces instead); `truncate: false` makes them an error.
+    let mut s = Settings {
+        truncate: true,
+        ..Settings::default()
     };
+    let mut kernels = None;
+    let options = match options {
+        None => return Ok((s, kernels)),
+        Some(v) if v.is_undefined() || v.is_null() => return Ok((s, kernels)),
+        Some(v) => v,
+    };
+    // Any object (also one without Object's prototype, or from another realm).
+    if !options.is_object() {
+        return Err(setting("options must be an object".into()));
+    }
+    let obj: &Object = options.unchecked_ref();
     for key in Object::keys(obj).iter() {
         let name = key.as_string().unwrap_or_default();
         let v = Reflect::get(obj, &key)?;
@@ -114,9 +134,11 @@ impl JsTranslator {
     #[wasm_bindgen(constructor)]
     pub fn new(
         model: &Uint8Array,
-        #[wasm_bindgen(unchecked_param_type = "TranslatorOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "TranslatorOptions")] options: Option<
+            JsValue,
+        >,
     ) -> Result<JsTranslator, JsValue> {
-        let (s, kernels) = settings(&options)?;
+        let (s, kernels) = settings(options)?;
         let len = model.length() as usize;
         let mut words = vec![0u64; len.div_ceil(8)];
         model.copy_to(&mut tern::tern_core::plan::as_bytes_mut(&mut words)[..len]);

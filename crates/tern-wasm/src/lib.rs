@@ -5,11 +5,16 @@
 //! session whose workspace is sized by the memory plan and reused for every line. This file is
 //! plain Rust, tested natively; `js.rs` only converts values and errors at the boundary.
 //!
-//! `cargo xtask wasm` builds the npm package (`target/wasm/pkg`): this module, its JavaScript
+//! `cargo xtask wasm` builds the npm package (`target/tern-wasm/pkg`): this module, its JavaScript
 //! glue, a Web Worker client (`js/`) and TypeScript types.
 
 #[cfg(target_arch = "wasm32")]
 mod js;
+
+// The npm package's kernels are simd128's; a build without it (an environment RUSTFLAGS that
+// replaces .cargo/config.toml's) would silently be the scalar table.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+compile_error!("build tern-wasm with `-C target-feature=+simd128` (see .cargo/config.toml)");
 
 use tern::tern_core::kernels::Kernels;
 use tern::{Session, Settings, Translator};
@@ -116,7 +121,7 @@ impl Model {
     }
 
     /// Translates `text` line by line (as the CLI translates a file): each line on its own,
-    /// the line breaks kept. Blank lines stay blank.
+    /// the line breaks kept (`\r\n` becomes `\n`). Blank lines stay blank.
     pub fn translate(&mut self, text: &str) -> Result<String, Failure> {
         self.loaded.with_dependent_mut(|_, session| {
             let mut out = String::with_capacity(text.len() + text.len() / 4);
@@ -124,6 +129,8 @@ impl Model {
                 if i > 0 {
                     out.push('\n');
                 }
+                // A Windows line end is not text (the CLI drops it too).
+                let line = line.strip_suffix('\r').unwrap_or(line);
                 let got = session
                     .translate(line)
                     .map_err(|e| Failure::from_tern(e, false))?;

@@ -10,17 +10,27 @@ const status = (text, error = false) => {
 };
 
 let worker = null;
-let wanted = 0; // the newest request; older answers are dropped
+let wanted = 0; // the newest translation request; older answers are dropped
+let loading = 0; // the newest load; an older one that finishes later is thrown away
 
-async function load(model, label) {
+// `sameModel`: only the languages changed, so the menus keep their choices.
+async function load(model, label, sameModel = false) {
+  const mine = ++loading;
+  ++wanted; // answers from the old worker are stale now
   $("source").disabled = true;
   status(`Loading ${label}...`);
+  if (!sameModel) resetLanguages();
   const started = performance.now();
+  worker?.terminate();
+  worker = null;
   try {
-    worker?.terminate();
-    worker = null;
-    worker = await TernWorker.create(model, languageOptions());
-    const info = worker.info;
+    const w = await TernWorker.create(model, languageOptions());
+    if (mine !== loading) {
+      w.terminate();
+      return;
+    }
+    worker = w;
+    const info = w.info;
     showLanguages(info.languages);
     const mb = (info.modelBytes / 1e6).toFixed(1);
     const ms = Math.round(performance.now() - started);
@@ -29,13 +39,18 @@ async function load(model, label) {
     $("source").focus();
     translate();
   } catch (e) {
-    status(`${label}: ${e.message}`, true);
+    if (mine === loading) status(`${label}: ${e.message}`, true);
   }
 }
 
 function languageOptions() {
   if ($("languages").hidden) return {};
   return { sourceLang: $("source-lang").value, targetLang: $("target-lang").value };
+}
+
+function resetLanguages() {
+  $("languages").hidden = true;
+  for (const id of ["source-lang", "target-lang"]) $(id).replaceChildren();
 }
 
 function showLanguages(codes) {
@@ -71,14 +86,17 @@ $("source").addEventListener("input", () => {
   clearTimeout(timer);
   timer = setTimeout(translate, 150);
 });
-$("load").addEventListener("click", () => {
+// The model's source: a chosen file, else the URL. Languages are set when a model loads, so a
+// change of language loads the same model again with the new pair.
+function loadChosen(sameModel) {
   const file = $("model-file").files[0];
-  if (file) file.arrayBuffer().then((b) => load(b, file.name));
-  else if ($("model-url").value) load($("model-url").value, $("model-url").value);
+  if (file) file.arrayBuffer().then((b) => load(b, file.name, sameModel));
+  else if ($("model-url").value) load($("model-url").value, $("model-url").value, sameModel);
   else status("Choose a model file or give its URL.", true);
-});
+}
+$("load").addEventListener("click", () => loadChosen(false));
 for (const id of ["source-lang", "target-lang"]) {
-  $(id).addEventListener("change", () => $("load").click());
+  $(id).addEventListener("change", () => loadChosen(true));
 }
 
 // `?model=URL` loads a model at once (`cargo xtask web --model FILE` links it so).

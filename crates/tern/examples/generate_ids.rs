@@ -128,7 +128,7 @@ fn main() -> Result<(), tern::Error> {
                             e.generate_batch(
                                 ws,
                                 &limits,
-                                &opts,
+                                (&opts, &|_| opts.max_len),
                                 &e.languages,
                                 &srcs,
                                 out,

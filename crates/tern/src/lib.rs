@@ -918,8 +918,8 @@ impl Session<'_> {
             .collect()
     }
 
-    /// Translates up to `limits.batch` sources together; one length limit from the longest,
-    /// as Bergamot has per batch.
+    /// Translates up to `limits.batch` sources together, each within its own length limit (so
+    /// batching never changes a translation; Bergamot caps a batch by its longest source).
     fn translate_group(&mut self, srcs: &[&[u32]]) -> Result<Vec<String>, Error> {
         self.workspace();
         let e = self.t.engine();
@@ -930,10 +930,14 @@ impl Session<'_> {
         self.hyps
             .resize(srcs.len(), Hypothesis { len: 0, score: 0.0 });
         let langs = self.languages()?;
+        let own = |i: usize| {
+            srcs.get(i)
+                .map_or(len, |s| e.options_for(&opts, s.len()).max_len)
+        };
         e.generate_batch(
             &mut self.ws,
             &self.limits,
-            &opts,
+            (&opts, &own),
             &langs,
             srcs,
             &mut self.tgt,

@@ -9,7 +9,7 @@
 //!   fails unless every translation equals the host engine's.
 //! - `python`: builds the Python wheel (`bindings/python`), installs it into a fresh venv and
 //!   runs its pytest tests and the Ray example's (`python.rs`).
-//! - `wasm`: builds the npm package (`target/wasm/pkg`); `--test` also checks it in Node and
+//! - `wasm`: builds the npm package (`target/tern-wasm/pkg`); `--test` also checks it in Node and
 //!   headless Chromium against native tern (`wasm.rs`). `web` serves the demo page.
 //! - `demo`: the main job: fetches Firefox's real en->pt model, converts it and translates
 //!   sentences with the CLI and the library.

@@ -1,14 +1,14 @@
-//! tern in WebAssembly: `cargo xtask wasm` builds the npm package, `cargo xtask wasm --test`
+//! tern in WebAssembly: `cargo xtask wasm` builds the npm package (`target/tern-wasm/pkg`), `cargo xtask wasm --test`
 //! also checks it in Node and in headless Chromium against native tern's text, and
 //! `cargo xtask web` serves the demo page.
 //!
-//! The package (`target/wasm/pkg`) is `crates/tern-wasm` built for `wasm32-unknown-unknown`
+//! The package is `crates/tern-wasm` built for `wasm32-unknown-unknown`
 //! with `simd128` (profile `wasm`), wasm-bindgen's glue (`--target web`, which Node loads too),
 //! and the hand-written files of `crates/tern-wasm/js`: a Web Worker and its promise client,
 //! the Node entry point and TypeScript types.
 
 use crate::{bin, build_release, cargo, convert_model, ensure_apt, ensure_target, fetch_model};
-use crate::{opt, root, run};
+use crate::{have, opt, root, run};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +18,7 @@ const TARGET: &str = "wasm32-unknown-unknown";
 const WASM_BINDGEN: &str = "0.2.130";
 /// Largest module we ship (the issue's budget: Bergamot's is 5.2 MB).
 const MAX_MODULE_BYTES: u64 = 1 << 20;
-/// npm packages of the tests and the bench, installed together in `target/wasm/node`:
+/// npm packages of the tests and the bench, installed together in `target/tern-wasm/node`:
 /// playwright-core drives the system's Chromium (no browser download); Mozilla's own wasm
 /// engine is the bench's peer.
 const NPM: [(&str, &str); 2] = [
@@ -26,8 +26,10 @@ const NPM: [(&str, &str); 2] = [
     ("@browsermt/bergamot-translator", "0.4.9"),
 ];
 
+/// Where the package, the demo site and the npm tools go (not `target/wasm`: that is Cargo's
+/// directory for profile `wasm`, which `cargo clean --profile wasm` empties).
 fn out() -> PathBuf {
-    root().join("target/wasm")
+    root().join("target/tern-wasm")
 }
 
 /// `cargo xtask wasm [--test]`.
@@ -59,7 +61,7 @@ fn wasm_bindgen() -> Result<PathBuf> {
     Ok(exe)
 }
 
-/// Builds the package into `target/wasm/pkg` and returns that directory.
+/// Builds the package into `target/tern-wasm/pkg` and returns that directory.
 pub fn build() -> Result<PathBuf> {
     ensure_target(TARGET)?;
     run(cargo().args([
@@ -185,11 +187,16 @@ fn serve(dir: PathBuf, port: u16) -> Result<String> {
                 .to_string();
             let rel = path.trim_start_matches('/');
             let rel = if rel.is_empty() { "index.html" } else { rel };
+            // Only files under `dir`: no `..` walks out of it (checked before anything is read).
+            let inside = !rel.split(['/', '\\']).any(|c| c == ".." || c.is_empty());
             let file = dir.join(rel);
-            // Only files under `dir`: no `..` walks out of it.
-            let inside = !rel.split('/').any(|c| c == ".." || c.is_empty());
-            let response = match std::fs::read(&file) {
-                Ok(bytes) if inside => {
+            let bytes = if inside {
+                std::fs::read(&file).ok()
+            } else {
+                None
+            };
+            let response = match bytes {
+                Some(bytes) => {
                     let mime = match file.extension().and_then(|e| e.to_str()) {
                         Some("html") => "text/html; charset=utf-8",
                         Some("js") => "text/javascript; charset=utf-8",
@@ -236,8 +243,17 @@ fn firefox_model() -> Result<PathBuf> {
     convert_model(&fetch_model(&["enpt".to_string()])?, "enpt")
 }
 
+/// Node.js and npm (Debian's, if the machine has none).
+fn ensure_node() -> Result<()> {
+    if !(have("node") && have("npm")) {
+        ensure_apt(&["nodejs", "npm"])?;
+    }
+    Ok(())
+}
+
 /// Node and headless Chromium, each against native tern's text on the same lines.
 fn test(pkg: &Path) -> Result<()> {
+    ensure_node()?;
     let model = firefox_model()?;
     let work = out().join("test");
     std::fs::create_dir_all(&work)?;
@@ -277,7 +293,7 @@ fn test(pkg: &Path) -> Result<()> {
         .env("CHROMIUM", "/usr/bin/chromium"))
 }
 
-/// `target/wasm/node`, with [`NPM`]'s packages (all in one `npm install`: without a
+/// `target/tern-wasm/node`, with [`NPM`]'s packages (all in one `npm install`: without a
 /// package.json, npm removes what a later install does not name).
 fn node_packages() -> Result<PathBuf> {
     let node = out().join("node");
@@ -304,6 +320,10 @@ pub fn bench(args: &[String]) -> Result<()> {
     let rounds: usize = opt(args, "--rounds")
         .map_or(Ok(3), |r| r.parse())
         .context("--rounds")?;
+    if rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    ensure_node()?;
     let work = out().join("bench");
     std::fs::create_dir_all(&work)?;
     let src = match opt(args, "--src") {
@@ -346,7 +366,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         Ok(o.stdout)
     };
     let (mut t1, mut tb, mut b1, mut bb) = (vec![], vec![], vec![], vec![]);
-    let mut tern_text = Vec::new();
+    let tern_text = work.join("tern-wasm.txt");
     for r in 0..rounds {
         eprintln!(
             "xtask: wasm bench round {} of {rounds} ({lines} sentences)",
@@ -361,11 +381,12 @@ pub fn bench(args: &[String]) -> Result<()> {
                 .arg(&model)
                 .arg("--input")
                 .arg(&src)
+                .arg("--text")
+                .arg(&tern_text)
                 .args(["--rounds", "1", "--batch", TERN_BATCH]),
         )?;
         t1.push(seconds(&out, "one")?);
         tb.push(seconds(&out, "batch")?);
-        tern_text = out;
         let out = node_run(
             Command::new("node")
                 .arg(tests.join("bench-bergamot.mjs"))
@@ -380,22 +401,25 @@ pub fn bench(args: &[String]) -> Result<()> {
         b1.push(seconds(&out, "one")?);
         bb.push(seconds(&out, "batch")?);
     }
-    // tern-wasm's batched text against native tern's batched decoder (the same batches).
+    // tern-wasm's text (its batched call's) against native tern's, line by line.
     let native = Command::new(bin("tern"))
-        .args(["translate", "--threads", "1", "--batch", TERN_BATCH, "-m"])
+        .args(["translate", "--threads", "1", "-m"])
         .arg(&model)
         .arg("-i")
         .arg(&src)
         .output()?;
+    if !native.status.success() {
+        bail!(
+            "native tern failed: {}",
+            String::from_utf8_lossy(&native.stderr)
+        );
+    }
     let native = String::from_utf8_lossy(&native.stdout).into_owned();
-    let wasm_text = String::from_utf8_lossy(&tern_text)
-        .lines()
-        .find(|l| l.contains("\"translations\""))
-        .map(str::to_string)
-        .unwrap_or_default();
+    let wasm = std::fs::read_to_string(&tern_text)?;
     let same = native
         .lines()
-        .filter(|l| wasm_text.contains(&json_string(l)))
+        .zip(wasm.lines())
+        .filter(|(a, b)| a == b)
         .count();
     let rate = |v: Vec<f64>| lines as f64 / crate::bench::median(v);
     let (t1, tb, b1, bb) = (rate(t1), rate(tb), rate(b1), rate(bb));
@@ -425,21 +449,6 @@ pub fn bench(args: &[String]) -> Result<()> {
 
 /// Sentences tern-wasm decodes together in the bench (as native tern's bench does).
 const TERN_BATCH: &str = "32";
-
-/// `text` as a JSON string literal (to find a line in the script's JSON output).
-fn json_string(text: &str) -> String {
-    let mut s = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
-}
 
 fn node_version() -> String {
     Command::new("node")

@@ -184,14 +184,25 @@ pub fn argmax(x: &[f32]) -> u32 {
     let rest = chunks.remainder();
     for c in chunks {
         for (l, &v) in lanes.iter_mut().zip(c) {
-            *l = l.max(v);
+            *l = larger(*l, v);
         }
     }
     let max = lanes
         .iter()
         .chain(rest)
-        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        .fold(f32::NEG_INFINITY, |a, &b| larger(a, b));
     x.iter().position(|&v| v == max).unwrap_or(0) as u32
+}
+
+/// `f32::max` (a NaN `b` is skipped) as a compare and select: wasm has no instruction with
+/// `max`'s NaN rule, so `f32::max` is a libm call per element there.
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
 }
 
 #[cfg(test)]

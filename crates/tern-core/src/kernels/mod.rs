@@ -10,6 +10,7 @@ pub mod arm_dsp;
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+pub mod check;
 #[cfg(feature = "std")]
 pub mod gemm;
 #[cfg(target_arch = "aarch64")]

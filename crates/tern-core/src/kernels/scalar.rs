@@ -120,7 +120,10 @@ pub fn matmul_i8(
 pub fn quantize_rows(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usize) {
     for i in 0..m {
         let row = &x[i * k..(i + 1) * k];
-        let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+        // `a.max(|v|)` as a compare and select (a libm call per element on wasm otherwise).
+        let amax = row
+            .iter()
+            .fold(0f32, |a, v| if v.abs() > a { v.abs() } else { a });
         let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
         let inv = 1.0 / scale;
         for (q, v) in xq[i * k..(i + 1) * k].iter_mut().zip(row) {

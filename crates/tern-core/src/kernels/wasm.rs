@@ -12,7 +12,8 @@
 //! bits, and int8 weights use all eight.
 //!
 //! Compiled only when the build enables `simd128` (`.cargo/config.toml` does for wasm32): a
-//! wasm module cannot test for it at run time, and every engine shipped since 2021 has it.
+//! wasm module cannot test for it at run time. Chrome and Firefox have it since 2021, Safari
+//! since 16.4 (2023), Node since 16.4.
 
 use super::{scalar, Kernels};
 use core::arch::wasm32::*;

@@ -1,0 +1,156 @@
+//! A table against the scalar one, on shapes every kernel must handle (lengths that are not
+//! multiples of any vector width, one row and several): the exact parts (int8 sums,
+//! quantization) and the f32 ones every table reproduces bit for bit. Run by the unit tests for
+//! the native tables and, for wasm `simd128`, from Node (`checkKernels` in tern-wasm), where
+//! `cargo test` cannot run.
+
+use super::{scalar, Kernels};
+
+/// Where `k` differs from the scalar table: the routine and the shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch {
+    pub routine: &'static str,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl core::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} differs from the scalar kernel at m {} k {} n {}",
+            self.routine, self.m, self.k, self.n
+        )
+    }
+}
+
+const K: [usize; 8] = [1, 7, 15, 16, 17, 64, 100, 300];
+const MAX_K: usize = 300;
+const MAX_M: usize = 3;
+const MAX_N: usize = 9;
+
+/// Compares `k` with [`scalar::KERNELS`]; `Ok` if every result is the same, bit for bit.
+pub fn compare_with_scalar(k: &Kernels) -> Result<(), Mismatch> {
+    let s = &scalar::KERNELS;
+    let mut seed = 0x2468_ace1u32;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let mut xq = [0i8; MAX_M * MAX_K];
+    let mut wq = [0i8; MAX_N * MAX_K];
+    let mut x = [0f32; MAX_M * MAX_K];
+    let mut w = [0f32; MAX_N * MAX_K];
+    for &kk in &K {
+        // Activations within +-127 (both quantizers clamp there), weights over all of int8.
+        xq.iter_mut().for_each(|v| *v = (rnd() as i8).max(-127));
+        wq.iter_mut().for_each(|v| *v = rnd() as i8);
+        let unit = |r: u32| (r % 20001) as f32 / 10000.0 - 1.0;
+        x.iter_mut().for_each(|v| *v = unit(rnd()) * 3.0);
+        w.iter_mut().for_each(|v| *v = unit(rnd()));
+        let xs = [0.011f32, 0.013, 0.017];
+        let ws: [f32; MAX_N] = core::array::from_fn(|j| 0.02 + j as f32 * 0.001);
+        for (m, n) in [(1, 1), (1, 4), (1, 9), (2, 5), (3, 8)] {
+            let at = |routine| Mismatch {
+                routine,
+                m,
+                k: kk,
+                n,
+            };
+            let (xq, wq) = (&xq[..m * kk], &wq[..n * kk]);
+            let (mut got, mut want) = ([0f32; MAX_M * MAX_N], [0f32; MAX_M * MAX_N]);
+            (k.matmul_i8)(xq, &xs[..m], wq, &ws[..n], &mut got[..m * n], m, kk, n);
+            (s.matmul_i8)(xq, &xs[..m], wq, &ws[..n], &mut want[..m * n], m, kk, n);
+            same(&got, &want).ok_or(at("matmul_i8"))?;
+            if (k.dot_i8)(&xq[..kk], &wq[..kk]) != (s.dot_i8)(&xq[..kk], &wq[..kk]) {
+                return Err(at("dot_i8"));
+            }
+            // Output rows listed out of order, one twice.
+            let rows: [u32; 5] = core::array::from_fn(|r| ((r * 7 + 3) % n) as u32);
+            let (mut got, mut want) = ([0f32; 5], [0f32; 5]);
+            (k.gemv_rows_i8)(&xq[..kk], xs[0], wq, &ws[..n], &rows, &mut got);
+            (s.gemv_rows_i8)(&xq[..kk], xs[0], wq, &ws[..n], &rows, &mut want);
+            same(&got, &want).ok_or(at("gemv_rows_i8"))?;
+            // One row only: several rows may go to a GEMM with its own summation order.
+            let (mut got, mut want) = ([0f32; MAX_N], [0f32; MAX_N]);
+            (k.matmul_f32)(&x[..kk], &w[..n * kk], &mut got[..n], 1, kk, n);
+            (s.matmul_f32)(&x[..kk], &w[..n * kk], &mut want[..n], 1, kk, n);
+            same(&got, &want).ok_or(at("matmul_f32 (one row)"))?;
+        }
+        let at = |routine| Mismatch {
+            routine,
+            m: 1,
+            k: kk,
+            n: 1,
+        };
+        if (k.dot)(&x[..kk], &w[..kk]).to_bits() != (s.dot)(&x[..kk], &w[..kk]).to_bits() {
+            return Err(at("dot"));
+        }
+        let (mut got, mut want) = ([0f32; MAX_K], [0f32; MAX_K]);
+        got[..kk].copy_from_slice(&w[..kk]);
+        want[..kk].copy_from_slice(&w[..kk]);
+        (k.axpy)(0.37, &x[..kk], &mut got[..kk]);
+        (s.axpy)(0.37, &x[..kk], &mut want[..kk]);
+        same(&got, &want).ok_or(at("axpy"))?;
+        let offs = [kk, 0, 2 * kk];
+        let (mut got, mut want) = ([0f32; 3], [0f32; 3]);
+        (k.dots)(&x[..kk], &w[..3 * kk], &offs, &mut got);
+        (s.dots)(&x[..kk], &w[..3 * kk], &offs, &mut want);
+        same(&got, &want).ok_or(at("dots"))?;
+        let (mut got, mut want) = ([0f32; MAX_K], [0f32; MAX_K]);
+        (k.axpy_rows)(&[0.5, -1.25, 2.0], &w[..3 * kk], &offs, &mut got[..kk]);
+        (s.axpy_rows)(&[0.5, -1.25, 2.0], &w[..3 * kk], &offs, &mut want[..kk]);
+        same(&got, &want).ok_or(at("axpy_rows"))?;
+        // Quantization, with ties, out-of-range values, infinities and NaN among the inputs.
+        let mut v = [0f32; MAX_K];
+        v[..kk].copy_from_slice(&x[..kk]);
+        let odd = [
+            2.5,
+            -3.5,
+            1e9,
+            -1e9,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        for (d, o) in v[..kk].iter_mut().zip(odd) {
+            *d = o;
+        }
+        let (mut got, mut want) = ([0i8; MAX_K], [0i8; MAX_K]);
+        (k.quantize_static)(&v[..kk], &mut got[..kk], 1.0);
+        (s.quantize_static)(&v[..kk], &mut want[..kk], 1.0);
+        if got != want {
+            return Err(at("quantize_static"));
+        }
+        let (mut gs, mut wsc) = ([0f32; 1], [0f32; 1]);
+        (k.quantize_rows)(&x[..kk], &mut got[..kk], &mut gs, 1, kk);
+        (s.quantize_rows)(&x[..kk], &mut want[..kk], &mut wsc, 1, kk);
+        if got != want || gs[0].to_bits() != wsc[0].to_bits() {
+            return Err(at("quantize_rows"));
+        }
+    }
+    Ok(())
+}
+
+/// `Some` if the two hold the same bits.
+fn same(a: &[f32], b: &[f32]) -> Option<()> {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| x.to_bits() == y.to_bits())
+        .then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_table_here_equals_the_scalar_one() {
+        for name in ["avx2", "avx512vnni", "neon", "neon-dotprod", "arm-dsp"] {
+            if let Some(k) = super::Kernels::named(name) {
+                super::compare_with_scalar(&k).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+    }
+}
