@@ -62,6 +62,28 @@ try {
   assert.equal(await shown(input[1]), expected[1], "after loading from the file picker");
   await page.setInputFiles("#model-file", []);
 
+  // The worker client's promises, straight from the package: a translation sent while a load
+  // is still fetching runs on the new model; a failed load keeps the model; a terminated
+  // worker rejects.
+  const protocol = await page.evaluate(async (line) => {
+    const { TernWorker } = await import("./pkg/index.js");
+    const w = new TernWorker();
+    const [info, first] = await Promise.all([w.load("model.gguf"), w.translate(line)]);
+    const failed = await w.load("missing.gguf").then(() => "loaded", (e) => `${e.name} ${e.code}`);
+    const again = await w.translate(line);
+    w.terminate();
+    const after = await w.translate(line).then(() => "answered", (e) => e.message);
+    return { kernels: info.kernels, first, failed, again, after, info: w.info.kernels };
+  }, input[0]);
+  assert.deepEqual(protocol, {
+    kernels: "simd128",
+    first: expected[0],
+    failed: "TernError model",
+    again: expected[0],
+    after: "tern worker terminated",
+    info: "simd128",
+  });
+
   // A model URL that does not exist: the page says so.
   await page.fill("#model-url", "missing.gguf");
   await page.click("#load");
