@@ -82,6 +82,50 @@ fn convert_fails(dir: &Path, args: &[&str], want: &str) {
     assert!(left.is_empty(), "convert left {left:?} behind");
 }
 
+/// Generation settings transformers applies and tern does not are reported, not dropped:
+/// `convert` warns of each and the file lists them (`tern inspect` shows the list).
+#[test]
+fn convert_reports_generation_settings_it_does_not_apply() {
+    let d = copy_dir(&tern_e2e::marian_fixtures()[0], "generation-not-applied");
+    let path = d.join("generation_config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["no_repeat_ngram_size"] = 3.into();
+    v["min_length"] = 4.into();
+    v["repetition_penalty"] = 1.0.into(); // the neutral value: not reported
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = d.join("model.gguf");
+    let (ok, _, stderr) = tern_e2e::run(
+        Command::new(tern_e2e::bin("convert"))
+            .args(["--int8", "--force"])
+            .arg(&d)
+            .arg("-o")
+            .arg(&out),
+        b"",
+    );
+    assert!(ok, "{stderr}");
+    for setting in ["no_repeat_ngram_size = 3", "min_length = 4"] {
+        assert!(
+            stderr.contains(&format!(
+                "generation config sets {setting}, which tern does not apply"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(!stderr.contains("repetition_penalty"), "{stderr}");
+    let (ok, stdout, stderr) = tern_e2e::run(
+        Command::new(tern_e2e::bin("tern")).arg("inspect").arg(&out),
+        b"",
+    );
+    assert!(ok, "{stderr}");
+    let stdout = String::from_utf8_lossy(&stdout);
+    assert!(
+        stdout
+            .contains(r#"generation.not_applied = ["no_repeat_ngram_size = 3", "min_length = 4"]"#),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn convert_refuses_broken_hf_checkpoints() {
     let fixture = &tern_e2e::marian_fixtures()[0];

@@ -78,6 +78,21 @@ pub fn run(args: Args) -> Result<()> {
             target_lang: None,
         });
     println!("wrote {}", args.output.display());
+    // Settings the checkpoint asks of `generate()` that tern leaves out: said, not dropped.
+    if let Some(tern::tern_core::gguf::Value::Array(a)) = t
+        .engine()
+        .gguf
+        .get(tern::tern_core::model::keys::GENERATION_NOT_APPLIED)
+    {
+        for v in a.iter() {
+            if let tern::tern_core::gguf::Value::Str(setting) = v {
+                eprintln!(
+                    "convert: warning: the checkpoint's generation config sets {setting}, which \
+                     tern does not apply; its output can differ from transformers' generate()"
+                );
+            }
+        }
+    }
     print!("{}", tern::inspect::report(t.engine(), &t.plan().0));
     Ok(())
 }

@@ -306,6 +306,13 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
             MetaValue::U32(token("forced_bos_token_id", id as usize)?),
         );
     }
+    let not_applied = not_applied(&get);
+    if !not_applied.is_empty() {
+        w.meta(
+            tern_core::model::keys::GENERATION_NOT_APPLIED,
+            MetaValue::StrArray(not_applied),
+        );
+    }
     let mut suppress = Vec::new();
     if let Some(lists) = get("bad_words_ids").as_array() {
         for l in lists {
@@ -534,4 +541,84 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
         w.tensor_f32(OUTPUT_BIAS, &[s.vocab as u64], &b.data);
     }
     Ok(())
+}
+
+/// Generation settings that change what transformers' `generate()` outputs and that tern does
+/// not apply, each with the value transformers takes when it is absent (at that value it
+/// changes nothing). Sampling's own settings (temperature, top-k, top-p) only act with
+/// `do_sample`, so that one stands for them.
+const NOT_APPLIED: [(&str, Value); 17] = [
+    ("no_repeat_ngram_size", Value::Null),
+    ("encoder_no_repeat_ngram_size", Value::Null),
+    ("min_length", Value::Null),
+    ("min_new_tokens", Value::Null),
+    ("max_new_tokens", Value::Null),
+    ("repetition_penalty", Value::Null),
+    ("encoder_repetition_penalty", Value::Null),
+    ("do_sample", Value::Bool(false)),
+    ("num_beam_groups", Value::Null),
+    ("diversity_penalty", Value::Null),
+    ("num_return_sequences", Value::Null),
+    ("forced_decoder_ids", Value::Null),
+    ("suppress_tokens", Value::Null),
+    ("begin_suppress_tokens", Value::Null),
+    ("exponential_decay_length_penalty", Value::Null),
+    ("sequence_bias", Value::Null),
+    ("force_words_ids", Value::Null),
+];
+
+/// `key = value` for each of [`NOT_APPLIED`] the checkpoint sets to something that matters.
+fn not_applied(get: &dyn Fn(&str) -> Value) -> Vec<String> {
+    NOT_APPLIED
+        .iter()
+        .filter_map(|(key, absent)| {
+            let v = get(key);
+            let neutral = match (*key, &v) {
+                (_, Value::Null) => true,
+                _ if v == *absent => true,
+                // Counts and penalties whose value is a no-op.
+                ("no_repeat_ngram_size" | "encoder_no_repeat_ngram_size", v) => {
+                    v.as_f64() == Some(0.0)
+                }
+                ("min_length" | "min_new_tokens", v) => v.as_f64() == Some(0.0),
+                ("repetition_penalty" | "encoder_repetition_penalty", v) => v.as_f64() == Some(1.0),
+                ("num_beam_groups" | "num_return_sequences", v) => v.as_f64() == Some(1.0),
+                ("diversity_penalty", v) => v.as_f64() == Some(0.0),
+                (_, Value::Array(a)) => a.is_empty(),
+                _ => false,
+            };
+            (!neutral).then(|| format!("{key} = {v}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod not_applied_tests {
+    use super::*;
+
+    #[test]
+    fn only_settings_that_change_the_output_are_listed() {
+        let cfg = serde_json::json!({
+            "no_repeat_ngram_size": 3,
+            "min_length": 0,
+            "repetition_penalty": 1.0,
+            "do_sample": false,
+            "num_beam_groups": 2,
+            "suppress_tokens": [],
+            "forced_decoder_ids": [[1, 5]],
+            "max_new_tokens": 20,
+        });
+        let get = |k: &str| cfg.get(k).cloned().unwrap_or(Value::Null);
+        assert_eq!(
+            not_applied(&get),
+            [
+                "no_repeat_ngram_size = 3",
+                "max_new_tokens = 20",
+                "num_beam_groups = 2",
+                "forced_decoder_ids = [[1,5]]",
+            ]
+        );
+        let none = serde_json::json!({});
+        assert!(not_applied(&|k: &str| none.get(k).cloned().unwrap_or(Value::Null)).is_empty());
+    }
 }

@@ -62,9 +62,12 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
             Value::Array(a) => format!(
                 "{:?}",
                 a.iter()
-                    .map(|v| v
-                        .as_f64()
-                        .map_or_else(|| format!("{v:?}"), |f| f.to_string()))
+                    .map(|v| match v {
+                        Value::Str(x) => x.to_string(),
+                        v => v
+                            .as_f64()
+                            .map_or_else(|| format!("{v:?}"), |f| f.to_string()),
+                    })
                     .collect::<Vec<_>>()
             ),
             Value::Bool(b) => b.to_string(),

@@ -64,6 +64,10 @@ pub const OUTPUT_SCALE: &str = "transformer.output.scale";
 /// Generation: a token forced as the first generated one whatever the request (HF
 /// `forced_bos_token_id`); a request's target language replaces it.
 pub const FORCED_FIRST: &str = "generation.forced_bos_token_id";
+/// Generation settings of the checkpoint that transformers applies and tern does not, as
+/// `key = value` strings (`convert` warns of each; `tern inspect` lists them): a file says what
+/// it leaves out rather than dropping it silently.
+pub const GENERATION_NOT_APPLIED: &str = "generation.not_applied";
 /// Default source and target language codes (as the tokenizer spells them) for multilingual
 /// models, stored by `convert --source-lang/--target-lang`.
 pub const SOURCE_LANG: &str = "tern.source_lang";
