@@ -153,4 +153,35 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_table_that_differs_is_caught() {
+        let s = super::scalar::KERNELS;
+        // Off in the tail only (lengths past 16), as a SIMD kernel with a wrong tail would be.
+        let tail_dropped = super::Kernels {
+            dot_i8: |a, b| super::scalar::dot_i8(&a[..a.len() & !15], &b[..b.len() & !15]),
+            ..s
+        };
+        let last_bit = super::Kernels {
+            dot: |a, b| f32::from_bits(super::scalar::dot(a, b).to_bits() ^ 1),
+            ..s
+        };
+        let nan_to_127 = super::Kernels {
+            quantize_static: |x, q, inv| {
+                super::scalar::quantize_static(x, q, inv);
+                x.iter()
+                    .zip(q)
+                    .filter(|(v, _)| v.is_nan())
+                    .for_each(|(_, q)| *q = 127);
+            },
+            ..s
+        };
+        for (k, routine) in [
+            (tail_dropped, "dot_i8"),
+            (last_bit, "dot"),
+            (nan_to_127, "quantize_static"),
+        ] {
+            assert_eq!(super::compare_with_scalar(&k).unwrap_err().routine, routine);
+        }
+    }
 }

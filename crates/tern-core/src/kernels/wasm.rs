@@ -1,9 +1,9 @@
 //! WebAssembly `simd128` kernels (browsers, Node, Wasmtime), laid over the scalar table.
 //!
-//! - int8: operands widened to i16 and `i32x4.dot_i16x8_s` (x86's `pmaddwd`) multiplies and adds
-//!   pairs into i32 lanes; four weight rows share each activation load (the decoder), two
-//!   activation rows share each weight load (the encoder, batches). Exact integer sums, so the
-//!   text is the scalar one.
+//! - int8: operands widened to i16 as they are loaded (`v128.load8x8_s`) and
+//!   `i32x4.dot_i16x8_s` (x86's `pmaddwd`) multiplies and adds pairs into i32 lanes; four
+//!   weight rows share each activation load (the decoder), two activation rows share each
+//!   weight load (the encoder, batches). Exact integer sums, so the text is the scalar one.
 //! - f32 `dot` / `dots` / `axpy`: four `f32x4` accumulators are [`scalar::dot`]'s two 8-lane
 //!   ones, reduced in its order with separate multiplies and adds (wasm has no fused
 //!   multiply-add outside relaxed SIMD), so the bits are the scalar table's too.
@@ -85,24 +85,34 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     sum_i32x4(s) + scalar::dot_i8(&a[body..n], &b[body..n])
 }
 
-/// Dot products of `x` with four rows, each activation load and widening used four times; the
-/// tail (under 16) is left to the caller. Every slice holds at least `body` (a multiple of 16)
-/// values. Exact: `i32x4.dot_i16x8_s` sums pairs of i16 products in i32.
+/// 8 int8 values at `p`, widened to i16 by the load itself (`v128.load8x8_s`: one x86
+/// `pmovsxbw` from memory, where a 16-byte load then two widenings take four instructions).
+///
+/// # Safety
+/// `p` must be readable for 8 bytes.
+#[inline(always)]
+unsafe fn load8_i16(p: *const i8) -> v128 {
+    // SAFETY: the caller's contract; no alignment requirement.
+    unsafe { i16x8_load_extend_i8x8(p) }
+}
+
+/// Dot products of `x` with four rows, each activation load used four times; the tail (under
+/// 16) is left to the caller. Every slice holds at least `body` (a multiple of 16) values.
+/// Exact: `i32x4.dot_i16x8_s` sums pairs of i16 products in i32.
 fn dot4(x: &[i8], rows: [&[i8]; 4], body: usize) -> [i32; 4] {
     let x = &x[..body];
     let rows = rows.map(|r| &r[..body]);
     let mut s = [i32x4_splat(0); 4];
     for at in (0..body).step_by(16) {
         // SAFETY: `at + 16 <= body`, the length every slice was cut to above (which panics if
-        // one is shorter); `v128_load` has no alignment requirement. Raw loads: bounds checks
-        // here cost more than the arithmetic.
+        // one is shorter), so both 8-byte loads at `at` and `at + 8` are inside. Raw loads:
+        // bounds checks here cost more than the arithmetic.
         unsafe {
-            let xv = v128_load(x.as_ptr().add(at).cast());
-            let (xl, xh) = (i16x8_extend_low_i8x16(xv), i16x8_extend_high_i8x16(xv));
+            let xl = load8_i16(x.as_ptr().add(at));
+            let xh = load8_i16(x.as_ptr().add(at + 8));
             for (acc, row) in s.iter_mut().zip(rows) {
-                let wv = v128_load(row.as_ptr().add(at).cast());
-                let lo = i32x4_dot_i16x8(xl, i16x8_extend_low_i8x16(wv));
-                let hi = i32x4_dot_i16x8(xh, i16x8_extend_high_i8x16(wv));
+                let lo = i32x4_dot_i16x8(xl, load8_i16(row.as_ptr().add(at)));
+                let hi = i32x4_dot_i16x8(xh, load8_i16(row.as_ptr().add(at + 8)));
                 *acc = i32x4_add(*acc, i32x4_add(lo, hi));
             }
         }
@@ -110,8 +120,8 @@ fn dot4(x: &[i8], rows: [&[i8]; 4], body: usize) -> [i32; 4] {
     s.map(sum_i32x4)
 }
 
-/// [`dot4`] for two activation rows at once: each weight load and widening is used twice too
-/// (the encoder and batches, where several rows meet the same weights).
+/// [`dot4`] for two activation rows at once: each weight load is used twice too (the encoder
+/// and batches, where several rows meet the same weights).
 fn dot2x4(x: [&[i8]; 2], rows: [&[i8]; 4], body: usize) -> [[i32; 4]; 2] {
     let x = x.map(|r| &r[..body]);
     let rows = rows.map(|r| &r[..body]);
@@ -119,13 +129,13 @@ fn dot2x4(x: [&[i8]; 2], rows: [&[i8]; 4], body: usize) -> [[i32; 4]; 2] {
     for at in (0..body).step_by(16) {
         // SAFETY: as in `dot4`: every slice is `body` long and `at + 16 <= body`.
         unsafe {
-            let x0 = v128_load(x[0].as_ptr().add(at).cast());
-            let x1 = v128_load(x[1].as_ptr().add(at).cast());
-            let (x0l, x0h) = (i16x8_extend_low_i8x16(x0), i16x8_extend_high_i8x16(x0));
-            let (x1l, x1h) = (i16x8_extend_low_i8x16(x1), i16x8_extend_high_i8x16(x1));
+            let x0l = load8_i16(x[0].as_ptr().add(at));
+            let x0h = load8_i16(x[0].as_ptr().add(at + 8));
+            let x1l = load8_i16(x[1].as_ptr().add(at));
+            let x1h = load8_i16(x[1].as_ptr().add(at + 8));
             for (t, row) in rows.iter().enumerate() {
-                let wv = v128_load(row.as_ptr().add(at).cast());
-                let (wl, wh) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
+                let wl = load8_i16(row.as_ptr().add(at));
+                let wh = load8_i16(row.as_ptr().add(at + 8));
                 let d0 = i32x4_add(i32x4_dot_i16x8(x0l, wl), i32x4_dot_i16x8(x0h, wh));
                 let d1 = i32x4_add(i32x4_dot_i16x8(x1l, wl), i32x4_dot_i16x8(x1h, wh));
                 s[0][t] = i32x4_add(s[0][t], d0);
