@@ -2,6 +2,7 @@
 
 use super::{check, process_logits, split, Hypothesis, Options, Special};
 use crate::error::{Error, Result};
+use crate::kernels::scalar::max;
 use crate::model::{Rows, Seq2Seq};
 use crate::plan::Limits;
 
@@ -184,25 +185,14 @@ pub fn argmax(x: &[f32]) -> u32 {
     let rest = chunks.remainder();
     for c in chunks {
         for (l, &v) in lanes.iter_mut().zip(c) {
-            *l = larger(*l, v);
+            *l = max(*l, v);
         }
     }
     let max = lanes
         .iter()
         .chain(rest)
-        .fold(f32::NEG_INFINITY, |a, &b| larger(a, b));
+        .fold(f32::NEG_INFINITY, |a, &b| max(a, b));
     x.iter().position(|&v| v == max).unwrap_or(0) as u32
-}
-
-/// `f32::max` (a NaN `b` is skipped) as a compare and select: wasm has no instruction with
-/// `max`'s NaN rule, so `f32::max` is a libm call per element there.
-#[inline(always)]
-fn larger(a: f32, b: f32) -> f32 {
-    if b > a {
-        b
-    } else {
-        a
-    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,18 @@ pub fn ordered_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
     s
 }
 
+/// `a.max(b)` where `b` may be NaN (then `a`), as a compare and select: wasm has no instruction
+/// with `f32::max`'s NaN rule, so `f32::max` is a libm call per element there. ReLU, softmax's
+/// maximum, argmax and the quantizers' absolute maximum use it.
+#[inline(always)]
+pub fn max(a: f32, b: f32) -> f32 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
 pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
 }
@@ -120,10 +132,7 @@ pub fn matmul_i8(
 pub fn quantize_rows(x: &[f32], xq: &mut [i8], xs: &mut [f32], m: usize, k: usize) {
     for i in 0..m {
         let row = &x[i * k..(i + 1) * k];
-        // `a.max(|v|)` as a compare and select (a libm call per element on wasm otherwise).
-        let amax = row
-            .iter()
-            .fold(0f32, |a, v| if v.abs() > a { v.abs() } else { a });
+        let amax = row.iter().fold(0f32, |a, v| max(a, v.abs()));
         let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
         let inv = 1.0 / scale;
         for (q, v) in xq[i * k..(i + 1) * k].iter_mut().zip(row) {

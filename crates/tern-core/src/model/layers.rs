@@ -4,7 +4,7 @@
 
 use super::spec::{NormKind, Positions, Sublayer};
 use crate::error::{Error, Result};
-use crate::kernels::scalar::ordered_sum;
+use crate::kernels::scalar::{max, ordered_sum};
 use crate::kernels::{Kernels, Matrix, Quant, QuantScratch};
 use crate::plan::Arena;
 use crate::plan::Carver;
@@ -191,25 +191,16 @@ impl Wrap<'_> {
     }
 }
 
-/// `max(v, 0)` as a compare and select (NaN gives 0, as `f32::max` does): `f32::max` is a libm
-/// call per element on wasm, which has no instruction for its NaN rule.
+/// `max(v, 0)`; NaN gives 0, as `f32::max` does ([`max`]: no libm call on wasm).
 #[inline(always)]
 pub fn relu(v: f32) -> f32 {
-    if v > 0.0 {
-        v
-    } else {
-        0.0
-    }
+    max(0.0, v)
 }
 
 /// Softmax of `x` in place (max-subtracted).
 pub fn softmax(k: &Kernels, x: &mut [f32]) {
-    // A compare and select, not `f32::max`: wasm has no instruction for `max`'s NaN rule, so
-    // it would be a libm call per element (the result is the same: NaNs are never chosen).
-    let max = x
-        .iter()
-        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-    x.iter_mut().for_each(|v| *v -= max);
+    let top = x.iter().fold(f32::NEG_INFINITY, |a, &b| max(a, b));
+    x.iter_mut().for_each(|v| *v -= top);
     (k.exp)(x);
     let mut sum = 0.0;
     for v in x.iter() {
