@@ -22,6 +22,18 @@ pub const KERNELS: Kernels = Kernels {
 
 /// [`dot`] of `q` with each row (attention scores).
 pub fn dots(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
+    dots_with(dot, q, rows, offs, out)
+}
+
+/// [`dots`] with a table's own `dot`, row by row.
+#[inline(always)]
+pub fn dots_with(
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+    q: &[f32],
+    rows: &[f32],
+    offs: &[usize],
+    out: &mut [f32],
+) {
     for (o, &r) in out.iter_mut().zip(offs) {
         *o = dot(q, &rows[r..r + q.len()]);
     }
@@ -29,6 +41,18 @@ pub fn dots(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
 
 /// [`axpy`] of each row in turn (attention's weighted sum of values).
 pub fn axpy_rows(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]) {
+    axpy_rows_with(axpy, p, rows, offs, y)
+}
+
+/// [`axpy_rows`] with a table's own `axpy`, row after row.
+#[inline(always)]
+pub fn axpy_rows_with(
+    axpy: impl Fn(f32, &[f32], &mut [f32]),
+    p: &[f32],
+    rows: &[f32],
+    offs: &[usize],
+    y: &mut [f32],
+) {
     for (&a, &r) in p.iter().zip(offs) {
         axpy(a, &rows[r..r + y.len()], y);
     }
@@ -93,6 +117,18 @@ pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 }
 
 pub fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
+    matmul_f32_with(dot, x, w, y, (m, k, n))
+}
+
+/// [`matmul_f32`] with a table's own `dot`, one output at a time.
+#[inline(always)]
+pub fn matmul_f32_with(
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+) {
     for i in 0..m {
         let xr = &x[i * k..(i + 1) * k];
         for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {

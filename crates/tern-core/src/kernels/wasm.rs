@@ -25,19 +25,10 @@ pub const SIMD128: Kernels = Kernels {
     gemv_rows_i8,
     matmul_i8,
     dot,
-    dots: |q, rows, offs, out| {
-        for (o, &off) in out.iter_mut().zip(offs) {
-            *o = dot(q, &rows[off..off + q.len()]);
-        }
-    },
+    dots: |q, rows, offs, out| scalar::dots_with(dot, q, rows, offs, out),
     axpy,
-    axpy_rows: |p, rows, offs, y| {
-        let n = y.len();
-        for (&a, &off) in p.iter().zip(offs) {
-            axpy(a, &rows[off..off + n], y);
-        }
-    },
-    matmul_f32,
+    axpy_rows: |p, rows, offs, y| scalar::axpy_rows_with(axpy, p, rows, offs, y),
+    matmul_f32: |x, w, y, m, k, n| scalar::matmul_f32_with(dot, x, w, y, (m, k, n)),
     quantize_static,
     ..scalar::KERNELS
 };
@@ -277,14 +268,5 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
     for i in body..n {
         y[i] += a * x[i];
-    }
-}
-
-fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
-    for i in 0..m {
-        let xr = &x[i * k..(i + 1) * k];
-        for (j, out) in y[i * n..(i + 1) * n].iter_mut().enumerate() {
-            *out = dot(xr, &w[j * k..(j + 1) * k]);
-        }
     }
 }
