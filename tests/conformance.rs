@@ -1,6 +1,6 @@
 //! Conformance with Hugging Face transformers on the fixture checkpoints that
-//! `models/make_marian_fixture.py` (MarianMT) and `models/make_m2m100_fixture.py` (M2M100, NLLB)
-//! made and recorded (`expected.json`, `logits.safetensors`): tokenization, f32 logits, greedy
+//! `models/make_marian_fixture.py` (MarianMT), `models/make_m2m100_fixture.py` (M2M100, NLLB,
+//! mBART-50) and `models/make_t5_fixture.py` (T5, flan-T5) made and recorded (`expected.json`, `logits.safetensors`): tokenization, f32 logits, greedy
 //! and beam-4 ids, text, scores and n-best; fp16 and int8 within the tolerances in
 //! `docs/gguf-format.md`, with top-1 agreement under teacher forcing. Multilingual entries name
 //! their languages (`src_lang`, `tgt_lang`): the source-language token leads the source and the
@@ -67,6 +67,7 @@ fn fixtures() -> Vec<Fixture> {
     let mut dirs = tern_e2e::marian_fixtures();
     if std::env::var("TERN_CONFORMANCE").as_deref() != Ok("marian") {
         dirs.extend(tern_e2e::m2m100_fixtures());
+        dirs.extend(tern_e2e::t5_fixtures());
     }
     dirs.iter().map(|d| Fixture::load(d)).collect()
 }

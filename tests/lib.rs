@@ -33,6 +33,13 @@ pub fn m2m100_fixtures() -> Vec<PathBuf> {
     v
 }
 
+/// Fixture checkpoints made by `models/make_t5_fixture.py` (T5 v1.0 and flan-T5 shaped).
+pub fn t5_fixtures() -> Vec<PathBuf> {
+    let v = fixtures_of("t5");
+    assert!(!v.is_empty(), "no T5 fixtures under models/fixtures");
+    v
+}
+
 /// Fixture directories (with expected.json) whose config.json says `model_type`.
 fn fixtures_of(model_type: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("models/fixtures"))

@@ -1,6 +1,7 @@
-//! Hugging Face checkpoints of the BART-shaped families (`MarianMTModel`,
+//! Hugging Face checkpoints: the BART-shaped families (`MarianMTModel`,
 //! `M2M100ForConditionalGeneration` for M2M100 and NLLB, `MBartForConditionalGeneration` for
-//! mBART-50): their differences become a
+//! mBART-50) and T5 (`T5ForConditionalGeneration`: T5, T5 v1.1, flan-T5). Their differences
+//! become a
 //! [`Spec`] here, so the runtime stays generic. Maps HF tensor names onto tern's table
 //! (`tern_core::model::names`), writes the spec and the `generation.*` defaults.
 
@@ -56,6 +57,57 @@ const STACK_NORMS: &[(&str, &str)] = &[
     (DEC_EMB_NORM, "model.decoder.layernorm_embedding"),
 ];
 
+/// T5's layers: `{encoder,decoder}.block.{i}.layer.{k}`, sublayer k in execution order.
+const T5_ENC_LINEARS: &[(&str, &str)] = &[
+    (ENC_ATTN_Q, "layer.0.SelfAttention.q"),
+    (ENC_ATTN_K, "layer.0.SelfAttention.k"),
+    (ENC_ATTN_V, "layer.0.SelfAttention.v"),
+    (ENC_ATTN_O, "layer.0.SelfAttention.o"),
+];
+const T5_DEC_LINEARS: &[(&str, &str)] = &[
+    (DEC_ATTN_Q, "layer.0.SelfAttention.q"),
+    (DEC_ATTN_K, "layer.0.SelfAttention.k"),
+    (DEC_ATTN_V, "layer.0.SelfAttention.v"),
+    (DEC_ATTN_O, "layer.0.SelfAttention.o"),
+    (DEC_CROSS_Q, "layer.1.EncDecAttention.q"),
+    (DEC_CROSS_K, "layer.1.EncDecAttention.k"),
+    (DEC_CROSS_V, "layer.1.EncDecAttention.v"),
+    (DEC_CROSS_O, "layer.1.EncDecAttention.o"),
+];
+/// T5's FFN (`DenseReluDense`, the last sublayer): `wi`/`wo`, or gated `wi_0` (through the
+/// activation) times `wi_1`.
+const T5_FFN: [&str; 2] = ["DenseReluDense.wi", "DenseReluDense.wo"];
+const T5_GATED_FFN: [&str; 3] = [
+    "DenseReluDense.wi_1",
+    "DenseReluDense.wi_0",
+    "DenseReluDense.wo",
+];
+/// T5's norms: every sublayer's input is normed (RMS, weight only).
+const T5_ENC_NORMS: &[(&str, &str, &str)] = &[
+    (ENC_ATTN_NORM, ENC_ATTN_PRE_NORM, "layer.0.layer_norm"),
+    (ENC_FFN_NORM, ENC_FFN_PRE_NORM, "layer.1.layer_norm"),
+];
+const T5_DEC_NORMS: &[(&str, &str, &str)] = &[
+    (DEC_ATTN_NORM, DEC_ATTN_PRE_NORM, "layer.0.layer_norm"),
+    (DEC_CROSS_NORM, DEC_CROSS_PRE_NORM, "layer.1.layer_norm"),
+    (DEC_FFN_NORM, DEC_FFN_PRE_NORM, "layer.2.layer_norm"),
+];
+const T5_STACK_NORMS: &[(&str, &str)] = &[
+    (ENC_OUT_NORM, "encoder.final_layer_norm"),
+    (DEC_OUT_NORM, "decoder.final_layer_norm"),
+];
+/// T5's relative position bias: in each stack's first block only, shared by the others.
+const T5_REL_BIAS: &[(&str, &str)] = &[
+    (
+        ENC_REL_BIAS,
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+    ),
+    (
+        DEC_REL_BIAS,
+        "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+    ),
+];
+
 /// mBART's learned position tables start at row 2 (fairseq's offset, kept by transformers).
 const MBART_POSITION_OFFSET: usize = 2;
 
@@ -65,14 +117,14 @@ const POSITION_TABLES: &[(&str, &str)] = &[
     (DEC_POS_EMBD, "model.decoder.embed_positions.weight"),
 ];
 
-/// Where the encoder's token embedding is, best first. save_pretrained keeps one name of a tied
-/// group; when nothing is tied (`tie_word_embeddings: false` in transformers 5) the encoder and
-/// decoder have their own embeddings besides `model.shared`, and the encoder reads its own.
+/// Where the encoder's token embedding is, best first, after the family's prefix (`model.` but
+/// for T5). save_pretrained keeps one name of a tied group; when nothing is tied
+/// (`tie_word_embeddings: false` in transformers 5) the encoder and decoder have their own
+/// embeddings besides `shared`, and the encoder reads its own.
 const EMBED_NAMES: &[&str] = &[
-    "model.encoder.embed_tokens.weight",
-    "model.shared.weight",
-    "model.decoder.embed_tokens.weight",
-    "lm_head.weight",
+    "encoder.embed_tokens.weight",
+    "shared.weight",
+    "decoder.embed_tokens.weight",
 ];
 
 /// The families this converter reads, by `model_type`.
@@ -86,6 +138,20 @@ pub enum Family {
     /// mBART (mBART-50): pre-norm with final norms, a norm after the embeddings, learned
     /// positions offset by 2, language tokens laid out as NLLB's.
     Mbart,
+    /// T5, T5 v1.1 and flan-T5: pre-norm RMS norms, no biases, no attention scaling, relative
+    /// position bias, heads `d_kv` wide; v1.0 ties the output and rescales it by
+    /// `d_model^-0.5`, v1.1 has a gated-GELU FFN and an output of its own.
+    T5,
+}
+
+impl Family {
+    /// What the tensor names start with (`model.encoder...`; T5: `encoder...`).
+    fn prefix(self) -> &'static str {
+        match self {
+            Family::T5 => "",
+            _ => "model.",
+        }
+    }
 }
 
 /// Shapes from config.json, and the spec they describe.
@@ -112,7 +178,8 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
         "marian" => Family::Marian,
         "m2m_100" => Family::M2m100,
         "mbart" => Family::Mbart,
-        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\"), M2M100 / NLLB (\"m2m_100\") and mBART (\"mbart\") checkpoints"),
+        "t5" => return t5_shapes(cfg),
+        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\"), M2M100 / NLLB (\"m2m_100\"), mBART (\"mbart\") and T5 (\"t5\") checkpoints"),
     };
     let d = cfg.usize_key("d_model")?;
     let act = cfg.str_or("activation_function", "swish")?;
@@ -176,6 +243,7 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
             position_offset: MBART_POSITION_OFFSET,
             ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
         },
+        Family::T5 => bail!("T5's config is read by t5_shapes"),
     };
     Ok(Shapes {
         family,
@@ -185,6 +253,84 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
         dec_layers: spec.decoder.layers,
         enc_ffn: spec.encoder.ffn_dim,
         dec_ffn: spec.decoder.ffn_dim,
+        spec,
+    })
+}
+
+/// T5's config (`T5Config`): `num_layers`, `num_heads`, `d_kv`, `d_ff`, `feed_forward_proj`...
+fn t5_shapes(cfg: &Value) -> Result<Shapes> {
+    let d = cfg.usize_key("d_model")?;
+    let layers = cfg.usize_key("num_layers")?;
+    let heads = cfg.usize_key("num_heads")?;
+    let ffn_dim = cfg.usize_key("d_ff")?;
+    // T5Config: "relu", "gated-gelu" (gelu_new, for compatibility) or "[gated-]<activation>".
+    let proj = cfg.str_or("feed_forward_proj", "relu")?;
+    let (gated, act) = match proj.split_once('-') {
+        Some(("gated", "gelu")) => (true, "gelu_new"),
+        Some(("gated", act)) => (true, act),
+        None => (false, proj),
+        Some(_) => {
+            bail!("feed_forward_proj {proj:?} is neither <activation> nor gated-<activation>")
+        }
+    };
+    let activation = Activation::from_name(act).map_err(|_| {
+        anyhow::anyhow!("unknown activation {act:?} in feed_forward_proj (tern knows relu, gelu, gelu_new, silu)")
+    })?;
+    let stack = |layers| Stack {
+        layers,
+        heads,
+        ffn_dim,
+        final_norm: true,
+    };
+    // T5Config: v1.0 (tie_word_embeddings absent or true) rescales the decoder output by
+    // d_model^-0.5 before the output layer; v1.1 (false) does not. transformers 5 stores the
+    // decision as scale_decoder_outputs.
+    let scale_outputs = match cfg.get("scale_decoder_outputs") {
+        Some(Value::Bool(b)) => *b,
+        _ => cfg.bool_or("tie_word_embeddings", true)?,
+    };
+    let vocab_size = cfg.usize_key("vocab_size")?;
+    let spec = Spec {
+        vocab_size,
+        source_vocab_size: vocab_size,
+        d_model: d,
+        // T5 has no position limit; its tokenizer's model_max_length (n_positions) is the plan's.
+        max_positions: cfg.usize_or("n_positions", 512)?,
+        encoder: stack(layers),
+        decoder: stack(cfg.usize_or("num_decoder_layers", layers)?),
+        decoder_cell: DecoderCell::SelfAttention,
+        decoder_start: DecoderStart::Token,
+        activation,
+        ffn_gated: gated,
+        norm: NormKind::Rms,
+        norm_eps: cfg.f64_or("layer_norm_epsilon", 1e-6)? as f32,
+        sublayer: Sublayer::PRE_NORM,
+        encoder_kv: KvInput::Normed,
+        embedding_scale: 1.0,
+        embedding_norm: false,
+        positions: Positions::None,
+        position_offset: 0,
+        attention_scale: AttentionScale::One,
+        head_dim: Some(cfg.usize_key("d_kv")?),
+        relative_bias: Some(RelativeBias {
+            buckets: cfg.usize_or("relative_attention_num_buckets", 32)?,
+            max_distance: cfg.usize_or("relative_attention_max_distance", 128)?,
+        }),
+        output: Output::Tied,
+        output_scale: if scale_outputs {
+            (1.0 / (d as f64).sqrt()) as f32
+        } else {
+            1.0
+        },
+    };
+    Ok(Shapes {
+        family: Family::T5,
+        vocab: vocab_size,
+        d,
+        enc_layers: spec.encoder.layers,
+        dec_layers: spec.decoder.layers,
+        enc_ffn: ffn_dim,
+        dec_ffn: ffn_dim,
         spec,
     })
 }
@@ -223,6 +369,8 @@ fn base_spec(
         positions: Positions::None,
         position_offset: 0,
         attention_scale: AttentionScale::InvSqrtHeadDim,
+        head_dim: None,
+        relative_bias: None,
         // Set by `embeddings` once it has seen whether lm_head differs (see `output`).
         output: Output::Tied,
         output_scale: 1.0,
@@ -239,6 +387,7 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
         Family::M2m100 if cfg.str_or("tokenizer_class", "")?.starts_with("Nllb") => "nllb",
         Family::M2m100 => "m2m100",
         Family::Mbart => "mbart",
+        Family::T5 => "t5",
     };
     spec.write(w, family);
 
@@ -363,12 +512,8 @@ pub fn convert(
     match *job {
         Job::Embeddings => embeddings(w, ck, s, p),
         Job::Layer { decoder, index } => {
-            let (prefix, linears, norms) = if decoder {
-                ("model.decoder.layers", DEC_LINEARS, DEC_NORMS)
-            } else {
-                ("model.encoder.layers", ENC_LINEARS, ENC_NORMS)
-            };
-            for (tmpl, hf) in linears {
+            let (prefix, linears, norms) = layer_names(s, decoder);
+            for (tmpl, hf) in &linears {
                 let base = names::name(tmpl, index as u32, "");
                 let wt = ck.f32(&format!("{prefix}.{index}.{hf}.weight"))?;
                 ensure!(
@@ -392,7 +537,7 @@ pub fn convert(
             }
             for (post, pre, hf) in norms {
                 let tmpl = if s.spec.sublayer.pre_norm { pre } else { post };
-                for part in ["weight", "bias"] {
+                for part in norm_parts(s) {
                     let t = ck.f32(&format!("{prefix}.{index}.{hf}.{part}"))?;
                     ensure!(
                         t.data.len() == s.d,
@@ -412,15 +557,75 @@ pub fn convert(
     }
 }
 
+/// A layer's tensors: where its stack's layers are, its linear layers (tern template, HF name
+/// inside the layer) and its norms (post-norm template, pre-norm template, HF name).
+fn layer_names(s: &Shapes, decoder: bool) -> (&'static str, Vec<(&'static str, String)>, Norms) {
+    let owned = |v: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+        v.iter().map(|&(t, hf)| (t, hf.to_string())).collect()
+    };
+    if s.family != Family::T5 {
+        return match decoder {
+            true => ("model.decoder.layers", owned(DEC_LINEARS), DEC_NORMS),
+            false => ("model.encoder.layers", owned(ENC_LINEARS), ENC_NORMS),
+        };
+    }
+    let (prefix, attn, norms, ffn_layer, [up, gate, down]) = match decoder {
+        true => (
+            "decoder.block",
+            T5_DEC_LINEARS,
+            T5_DEC_NORMS,
+            "layer.2",
+            [DEC_FFN_UP, DEC_FFN_GATE, DEC_FFN_DOWN],
+        ),
+        false => (
+            "encoder.block",
+            T5_ENC_LINEARS,
+            T5_ENC_NORMS,
+            "layer.1",
+            [ENC_FFN_UP, ENC_FFN_GATE, ENC_FFN_DOWN],
+        ),
+    };
+    let ffn: &[(&'static str, &str)] = match s.spec.ffn_gated {
+        true => &[
+            (up, T5_GATED_FFN[0]),
+            (gate, T5_GATED_FFN[1]),
+            (down, T5_GATED_FFN[2]),
+        ],
+        false => &[(up, T5_FFN[0]), (down, T5_FFN[1])],
+    };
+    let mut linears = owned(attn);
+    linears.extend(ffn.iter().map(|&(t, hf)| (t, format!("{ffn_layer}.{hf}"))));
+    (prefix, linears, norms)
+}
+
+/// Norms of a layer: (post-norm template, pre-norm template, HF name inside the layer).
+type Norms = &'static [(&'static str, &'static str, &'static str)];
+
+/// The parameters of a norm: RMS norms (T5) have a weight only.
+fn norm_parts(s: &Shapes) -> &'static [&'static str] {
+    match s.spec.norm {
+        NormKind::Rms => &["weight"],
+        NormKind::Layer => &["weight", "bias"],
+    }
+}
+
 /// Expected (rows, cols) of a linear layer.
 fn expected(s: &Shapes, tmpl: &str, decoder: bool) -> (usize, usize) {
     let ffn = if decoder { s.dec_ffn } else { s.enc_ffn };
-    if tmpl == ENC_FFN_UP || tmpl == DEC_FFN_UP {
+    let stack = if decoder {
+        &s.spec.decoder
+    } else {
+        &s.spec.encoder
+    };
+    let attn = s.spec.attention_width(stack);
+    if [ENC_FFN_UP, DEC_FFN_UP, ENC_FFN_GATE, DEC_FFN_GATE].contains(&tmpl) {
         (ffn, s.d)
     } else if tmpl == ENC_FFN_DOWN || tmpl == DEC_FFN_DOWN {
         (s.d, ffn)
+    } else if [ENC_ATTN_O, DEC_ATTN_O, DEC_CROSS_O].contains(&tmpl) {
+        (s.d, attn)
     } else {
-        (s.d, s.d)
+        (attn, s.d)
     }
 }
 
@@ -435,25 +640,36 @@ fn output(ck: &Checkpoint, s: &Shapes) -> Result<Output> {
         return Ok(Output::Tied);
     }
     let head = ck.f32("lm_head.weight")?;
-    let dec = ["model.decoder.embed_tokens.weight", "model.shared.weight"]
-        .iter()
-        .find(|n| ck.has(n))
-        .or_else(|| EMBED_NAMES.iter().find(|n| ck.has(n)))
-        .context("checkpoint has no token embedding (model.shared.weight)")?;
-    let _ = s;
-    Ok(if ck.f32(dec)?.data == head.data {
+    let p = s.family.prefix();
+    let dec = [
+        &format!("{p}decoder.embed_tokens.weight"),
+        &format!("{p}shared.weight"),
+    ]
+    .into_iter()
+    .find(|n| ck.has(n))
+    .cloned()
+    .or_else(|| embed_name(ck, s))
+    .context("checkpoint has no token embedding (shared.weight)")?;
+    Ok(if ck.f32(&dec)?.data == head.data {
         Output::Tied
     } else {
         Output::Untied
     })
 }
 
-fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> Result<()> {
-    let name = EMBED_NAMES
+/// The encoder's token embedding's name (see [`EMBED_NAMES`]); `lm_head.weight` when only it
+/// is left of a tied group.
+fn embed_name(ck: &Checkpoint, s: &Shapes) -> Option<String> {
+    EMBED_NAMES
         .iter()
+        .map(|n| format!("{}{n}", s.family.prefix()))
+        .chain(["lm_head.weight".to_string()])
         .find(|n| ck.has(n))
-        .context("checkpoint has no token embedding (model.shared.weight)")?;
-    let embed = ck.f32(name)?;
+}
+
+fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> Result<()> {
+    let name = embed_name(ck, s).context("checkpoint has no token embedding (shared.weight)")?;
+    let embed = ck.f32(&name)?;
     ensure!(
         embed.shape == [s.vocab, s.d],
         "{name} has shape {:?}, expected [{}, {}]",
@@ -464,11 +680,12 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
     write_matrix(w, TOKEN_EMBD, s.vocab, s.d, &embed.data, p);
     // A decoder embedding or output projection that differs from the shared one is kept apart.
     let mut dec = embed.data.clone();
-    if ck.has("model.decoder.embed_tokens.weight") {
-        let t = ck.f32("model.decoder.embed_tokens.weight")?;
+    let dec_name = format!("{}decoder.embed_tokens.weight", s.family.prefix());
+    if ck.has(&dec_name) {
+        let t = ck.f32(&dec_name)?;
         ensure!(
             t.shape == [s.vocab, s.d],
-            "model.decoder.embed_tokens.weight has shape {:?}",
+            "{dec_name} has shape {:?}",
             t.shape
         );
         if t.data != embed.data {
@@ -487,7 +704,11 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
             write_matrix(w, OUTPUT, s.vocab, s.d, &t.data, p);
         }
     }
-    for (tmpl, hf) in STACK_NORMS {
+    let stack_norms = match s.family {
+        Family::T5 => T5_STACK_NORMS,
+        _ => STACK_NORMS,
+    };
+    for (tmpl, hf) in stack_norms {
         let wanted = match *tmpl {
             ENC_OUT_NORM => s.spec.encoder.final_norm,
             DEC_OUT_NORM => s.spec.decoder.final_norm,
@@ -501,7 +722,7 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
             );
             continue;
         }
-        for part in ["weight", "bias"] {
+        for part in norm_parts(s) {
             let t = ck.f32(&format!("{hf}.{part}"))?;
             ensure!(
                 t.data.len() == s.d,
@@ -528,6 +749,23 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
                 s.spec.position_offset
             );
             write_matrix(w, tmpl, rows, s.d, &t.data, p);
+        }
+    }
+    if let Some(rel) = s.spec.relative_bias {
+        for ((tmpl, hf), stack) in T5_REL_BIAS.iter().zip([&s.spec.encoder, &s.spec.decoder]) {
+            let t = ck.f32(hf)?;
+            ensure!(
+                t.shape == [rel.buckets, stack.heads],
+                "{hf} has shape {:?}, expected [{}, {}] (buckets, heads)",
+                t.shape,
+                rel.buckets,
+                stack.heads
+            );
+            w.tensor_f32(
+                &names::name(tmpl, 0, WEIGHT),
+                &[stack.heads as u64, rel.buckets as u64],
+                &t.data,
+            );
         }
     }
     if ck.has("final_logits_bias") {

@@ -120,6 +120,13 @@ fn build_unchecked(
             );
             tokenizer::write(&mut w, &ck, shapes.vocab)?
         }
+        hf::Family::T5 => {
+            anyhow::ensure!(
+                langs.source.is_none() && langs.target.is_none(),
+                "T5 models are told the task in the text (\"translate English to German: ...\"): --source-lang and --target-lang are for multilingual models"
+            );
+            tokenizer::write_t5(&mut w, dir, shapes.vocab)?
+        }
         hf::Family::M2m100 | hf::Family::Mbart => {
             let codes = tokenizer::write_m2m100(&mut w, dir, shapes.vocab)?;
             let keys = [

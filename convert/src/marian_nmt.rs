@@ -636,6 +636,8 @@ fn write_metadata(
         positions: Positions::SinusoidalFairseq,
         position_offset: 0,
         attention_scale: AttentionScale::InvSqrtHeadDim,
+        head_dim: None,
+        relative_bias: None,
         output: Output::Tied,
         output_scale: 1.0,
     };

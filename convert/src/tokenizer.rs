@@ -167,18 +167,44 @@ fn vocab_by_id(
 /// Source ids are `[language id] + pieces + [</s>]`: pass the source language's id as the prefix
 /// of `Tokenizer::encode_with_prefix`.
 pub fn write_m2m100(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<LanguageCodes> {
-    let spm_path = dir.join("sentencepiece.bpe.model");
+    write_hf_spm(w, dir, vocab_size, false)
+}
+
+/// Writes the tokenizer of a `T5ForConditionalGeneration` checkpoint (T5Tokenizer:
+/// `spiece.model`, with `tokenizer.json` when HF saved one): sentencepiece's ids as they are
+/// (`<pad>` 0, `</s>` 1, `<unk>` 2), then the sentinels `<extra_id_N>` counting down from the
+/// end (`<extra_id_0>` is the last); ids beyond the tokenizer (t5-small's config has 32128 for
+/// 32100) are padding. Source ids are pieces + `</s>`; decoding skips the special tokens as
+/// HF's `skip_special_tokens` does.
+pub fn write_t5(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<()> {
+    write_hf_spm(w, dir, vocab_size, true).map(|_| ())
+}
+
+/// [`write_m2m100`] and [`write_t5`]: a sentencepiece model and the ids HF's tokenizer adds.
+fn write_hf_spm(
+    w: &mut GgufWriter,
+    dir: &Path,
+    vocab_size: usize,
+    t5: bool,
+) -> Result<LanguageCodes> {
+    let spm_name = if t5 {
+        "spiece.model"
+    } else {
+        "sentencepiece.bpe.model"
+    };
+    let spm_path = dir.join(spm_name);
     let spm_bytes =
         std::fs::read(&spm_path).with_context(|| format!("reading {}", spm_path.display()))?;
-    let spm = SpmModel::parse(&spm_bytes).map_err(|e| anyhow!("sentencepiece.bpe.model: {e}"))?;
+    let spm = SpmModel::parse(&spm_bytes).map_err(|e| anyhow!("{spm_name}: {e}"))?;
     let cfg = read_json(dir, "tokenizer_config.json")?.unwrap_or(serde_json::Value::Null);
     let clean_up_spaces = cfg
         .get("clean_up_tokenization_spaces")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let m2m100 = dir.join("vocab.json").exists();
     let (mut vocab, languages, skip_texts, strip): (Vec<String>, LanguageCodes, Vec<String>, bool) =
-        if m2m100 {
+        if t5 {
+            t5_vocab(dir, &cfg, &spm)?
+        } else if dir.join("vocab.json").exists() {
             m2m100_vocab(dir, &cfg)?
         } else {
             nllb_vocab(dir, &spm)?
@@ -226,6 +252,63 @@ pub fn write_m2m100(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result
     };
     write_tokenizer_with(w, &spec, &extras).map_err(|e| anyhow!("tokenizer: {e}"))?;
     Ok(languages)
+}
+
+/// T5Tokenizer: sentencepiece's pieces, then `extra_ids` sentinels (`tokenizer.json`'s added
+/// tokens when there is one, checked against sentencepiece's ids). Decoding skips `<unk>` and the
+/// sentinels besides `</s>` and `<pad>` (HF's special tokens); no `str.strip()` (v5: the
+/// Metaspace decoder).
+fn t5_vocab(
+    dir: &Path,
+    cfg: &serde_json::Value,
+    spm: &SpmModel,
+) -> Result<(Vec<String>, LanguageCodes, Vec<String>, bool)> {
+    let mut entries: Vec<(String, u64)> = spm
+        .pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.text.clone(), i as u64))
+        .collect();
+    let n = entries.len() as u64;
+    let mut skip = vec!["<unk>".to_string()];
+    match read_json(dir, "tokenizer.json")? {
+        Some(tj) => {
+            for t in tj
+                .get("added_tokens")
+                .and_then(|a| a.as_array())
+                .map_or(&[][..], |a| a.as_slice())
+            {
+                let (Some(id), Some(text)) = (
+                    t.get("id").and_then(|v| v.as_u64()),
+                    t.get("content").and_then(|v| v.as_str()),
+                ) else {
+                    bail!("tokenizer.json: an added token lacks id or content");
+                };
+                match entries.iter().find(|(_, i)| *i == id) {
+                    Some((p, _)) if p == text => {}
+                    Some((p, _)) => bail!("tokenizer.json: id {id} is both {p:?} and {text:?}"),
+                    None => entries.push((text.to_string(), id)),
+                }
+                if id >= n && t.get("special").and_then(|v| v.as_bool()) == Some(true) {
+                    skip.push(text.to_string());
+                }
+            }
+        }
+        None => {
+            let extra = cfg.get("extra_ids").and_then(|v| v.as_u64()).unwrap_or(100);
+            for k in 0..extra {
+                let text = format!("<extra_id_{k}>");
+                entries.push((text.clone(), n + extra - 1 - k));
+                skip.push(text);
+            }
+        }
+    }
+    Ok((
+        vocab_by_id(entries, "tokenizer.json")?,
+        Vec::new(),
+        skip,
+        false,
+    ))
 }
 
 /// M2M100Tokenizer: `vocab.json` (a fairseq dictionary), then `__xx__` language tokens at

@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: tern next to its peers in one run on this machine. Bergamot on
-//! Firefox's en->pt model and FLORES sentences; CTranslate2 on an OPUS-MT-shaped and an
-//! NLLB-200-distilled-600M-shaped checkpoint both engines load. Medians of repeated runs, ratios
-//! printed; `--only bergamot|ct2|nllb|wasm` (wasm: `wasm.rs`, tern's wasm package against
-//! Mozilla's in Node).
+//! Firefox's en->pt model and FLORES sentences; CTranslate2 on OPUS-MT-, NLLB-200-distilled-600M-
+//! and t5-small-shaped checkpoints both engines load. Medians of repeated runs, ratios printed;
+//! `--only bergamot|ct2|nllb|t5|wasm` (wasm: `wasm.rs`, tern's wasm package against Mozilla's in
+//! Node).
 
 use crate::{bin, build_release, cargo, convert_model, fetch_model, opt, root, run};
 use anyhow::{bail, Context, Result};
@@ -15,13 +15,15 @@ pub fn bench(args: &[String]) -> Result<()> {
             bergamot(args)?;
             ct2(args)?;
             nllb(args)?;
+            t5(args)?;
             crate::wasm::bench(args)
         }
         Some("bergamot") => bergamot(args),
         Some("ct2") => ct2(args),
         Some("nllb") => nllb(args),
+        Some("t5") => t5(args),
         Some("wasm") => crate::wasm::bench(args),
-        Some(o) => bail!("--only {o}: bergamot, ct2, nllb or wasm"),
+        Some(o) => bail!("--only {o}: bergamot, ct2, nllb, t5 or wasm"),
     }
 }
 
@@ -386,6 +388,38 @@ fn nllb(args: &[String]) -> Result<()> {
                  output layer in both; EOS masked until 64 (tern min_len, CTranslate2 \
                  min_decoding_length)"
             ),
+        },
+    )
+}
+
+/// tern against CTranslate2 int8 on a t5-small shaped T5 with random weights
+/// (models/make_t5_shape.py): 31 pieces + EOS -> exactly 64 target tokens, greedy.
+fn t5(args: &[String]) -> Result<()> {
+    let py = peer_python(args)?;
+    let (hf, ct2_model) = checkpoints(&py, "make_t5_shape.py", "t5-shape", "bench_ids.txt")?;
+    let meta = std::fs::read_to_string(hf.join("bench_ids.txt"))
+        .with_context(|| format!("{}: made by make_t5_shape.py", hf.display()))?;
+    let id = |key: &str| -> Result<u32> { Ok(field(&meta, key)? as u32) };
+    build_release()?;
+    let tern_model = convert_model(&hf, "t5-shape")?;
+    let mut ids = random_ids(31, id("first piece id")?, id("last piece id")?);
+    ids.push(id("eos id")?);
+    versus_ct2(
+        args,
+        &py,
+        &Workload {
+            title: format!(
+                "t5-small shape (d512, 6+6 layers, 8 heads of 64, FFN 2048, relative position \
+                 bias, vocab {}, random weights), 32 -> 64 tokens, greedy",
+                field(&meta, "vocab size")?
+            ),
+            tern_model,
+            ct2_model,
+            ids,
+            forced: None,
+            method: "both: EOS masked until 64 tokens (tern min_len, CTranslate2 \
+                     min_decoding_length), 64 decoder steps each"
+                .into(),
         },
     )
 }

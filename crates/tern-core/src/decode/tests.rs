@@ -60,6 +60,8 @@ pub(crate) fn synthetic(ty: TensorType) -> Vec<u8> {
         positions: Positions::SinusoidalHf,
         position_offset: 0,
         attention_scale: AttentionScale::InvSqrtHeadDim,
+        head_dim: None,
+        relative_bias: None,
         output: Output::Tied,
         output_scale: 1.0,
     };

@@ -2,8 +2,9 @@
 //! cached self-attention or the SSRU —, cross-attention, FFN), the final norm, the logits.
 
 use super::attention::Grid;
-use super::layers::{attend, relu, Attention, Keep, Linear, Scratch, Wrap};
+use super::layers::{attend, relu, Attention, Keep, Linear, PositionBias, Scratch, Wrap};
 use super::seq2seq::Rows;
+use super::spec::RelativeBias;
 use super::state::State;
 use super::weights::{Cell, DecoderLayer};
 use super::Transformer;
@@ -35,6 +36,8 @@ pub(crate) struct Step<'r> {
     pub pos: usize,
     pub heads: usize,
     pub scale: f32,
+    /// The decoder's relative position bias table, where the spec has one.
+    pub rel_bias: Option<(&'r [f32], RelativeBias)>,
 }
 
 impl Attention<'_> {
@@ -49,7 +52,8 @@ impl Attention<'_> {
         s: &mut Scratch<Carver<'_>>,
     ) {
         let (nb, pos, t_max) = (step.nb, step.pos, cache.max_tgt);
-        let d = x.len() / nb;
+        // The attention's width: the cache's rows.
+        let d = self.q.w.rows;
         let input = wrap.input(x, s.pre);
         self.q.forward(kern, input, nb, s.q, &mut s.qs);
         self.k.forward(kern, input, nb, s.k, &mut s.qs);
@@ -80,6 +84,13 @@ impl Attention<'_> {
                 s.offs,
                 &mut s.ctx[row],
                 None,
+                step.rel_bias.map(|(table, rel)| PositionBias {
+                    table,
+                    rel,
+                    query: pos,
+                    bidirectional: false,
+                    buckets: &mut s.buckets[..],
+                }),
             );
         }
         self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
@@ -98,7 +109,7 @@ impl Attention<'_> {
         mut keep: Option<Keep>,
     ) {
         let nb = step.nb;
-        let d = x.len() / nb;
+        let d = self.q.w.rows;
         let input = wrap.input(x, s.pre);
         self.q.forward(kern, input, nb, s.q, &mut s.qs);
         for (bi, &sent) in step.rows.sentences.iter().enumerate().take(nb) {
@@ -117,6 +128,7 @@ impl Attention<'_> {
                 s.offs,
                 &mut s.ctx[row],
                 keep.take(),
+                None,
             );
         }
         self.o.forward(kern, s.ctx, nb, s.tmp, &mut s.qs);
@@ -227,13 +239,15 @@ impl Transformer<'_> {
         if let Some(norm) = &ends.dec_embed_norm {
             norm.forward(x);
         }
-        let heads = self.spec.decoder.heads;
         let step = Step {
             rows,
             nb,
             pos,
-            heads,
-            scale: self.spec.attention_factor(d / heads),
+            heads: self.spec.decoder.heads,
+            scale: self
+                .spec
+                .attention_factor(self.spec.head_width(&self.spec.decoder)),
+            rel_bias: ends.dec_rel_bias.zip(self.spec.relative_bias),
         };
         let (cache_layer, cross_layer) = (st.dims.cache_layer, st.dims.cross_layer);
         let values_layer = if st.dims.cache_values { cache_layer } else { 0 };
@@ -247,7 +261,7 @@ impl Transformer<'_> {
             let mem = Memory {
                 keys: &st.cross_k[span.clone()],
                 values: &st.cross_v[span],
-                stride: limits.max_src * d,
+                stride: limits.max_src * st.dims.attn,
                 lens: st.src_len,
             };
             let keep = keep.as_deref_mut().and_then(|g| g.at(l, pos));

@@ -2,7 +2,7 @@
 //! layer's cross-attention keys and values, computed once per sentence.
 
 use super::attention::Grid;
-use super::layers::{add_position, attend, Scratch};
+use super::layers::{add_position, attend, PositionBias, Scratch};
 use super::spec::{KvInput, Spec};
 use super::state::State;
 use super::weights::EncoderLayer;
@@ -22,10 +22,12 @@ impl EncoderLayer<'_> {
         n: usize,
         s: &mut Scratch<Carver<'_>>,
         mut keep: Option<(&mut Grid, usize)>,
+        rel_bias: Option<&[f32]>,
     ) {
-        let d = x.len() / n;
         let a = &self.attn;
         let heads = spec.encoder.heads;
+        // The attention's width (`d` unless heads have their own width).
+        let w = a.q.w.rows;
         let input = self.attn_wrap.input(x, s.pre);
         a.q.forward(kern, input, n, s.q, &mut s.qs);
         // The Marian toolkit normalizes only the query: its keys and values read the raw input.
@@ -35,9 +37,18 @@ impl EncoderLayer<'_> {
         };
         a.k.forward(kern, kv_input, n, s.k, &mut s.qs);
         a.v.forward(kern, kv_input, n, s.v, &mut s.qs);
-        let scale = spec.attention_factor(d / heads);
+        let scale = spec.attention_factor(w / heads);
         for t in 0..n {
-            let row = t * d..(t + 1) * d;
+            let row = t * w..(t + 1) * w;
+            let bias = rel_bias
+                .zip(spec.relative_bias)
+                .map(|(table, rel)| PositionBias {
+                    table,
+                    rel,
+                    query: t,
+                    bidirectional: true,
+                    buckets: &mut s.buckets[..],
+                });
             attend(
                 kern,
                 &s.q[row.clone()],
@@ -51,6 +62,7 @@ impl EncoderLayer<'_> {
                 s.offs,
                 &mut s.ctx[row],
                 keep.as_mut().and_then(|(grid, l)| grid.at(*l, t)),
+                bias,
             );
         }
         a.o.forward(kern, s.ctx, n, s.tmp, &mut s.qs);
@@ -139,14 +151,15 @@ impl Transformer<'_> {
         }
         for (l, layer) in self.weights.encoder.iter().enumerate() {
             let keep = keep.as_deref_mut().map(|grid| (grid, l));
-            layer.forward(kern, &self.spec, x, n, &mut st.s, keep);
+            layer.forward(kern, &self.spec, x, n, &mut st.s, keep, ends.enc_rel_bias);
         }
         if let Some(norm) = &ends.enc_final_norm {
             norm.forward(x);
         }
-        let (layer_size, one) = (st.dims.cross_layer, limits.max_src * d);
+        let w = st.dims.attn;
+        let (layer_size, one) = (st.dims.cross_layer, limits.max_src * w);
         for (l, layer) in self.weights.decoder.iter().enumerate() {
-            let span = l * layer_size + sentence * one..l * layer_size + sentence * one + n * d;
+            let span = l * layer_size + sentence * one..l * layer_size + sentence * one + n * w;
             layer.cross.project_kv(
                 kern,
                 x,

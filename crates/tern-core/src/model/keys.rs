@@ -56,6 +56,12 @@ pub const POSITIONS: &str = "transformer.positions";
 pub const POSITION_OFFSET: &str = "transformer.position_offset";
 /// `inv_sqrt_head_dim` or `none` (T5).
 pub const ATTENTION_SCALE: &str = "transformer.attention.scale";
+/// Each head's width when it is not `d_model / heads` (T5's `d_kv`); absent: `d_model / heads`.
+pub const HEAD_DIM: &str = "transformer.attention.head_dim";
+/// T5's relative position bias: its buckets and the distance the last one starts at; absent:
+/// no bias (tables `enc.rel_bias` / `dec.rel_bias`, `buckets x heads`).
+pub const RELATIVE_BUCKETS: &str = "transformer.relative_bias.buckets";
+pub const RELATIVE_MAX_DISTANCE: &str = "transformer.relative_bias.max_distance";
 /// `tied` (the decoder embedding) or `untied` (`output.weight`).
 pub const OUTPUT: &str = "transformer.output";
 /// The decoder output is multiplied by this before the output projection.

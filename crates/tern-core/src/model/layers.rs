@@ -2,7 +2,7 @@
 //! (borrowed from the file) and the caller's scratch: linear layers, norms, sublayer wrapping,
 //! attention, the feed-forward block, positions and activations.
 
-use super::spec::{NormKind, Positions, Sublayer};
+use super::spec::{NormKind, Positions, RelativeBias, Sublayer};
 use crate::error::{Error, Result};
 use crate::kernels::scalar::{max, ordered_sum};
 use crate::kernels::{Kernels, Matrix, Quant, QuantScratch};
@@ -264,6 +264,33 @@ pub(crate) fn add_position(
     }
 }
 
+/// T5's relative position bias for one query (see [`RelativeBias`]): key `s` is at position
+/// `s`, the query at `query`; `buckets` is scratch for the keys' buckets.
+pub(crate) struct PositionBias<'b> {
+    pub table: &'b [f32],
+    pub rel: RelativeBias,
+    pub query: usize,
+    pub bidirectional: bool,
+    pub buckets: &'b mut [u16],
+}
+
+impl PositionBias<'_> {
+    /// Buckets the first `n` keys, once for every head.
+    fn bucket_keys(&mut self, n: usize) {
+        let (rel, query, both) = (self.rel, self.query as isize, self.bidirectional);
+        for (s, b) in self.buckets[..n].iter_mut().enumerate() {
+            *b = rel.bucket(s as isize - query, both) as u16;
+        }
+    }
+
+    /// Adds head `h`'s bias to the keys' logits.
+    fn add(&self, h: usize, heads: usize, scores: &mut [f32]) {
+        for (s, &b) in scores.iter_mut().zip(self.buckets.iter()) {
+            *s += self.table[b as usize * heads + h];
+        }
+    }
+}
+
 /// Where [`attend`] copies its attention weights when they are asked for (to be looked at, see
 /// [`super::attention`]): head `h`'s `n` weights go to `out[h * head_stride..]`.
 pub(crate) struct Keep<'k> {
@@ -272,8 +299,8 @@ pub(crate) struct Keep<'k> {
 }
 
 /// Scaled dot-product attention of one query row against `n` key/value rows chosen by `row_of`,
-/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale) v[h]`. With `keep`, the weights
-/// (`softmax(...)`) are also copied out.
+/// for every head: `ctx[h] = softmax(q[h] . k[h] * scale + bias[h]) v[h]`. With `keep`, the
+/// weights (`softmax(...)`) are also copied out.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attend(
     k: &Kernels,
@@ -288,6 +315,7 @@ pub(crate) fn attend(
     offs: &mut [usize],
     ctx: &mut [f32],
     mut keep: Option<Keep>,
+    mut bias: Option<PositionBias>,
 ) {
     let d = q.len();
     let hd = d / heads;
@@ -297,12 +325,18 @@ pub(crate) fn attend(
     offs.iter_mut()
         .enumerate()
         .for_each(|(s, o)| *o = row_of(s) * d);
+    if let Some(b) = bias.as_mut() {
+        b.bucket_keys(n);
+    }
     let scores = &mut scores[..n];
     for h in 0..heads {
         let span = h * hd..(h + 1) * hd;
         (k.dots)(&q[span.clone()], &keys[span.start..], offs, scores);
         if scale != 1.0 {
             scores.iter_mut().for_each(|s| *s *= scale);
+        }
+        if let Some(b) = &bias {
+            b.add(h, heads, scores);
         }
         softmax(k, scores);
         if let Some(keep) = keep.as_mut() {
@@ -381,9 +415,10 @@ impl Ffn<'_> {
     }
 }
 
-/// The per-row scratch every layer uses: `rows x d` for a pre-normed input, queries, keys,
-/// values, attention context and a temporary; `rows x ffn` for the FFN (twice when gated);
-/// `keys` attention scores and row offsets; and the int8 quantization scratch.
+/// The per-row scratch every layer uses: `rows x d` for a pre-normed input and a temporary;
+/// `rows x attn` for queries, keys, values and attention context; `rows x ffn` for the FFN (twice
+/// when gated); `keys` attention scores, row offsets and relative position buckets; and the
+/// int8 quantization scratch.
 pub(crate) struct Scratch<A: Arena> {
     pub pre: A::Slice<f32>,
     pub q: A::Slice<f32>,
@@ -395,6 +430,7 @@ pub(crate) struct Scratch<A: Arena> {
     pub ffn_up: A::Slice<f32>,
     pub scores: A::Slice<f32>,
     pub offs: A::Slice<usize>,
+    pub buckets: A::Slice<u16>,
     pub qs: Quant<A>,
 }
 
@@ -403,28 +439,32 @@ pub(crate) struct Scratch<A: Arena> {
 pub(crate) struct ScratchDims {
     pub rows: usize,
     pub d: usize,
+    /// The widest attention (at least `d`: the SSRU's gate uses `q` and `ctx`).
+    pub attn: usize,
     pub ffn: usize,
     pub gated: bool,
     pub keys: usize,
+    pub relative: bool,
 }
 
 impl<A: Arena> Scratch<A> {
     /// The layout, in one place for the plan and the carving.
     pub(crate) fn lay_out(a: &mut A, s: ScratchDims) -> Result<Self> {
-        let rd = s.rows * s.d;
+        let (rd, ra) = (s.rows * s.d, s.rows * s.d.max(s.attn));
         Ok(Scratch {
             pre: a.take(rd)?,
-            q: a.take(rd)?,
-            k: a.take(rd)?,
-            v: a.take(rd)?,
-            ctx: a.take(rd)?,
+            q: a.take(ra)?,
+            k: a.take(ra)?,
+            v: a.take(ra)?,
+            ctx: a.take(ra)?,
             tmp: a.take(rd)?,
             ffn: a.take(s.rows * s.ffn)?,
             ffn_up: a.take(if s.gated { s.rows * s.ffn } else { 0 })?,
             scores: a.take(s.keys)?,
             offs: a.take(s.keys)?,
+            buckets: a.take(if s.relative { s.keys } else { 0 })?,
             qs: Quant {
-                q: a.take(s.rows * s.d.max(s.ffn))?,
+                q: a.take(s.rows * s.d.max(s.ffn).max(s.attn))?,
                 scales: a.take(s.rows)?,
             },
         })

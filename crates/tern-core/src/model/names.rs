@@ -21,6 +21,9 @@ pub const ENC_FFN_DOWN: &str = "enc.{}.ffn_down";
 pub const ENC_FFN_NORM: &str = "enc.{}.ffn_norm";
 /// The gate of a gated FFN (`act(x W_gate) * x W_up`).
 pub const ENC_FFN_GATE: &str = "enc.{}.ffn_gate";
+/// Relative position bias tables (T5), `buckets x heads` f32, one per stack.
+pub const ENC_REL_BIAS: &str = "enc.rel_bias";
+pub const DEC_REL_BIAS: &str = "dec.rel_bias";
 /// Learned position tables (rows: max positions plus the offset).
 pub const ENC_POS_EMBD: &str = "enc.pos_embd";
 pub const DEC_POS_EMBD: &str = "dec.pos_embd";

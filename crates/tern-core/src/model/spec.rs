@@ -157,6 +157,41 @@ pub enum Output {
     Untied,
 }
 
+/// T5's position information: a learned bias per head on the self-attention logits, looked up
+/// by the bucket of the key's offset from the query. Offsets below a quarter of the buckets
+/// (half when causal) have a bucket each, larger ones share log-spaced buckets up to
+/// `max_distance`. One table per stack (`enc.rel_bias`, `dec.rel_bias`: `buckets x heads`),
+/// shared by its layers; cross-attention has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelativeBias {
+    pub buckets: usize,
+    pub max_distance: usize,
+}
+
+impl RelativeBias {
+    /// The bucket of a key `offset` positions after the query (negative: before). The encoder
+    /// is `bidirectional`; the decoder sees only earlier keys, so later ones share bucket 0.
+    /// In f32 as transformers computes it, so the truncation lands on the same bucket.
+    pub fn bucket(&self, offset: isize, bidirectional: bool) -> usize {
+        let (half, base, n) = match bidirectional {
+            true => (
+                self.buckets / 2,
+                if offset > 0 { self.buckets / 2 } else { 0 },
+                offset.unsigned_abs(),
+            ),
+            false => (self.buckets, 0, (-offset).max(0) as usize),
+        };
+        let exact = half / 2;
+        if n < exact {
+            return base + n;
+        }
+        let span = libm::logf(n as f32 / exact as f32)
+            / libm::log(self.max_distance as f64 / exact as f64) as f32;
+        let far = exact + (span * (half - exact) as f32) as usize;
+        base + far.min(half - 1)
+    }
+}
+
 /// One stack's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stack {
@@ -193,6 +228,11 @@ pub struct Spec {
     pub positions: Positions,
     pub position_offset: usize,
     pub attention_scale: AttentionScale,
+    /// Each head's width when it is not `d_model / heads` (T5's `d_kv`): the attention is then
+    /// `heads x head_dim` wide, projected from and back to `d_model`.
+    pub head_dim: Option<usize>,
+    /// T5's bucketed relative position bias (see [`RelativeBias`]).
+    pub relative_bias: Option<RelativeBias>,
     pub output: Output,
     pub output_scale: f32,
 }
@@ -312,6 +352,17 @@ impl Spec {
             positions: choice(g, k::POSITIONS, "", &POSITIONS)?,
             position_offset: g.u32_or(k::POSITION_OFFSET, 0)? as usize,
             attention_scale: choice(g, k::ATTENTION_SCALE, "inv_sqrt_head_dim", &SCALES)?,
+            head_dim: match g.get(k::HEAD_DIM) {
+                Some(_) => Some(u(k::HEAD_DIM)?),
+                None => None,
+            },
+            relative_bias: match g.get(k::RELATIVE_BUCKETS) {
+                Some(_) => Some(RelativeBias {
+                    buckets: u(k::RELATIVE_BUCKETS)?,
+                    max_distance: u(k::RELATIVE_MAX_DISTANCE)?,
+                }),
+                None => None,
+            },
             output: choice(g, k::OUTPUT, "", &OUTPUTS)?,
             output_scale: g.f32_or(k::OUTPUT_SCALE, 1.0)?,
         })
@@ -320,8 +371,18 @@ impl Spec {
     /// Checks every number is one the forward pass and the plan can use.
     fn check(&self) -> Result<()> {
         let sane = |v: usize, max: usize| v > 0 && v <= max;
-        let heads = |s: &Stack| sane(s.heads, 256) && self.d_model.is_multiple_of(s.heads);
-        let checks: [(bool, &'static str); 13] = [
+        let heads = |s: &Stack| {
+            sane(s.heads, 256)
+                && match self.head_dim {
+                    None => self.d_model.is_multiple_of(s.heads),
+                    Some(h) => sane(h, 1 << 12),
+                }
+        };
+        // Offsets from a quarter of the buckets (the exact ones) up to max_distance are log-spaced.
+        let relative = self.relative_bias.is_none_or(|r| {
+            sane(r.buckets, 1 << 12) && r.buckets >= 4 && r.max_distance > r.buckets / 2
+        });
+        let checks: [(bool, &'static str); 14] = [
             (sane(self.vocab_size, 1 << 24), k::VOCAB_SIZE),
             (sane(self.source_vocab_size, 1 << 24), k::SOURCE_VOCAB_SIZE),
             (
@@ -341,11 +402,22 @@ impl Spec {
                 k::EMBEDDING_SCALE,
             ),
             (self.position_offset <= 1 << 16, k::POSITION_OFFSET),
+            (relative, k::RELATIVE_BUCKETS),
         ];
         match checks.iter().find(|c| !c.0) {
             Some(&(_, key)) => Err(Error::BadHyperparameter(key)),
             None => Ok(()),
         }
+    }
+
+    /// A head's width in `stack`.
+    pub fn head_width(&self, stack: &Stack) -> usize {
+        self.head_dim.unwrap_or(self.d_model / stack.heads.max(1))
+    }
+
+    /// The attention's width in `stack`: queries, keys, values and context rows.
+    pub fn attention_width(&self, stack: &Stack) -> usize {
+        self.head_width(stack) * stack.heads
     }
 
     /// The attention logits' factor for heads of `head_dim`.
@@ -407,6 +479,13 @@ impl Spec {
         if self.source_vocab_size != self.vocab_size {
             w.meta(k::SOURCE_VOCAB_SIZE, n(self.source_vocab_size));
         }
+        if let Some(h) = self.head_dim {
+            w.meta(k::HEAD_DIM, n(h));
+        }
+        if let Some(r) = self.relative_bias {
+            w.meta(k::RELATIVE_BUCKETS, n(r.buckets));
+            w.meta(k::RELATIVE_MAX_DISTANCE, n(r.max_distance));
+        }
     }
 }
 
@@ -453,6 +532,16 @@ impl core::fmt::Display for Spec {
             if self.ffn_gated { " (gated)" } else { "" },
             name_of(&SCALES, self.attention_scale)
         )?;
+        if let Some(h) = self.head_dim {
+            writeln!(f, "  attention heads {h} wide (not d_model / heads)")?;
+        }
+        if let Some(r) = self.relative_bias {
+            writeln!(
+                f,
+                "  relative position bias: {} buckets up to distance {}",
+                r.buckets, r.max_distance
+            )?;
+        }
         writeln!(
             f,
             "  embeddings: scale {}, norm {}, positions {} (offset {})",
@@ -521,6 +610,8 @@ mod legacy {
             positions: Positions::SinusoidalHf,
             position_offset: 0,
             attention_scale: AttentionScale::InvSqrtHeadDim,
+            head_dim: None,
+            relative_bias: None,
             output: if g.tensor("output.weight").is_some() {
                 Output::Untied
             } else {
@@ -570,6 +661,8 @@ mod legacy {
             positions: Positions::SinusoidalFairseq,
             position_offset: 0,
             attention_scale: AttentionScale::InvSqrtHeadDim,
+            head_dim: None,
+            relative_bias: None,
             output: Output::Tied,
             output_scale: 1.0,
         })

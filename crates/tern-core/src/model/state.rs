@@ -13,6 +13,9 @@ use crate::shortlist::Shortlist;
 pub(crate) struct Dims {
     pub limits: Limits,
     pub d: usize,
+    /// The decoder's attention width (`d` unless heads have a width of their own): the rows
+    /// of the cross-attention keys and values and of the self-attention cache.
+    pub attn: usize,
     pub layers: usize,
     /// Rows processed at once: the source length in the encoder, beams x sentences in the
     /// decoder.
@@ -33,22 +36,31 @@ impl Dims {
     pub fn new(spec: &Spec, shortlist: Option<&Shortlist>, limits: &Limits) -> Self {
         let d = spec.d_model;
         let rows = limits.max_src.max(limits.rows());
+        let cache_values = spec.decoder_cell == DecoderCell::SelfAttention;
+        // The SSRU's cache holds cell states, `d` wide.
+        let attn = match cache_values {
+            true => spec.attention_width(&spec.decoder),
+            false => d,
+        };
         Dims {
             limits: *limits,
             d,
+            attn,
             layers: spec.decoder.layers,
             rows,
-            cross_layer: limits.batch * limits.max_src * d,
-            cache_layer: limits.rows() * limits.max_tgt * d,
-            cache_values: spec.decoder_cell == DecoderCell::SelfAttention,
+            cross_layer: limits.batch * limits.max_src * attn,
+            cache_layer: limits.rows() * limits.max_tgt * attn,
+            cache_values,
             cands: shortlist.map_or(0, |s| s.capacity(limits.max_src)),
             seen: shortlist.map_or(0, |s| s.seen_words()),
             scratch: ScratchDims {
                 rows,
                 d,
+                attn: attn.max(spec.attention_width(&spec.encoder)),
                 ffn: spec.encoder.ffn_dim.max(spec.decoder.ffn_dim),
                 gated: spec.ffn_gated,
                 keys: limits.max_src.max(limits.max_tgt),
+                relative: spec.relative_bias.is_some(),
             },
         }
     }
@@ -59,10 +71,10 @@ pub struct State<A: Arena> {
     pub(crate) dims: Dims,
     /// Source length of each sentence slot (0: not encoded).
     pub(crate) src_len: A::Slice<u32>,
-    /// Cross-attention keys and values: layers x batch x max_src x d.
+    /// Cross-attention keys and values: layers x batch x max_src x attn.
     pub(crate) cross_k: A::Slice<f32>,
     pub(crate) cross_v: A::Slice<f32>,
-    /// The decoder cache, layers x slots x max_tgt x d, read through the ancestry table:
+    /// The decoder cache, layers x slots x max_tgt x attn, read through the ancestry table:
     /// self-attention keys and values, or SSRU cell states (`cache_k` only).
     pub(crate) cache_k: A::Slice<f32>,
     pub(crate) cache_v: A::Slice<f32>,

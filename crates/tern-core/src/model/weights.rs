@@ -53,6 +53,9 @@ pub struct Ends<'a> {
     /// `layernorm_embedding`, where the spec has it.
     pub enc_embed_norm: Option<Norm<'a>>,
     pub dec_embed_norm: Option<Norm<'a>>,
+    /// Relative position bias tables (`buckets x heads`), where the spec has them.
+    pub enc_rel_bias: Option<&'a [f32]>,
+    pub dec_rel_bias: Option<&'a [f32]>,
     pub enc_final_norm: Option<Norm<'a>>,
     pub dec_final_norm: Option<Norm<'a>>,
     /// Output projection, vocab x d (the decoder embedding when tied), and its bias.
@@ -112,13 +115,19 @@ impl<'a> Loader<'_, 'a> {
         })
     }
 
-    fn attention(&self, names: [&'static str; 4], i: u32, d: usize) -> Result<Attention<'a>> {
+    /// Projections from `d` to the attention's width `w` and back.
+    fn attention(
+        &self,
+        names: [&'static str; 4],
+        i: u32,
+        (d, w): (usize, usize),
+    ) -> Result<Attention<'a>> {
         let [q, k, v, o] = names;
         Ok(Attention {
-            q: self.linear(q, i, d, d)?,
-            k: self.linear(k, i, d, d)?,
-            v: self.linear(v, i, d, d)?,
-            o: self.linear(o, i, d, d)?,
+            q: self.linear(q, i, w, d)?,
+            k: self.linear(k, i, w, d)?,
+            v: self.linear(v, i, w, d)?,
+            o: self.linear(o, i, d, w)?,
         })
     }
 
@@ -140,7 +149,11 @@ impl<'a> Loader<'_, 'a> {
     fn encoder_layer(&self, spec: &Spec, i: u32) -> Result<EncoderLayer<'a>> {
         let names = [ENC_ATTN_Q, ENC_ATTN_K, ENC_ATTN_V, ENC_ATTN_O];
         Ok(EncoderLayer {
-            attn: self.attention(names, i, spec.d_model)?,
+            attn: self.attention(
+                names,
+                i,
+                (spec.d_model, spec.attention_width(&spec.encoder)),
+            )?,
             attn_wrap: self.wrap(spec, ENC_ATTN_PRE_NORM, ENC_ATTN_NORM, i)?,
             ffn: self.ffn(
                 spec,
@@ -154,12 +167,13 @@ impl<'a> Loader<'_, 'a> {
 
     fn decoder_layer(&self, spec: &Spec, i: u32) -> Result<DecoderLayer<'a>> {
         let d = spec.d_model;
+        let dw = (d, spec.attention_width(&spec.decoder));
         let (cell, cell_wrap) = match spec.decoder_cell {
             DecoderCell::SelfAttention => (
                 Cell::SelfAttention(self.attention(
                     [DEC_ATTN_Q, DEC_ATTN_K, DEC_ATTN_V, DEC_ATTN_O],
                     i,
-                    d,
+                    dw,
                 )?),
                 self.wrap(spec, DEC_ATTN_PRE_NORM, DEC_ATTN_NORM, i)?,
             ),
@@ -174,7 +188,7 @@ impl<'a> Loader<'_, 'a> {
         Ok(DecoderLayer {
             cell,
             cell_wrap,
-            cross: self.attention([DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O], i, d)?,
+            cross: self.attention([DEC_CROSS_Q, DEC_CROSS_K, DEC_CROSS_V, DEC_CROSS_O], i, dw)?,
             cross_wrap: self.wrap(spec, DEC_CROSS_PRE_NORM, DEC_CROSS_NORM, i)?,
             ffn: self.ffn(
                 spec,
@@ -213,6 +227,10 @@ impl<'a> Loader<'_, 'a> {
             true => self.norm(name, 0, d, spec).map(Some),
             false => Ok(None),
         };
+        let rel_bias = |name, heads| match spec.relative_bias {
+            Some(r) => self.vector(name, 0, WEIGHT, r.buckets * heads).map(Some),
+            None => Ok(None),
+        };
         Ok(Ends {
             enc_embed,
             dec_embed,
@@ -220,6 +238,8 @@ impl<'a> Loader<'_, 'a> {
             dec_positions: positions(DEC_POS_EMBD)?,
             enc_embed_norm: norm(spec.embedding_norm, ENC_EMB_NORM)?,
             dec_embed_norm: norm(spec.embedding_norm, DEC_EMB_NORM)?,
+            enc_rel_bias: rel_bias(ENC_REL_BIAS, spec.encoder.heads)?,
+            dec_rel_bias: rel_bias(DEC_REL_BIAS, spec.decoder.heads)?,
             enc_final_norm: norm(spec.encoder.final_norm, ENC_OUT_NORM)?,
             dec_final_norm: norm(spec.decoder.final_norm, DEC_OUT_NORM)?,
             output,
