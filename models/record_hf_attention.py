@@ -2,15 +2,16 @@
 """Records Hugging Face's attention weights on the committed conformance fixtures.
 
 For each fixture (models/fixtures/{marian-tiny-en-de, marian-small-en-pt, m2m100-tiny, nllb-tiny,
-mbart50-tiny},
-made by models/make_marian_fixture.py and models/make_m2m100_fixture.py) and each recorded sentence
+mbart50-tiny, t5-tiny, flan-t5-tiny},
+made by models/make_marian_fixture.py, models/make_m2m100_fixture.py and models/make_t5_fixture.py)
+and each recorded sentence
 i of its expected.json, the checkpoint (float32, eager attention, eval mode) is teacher-forced on
 the greedy path HF's generate took:
 
   input_ids          = source_ids
   decoder_input_ids  = [decoder_start_token_id] + greedy_ids[:-1]
 
-greedy_ids never hold the decoder start token (Marian: <pad>; M2M100 / NLLB: </s>, id 2); for
+greedy_ids never hold the decoder start token (Marian, T5: <pad>; M2M100 / NLLB: </s>, id 2); for
 M2M100 / NLLB their first id is the forced target-language token, so the decoder input is
 [2, lang, ...] and row 0 is the step that predicted (was forced to) the language token. The
 script checks that the teacher-forced argmax gives greedy_ids back (with generate's processors:
@@ -40,7 +41,8 @@ from safetensors.torch import save_file
 from transformers import AutoModelForSeq2SeqLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = ["marian-tiny-en-de", "marian-small-en-pt", "m2m100-tiny", "nllb-tiny", "mbart50-tiny"]
+FIXTURES = ["marian-tiny-en-de", "marian-small-en-pt", "m2m100-tiny", "nllb-tiny", "mbart50-tiny", "t5-tiny",
+            "flan-t5-tiny"]
 MAX_BYTES = 300_000
 FALLBACK_SENTENCES = 8
 ROW_SUM_TOL = 1e-5
@@ -52,7 +54,7 @@ def check_greedy(logits, greedy, config, generation, max_length):
     logits = logits.clone()
     if config.model_type == "marian":
         logits[:, config.pad_token_id] = float("-inf")  # bad_words_ids [[pad]]
-    else:
+    elif config.model_type != "t5":  # T5: nothing forced, the task prefix picks the language
         logits[0] = float("-inf")  # forced_bos_token_id: the target-language token
         logits[0, greedy[0]] = 0.0
     # forced_eos_token_id (Marian's and mBART's generation configs) at the last step
@@ -61,6 +63,14 @@ def check_greedy(logits, greedy, config, generation, max_length):
         logits[-1, generation.forced_eos_token_id] = 0.0
     got = logits.argmax(-1).tolist()
     assert got == greedy, (got, greedy)
+
+
+def stacks(config):
+    """(layers, heads) of the decoder and of the encoder (T5Config names them its own way)."""
+    if config.model_type == "t5":
+        return (config.num_decoder_layers, config.num_heads), (config.num_layers, config.num_heads)
+    return ((config.decoder_layers, config.decoder_attention_heads),
+            (config.encoder_layers, config.encoder_attention_heads))
 
 
 def record(name):
@@ -85,8 +95,9 @@ def record(name):
         cross = torch.stack([a[0] for a in o.cross_attentions]).float().contiguous()
         enc = torch.stack([a[0] for a in o.encoder_attentions]).float().contiguous()
         T, S = len(greedy), len(src)
-        assert cross.shape == (config.decoder_layers, config.decoder_attention_heads, T, S), cross.shape
-        assert enc.shape == (config.encoder_layers, config.encoder_attention_heads, S, S), enc.shape
+        (dl, dh), (el, eh) = stacks(config)
+        assert cross.shape == (dl, dh, T, S), cross.shape
+        assert enc.shape == (el, eh, S, S), enc.shape
         for t in (cross, enc):
             err = (t.sum(-1) - 1).abs().max().item()
             assert err <= ROW_SUM_TOL, f"{name} sentence {i}: a row sums to 1 +- {err:.2e}"
@@ -109,8 +120,8 @@ def record(name):
     save_file(tensors, path, metadata=metadata)
     shapes = [tuple(tensors[f"c{i}"].shape) for i in range(n)]
     print(f"{name}: {n}/{len(expected['sentences'])} sentences; c<i> [L, H, T, S] from {min(shapes)} to "
-          f"{max(shapes, key=lambda x: x[2] * x[3])}, e<i> [{config.encoder_layers}, "
-          f"{config.encoder_attention_heads}, S, S]; {os.path.getsize(path)} bytes")
+          f"{max(shapes, key=lambda x: x[2] * x[3])}, e<i> [{stacks(config)[1][0]}, "
+          f"{stacks(config)[1][1]}, S, S]; {os.path.getsize(path)} bytes")
 
 
 if __name__ == "__main__":

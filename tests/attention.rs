@@ -51,6 +51,7 @@ fn f32_attention_within_1e5_of_hf_on_every_layer_and_head() {
     let dirs: Vec<_> = tern_e2e::marian_fixtures()
         .into_iter()
         .chain(tern_e2e::m2m100_fixtures())
+        .chain(tern_e2e::t5_fixtures())
         .collect();
     let (mut checked, mut worst) = (0, 0f32);
     for dir in &dirs {

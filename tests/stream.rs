@@ -56,6 +56,7 @@ fn fixture_lines(dir: &std::path::Path) -> Vec<Line> {
 fn fixtures_stream_their_exact_text() {
     let mut dirs = tern_e2e::marian_fixtures();
     dirs.extend(tern_e2e::m2m100_fixtures());
+    dirs.extend(tern_e2e::t5_fixtures());
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let lines = fixture_lines(&dir);

@@ -2,8 +2,8 @@
 //! translations with the host engine's; exits non-zero on any difference.
 //!
 //! - Cortex-M (`firmware/cortex-m`): the fixture model on mps2-an500 (Cortex-M7; scalar and DSP
-//!   kernels) and mps3-an547 (Cortex-M55; scalar, Helium, DSP), Firefox's real en->pt model on
-//!   mps3-an547 from DDR; the firmware itself compares with the host engine's translations
+//!   kernels) and mps3-an547 (Cortex-M55; scalar, Helium, DSP), the NLLB and T5 fixtures and
+//!   Firefox's real en->pt model (from DDR) on mps3-an547; the firmware itself compares with the host engine's translations
 //!   recorded at build time and exits 0 only if all are equal. The STM32H743 layout is built,
 //!   and two plans that do not fit their board must fail to build with a message.
 //! - Raspberry Pi (`firmware/rpi`): tern-core's and tern's tests and the `tern-pi` example under
@@ -100,7 +100,11 @@ struct Report {
     seconds: f64,
 }
 
-fn cortex_m(fixture: &Path, nllb: &Path, enpt: &Path) -> Result<Vec<Report>> {
+fn cortex_m(fixture: &Path, nllb: &Path, t5: &Path, enpt: &Path) -> Result<Vec<Report>> {
+    // T5 is told the task in the text: its sentences carry the prefix.
+    let t5_sentences = root().join("firmware/cortex-m/sentences-t5.txt");
+    let t5_sentences = t5_sentences.to_string_lossy();
+    let t5_env = [("TERN_SENTENCES", &*t5_sentences)];
     let runs = [
         (
             "M7, scalar",
@@ -166,6 +170,17 @@ fn cortex_m(fixture: &Path, nllb: &Path, enpt: &Path) -> Result<Vec<Report>> {
                 cpu: Some("cortex-m55"),
                 model: nllb,
                 env: &[],
+            },
+        ),
+        (
+            "M55, Helium, T5 fixture (task prefix)",
+            Build {
+                board: "mps3-an547",
+                target: CORTEX_M_TARGETS[1],
+                features: "",
+                cpu: Some("cortex-m55"),
+                model: t5,
+                env: &t5_env,
             },
         ),
         (
@@ -419,8 +434,9 @@ pub fn firmware(_args: &[String]) -> Result<()> {
         "fixture-nllb",
         &["--source-lang", "eng_Latn", "--target-lang", "por_Latn"],
     )?;
+    let t5 = convert_model(&root().join("models/fixtures/t5-tiny"), "fixture-t5")?;
     let enpt = convert_model(&fetch_model(&["enpt".to_string()])?, "enpt")?;
-    let mut reports = cortex_m(&fixture, &nllb, &enpt)?;
+    let mut reports = cortex_m(&fixture, &nllb, &t5, &enpt)?;
     reports.extend(rpi(&fixture, &enpt)?);
     eprintln!("\nxtask firmware: every output equals the host engine's");
     eprintln!("{:<58} {:>22} {:>9}", "run", "instructions/token", "wall s");

@@ -533,7 +533,7 @@ impl core::fmt::Display for Spec {
             name_of(&SCALES, self.attention_scale)
         )?;
         if let Some(h) = self.head_dim {
-            writeln!(f, "  attention heads {h} wide (not d_model / heads)")?;
+            writeln!(f, "  attention heads {h} wide (their own width, d_kv)")?;
         }
         if let Some(r) = self.relative_bias {
             writeln!(
