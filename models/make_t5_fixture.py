@@ -334,9 +334,11 @@ def record(name, cfg):
                    "cut it",
             "max_length": "counts the decoder start token: at most max_length - 1 recorded ids",
             "text": "tokenizer.decode(ids, skip_special_tokens=True): </s>, <pad>, <unk> and the sentinels are "
-                    "left out; '▁' becomes a space and the leading space is removed (tokenizers' Metaspace "
-                    "decoder, prepend_scheme always); clean_up_tokenization_spaces is false (transformers 5's "
-                    "default; tokenizer_config.json does not set it), so ' .' stays ' .'",
+                    "dropped first, then tokenizers' Metaspace decoder (prepend_scheme always) turns every '▁' "
+                    "into a space and drops the first remaining piece's leading '▁' only; nothing else is "
+                    "stripped: a '▁' piece before a dropped <unk> keeps its space, a trailing one at the end "
+                    "(sentencepiece's decode would give ' ⁇ ' there); clean_up_tokenization_spaces is false "
+                    "(transformers 5's default; tokenizer_config.json does not set it), so ' .' stays ' .'",
             "beam4_score": "HF's sequences_scores: sum of log_softmax of the raw logits of every recorded id "
                            "(none is forced), divided by len(ids) ** length_penalty, len(ids) counting </s> and "
                            "not the start token; checked here against teacher forcing, largest difference "
@@ -349,8 +351,8 @@ def record(name, cfg):
                 "gelu_new the tanh approximation; tie_word_embeddings false: lm_head.weight is its own matrix "
                 "and the decoder output goes to it unscaled; the encoder and decoder embed with shared.weight"
                 if untied else
-                "T5 v1.0: feed_forward_proj relu, FF(x) = wo(relu(wi x)); tie_word_embeddings true (the default; "
-                "the checkpoint has no lm_head.weight): logits = shared.weight . (final decoder norm output "
+                "T5 v1.0: feed_forward_proj relu, FF(x) = wo(relu(wi x)); tie_word_embeddings true (the "
+                "checkpoint has no lm_head.weight): logits = shared.weight . (final decoder norm output "
                 "* d_model ** -0.5)") + (
                 "; both stacks: token embedding not scaled, no position embeddings; pre-norm blocks with T5's "
                 "RMS norm (x * rsqrt(mean(x^2) + layer_norm_epsilon) * weight; no mean, no bias) and a final "
