@@ -13,7 +13,9 @@ use crate::plan::Carver;
 
 impl EncoderLayer<'_> {
     /// Runs the layer over `n` rows of `x` (every row attends to every row). With `keep`, its
-    /// attention weights go to the grid as layer `keep.1`'s.
+    /// attention weights go to the grid as layer `keep.1`'s. `rel_bias` is the stack's relative
+    /// position bias table, where the spec has one.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
         kern: &Kernels,
