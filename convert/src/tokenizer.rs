@@ -273,24 +273,9 @@ fn t5_vocab(
     let mut skip = vec!["<unk>".to_string()];
     match read_json(dir, "tokenizer.json")? {
         Some(tj) => {
-            for t in tj
-                .get("added_tokens")
-                .and_then(|a| a.as_array())
-                .map_or(&[][..], |a| a.as_slice())
-            {
-                let (Some(id), Some(text)) = (
-                    t.get("id").and_then(|v| v.as_u64()),
-                    t.get("content").and_then(|v| v.as_str()),
-                ) else {
-                    bail!("tokenizer.json: an added token lacks id or content");
-                };
-                match entries.iter().find(|(_, i)| *i == id) {
-                    Some((p, _)) if p == text => {}
-                    Some((p, _)) => bail!("tokenizer.json: id {id} is both {p:?} and {text:?}"),
-                    None => entries.push((text.to_string(), id)),
-                }
-                if id >= n && t.get("special").and_then(|v| v.as_bool()) == Some(true) {
-                    skip.push(text.to_string());
+            for (text, id, special) in add_tokens(&tj, &mut entries)? {
+                if id >= n && special {
+                    skip.push(text);
                 }
             }
         }
@@ -404,7 +389,24 @@ fn nllb_vocab(
     if (spm.model_type == 2) != (model.get("type").and_then(|t| t.as_str()) == Some("BPE")) {
         bail!("tokenizer.json's model type differs from sentencepiece.bpe.model's");
     }
-    let mut langs = Vec::new();
+    // NLLB's codes are added to the BPE vocabulary; mBART-50's are in its unigram one.
+    let langs = add_tokens(&tj, &mut entries)?
+        .into_iter()
+        .filter(|(text, _, special)| {
+            *special && !SPECIAL.contains(&text.as_str()) && text != "<mask>"
+        })
+        .map(|(text, id, _)| (text, id as u32))
+        .collect();
+    Ok((vocab_by_id(entries, "tokenizer.json")?, langs, skip, false))
+}
+
+/// `tokenizer.json`'s added tokens as (text, id, special), each added to `entries` unless the
+/// vocabulary already has it at that id (a different text there is an error).
+fn add_tokens(
+    tj: &serde_json::Value,
+    entries: &mut Vec<(String, u64)>,
+) -> Result<Vec<(String, u64, bool)>> {
+    let mut added = Vec::new();
     for t in tj
         .get("added_tokens")
         .and_then(|a| a.as_array())
@@ -416,16 +418,13 @@ fn nllb_vocab(
         ) else {
             bail!("tokenizer.json: an added token lacks id or content");
         };
-        // NLLB's codes are added to the BPE vocabulary; mBART-50's are in its unigram one.
         match entries.iter().find(|(_, i)| *i == id) {
             Some((p, _)) if p == text => {}
             Some((p, _)) => bail!("tokenizer.json: id {id} is both {p:?} and {text:?}"),
             None => entries.push((text.to_string(), id)),
         }
         let special = t.get("special").and_then(|v| v.as_bool()).unwrap_or(false);
-        if special && !SPECIAL.contains(&text) && text != "<mask>" {
-            langs.push((text.to_string(), id as u32));
-        }
+        added.push((text.to_string(), id, special));
     }
-    Ok((vocab_by_id(entries, "tokenizer.json")?, langs, skip, false))
+    Ok(added)
 }

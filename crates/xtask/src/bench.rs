@@ -285,6 +285,10 @@ fn checkpoints(py: &Path, script: &str, name: &str, last: &str) -> Result<(PathB
     Ok((hf, ct2_model))
 }
 
+/// How the single-pair workloads make both engines do the same work.
+const EXACT_64: &str = "both: EOS masked until 64 tokens (tern min_len, CTranslate2 \
+                        min_decoding_length), 64 decoder steps each";
+
 /// One tern-against-CTranslate2 workload: a checkpoint both load and the sentence both decode.
 struct Workload {
     /// The table's heading: the shape and the sentence.
@@ -329,9 +333,7 @@ fn ct2(args: &[String]) -> Result<()> {
             ct2_model,
             ids,
             forced: None,
-            method: "both: EOS masked until 64 tokens (tern min_len, CTranslate2 \
-                     min_decoding_length), 64 decoder steps each"
-                .into(),
+            method: EXACT_64.into(),
         },
     )
 }
@@ -417,9 +419,7 @@ fn t5(args: &[String]) -> Result<()> {
             ct2_model,
             ids,
             forced: None,
-            method: "both: EOS masked until 64 tokens (tern min_len, CTranslate2 \
-                     min_decoding_length), 64 decoder steps each"
-                .into(),
+            method: EXACT_64.into(),
         },
     )
 }
