@@ -90,9 +90,10 @@ fn convert_reports_generation_settings_it_does_not_apply() {
     let path = d.join("generation_config.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    v["no_repeat_ngram_size"] = 3.into();
-    v["min_length"] = 4.into();
+    v["encoder_no_repeat_ngram_size"] = 3.into();
+    v["min_new_tokens"] = 4.into();
     v["repetition_penalty"] = 1.0.into(); // the neutral value: not reported
+    v["no_repeat_ngram_size"] = 2.into(); // applied: not reported
     std::fs::write(&path, v.to_string()).unwrap();
     let out = d.join("model.gguf");
     let (ok, _, stderr) = tern_e2e::run(
@@ -104,7 +105,7 @@ fn convert_reports_generation_settings_it_does_not_apply() {
         b"",
     );
     assert!(ok, "{stderr}");
-    for setting in ["no_repeat_ngram_size = 3", "min_length = 4"] {
+    for setting in ["encoder_no_repeat_ngram_size = 3", "min_new_tokens = 4"] {
         assert!(
             stderr.contains(&format!(
                 "generation config sets {setting}, which tern does not apply"
@@ -113,6 +114,10 @@ fn convert_reports_generation_settings_it_does_not_apply() {
         );
     }
     assert!(!stderr.contains("repetition_penalty"), "{stderr}");
+    assert!(
+        !stderr.contains("which tern does not apply: no_repeat"),
+        "{stderr}"
+    );
     let (ok, stdout, stderr) = tern_e2e::run(
         Command::new(tern_e2e::bin("tern")).arg("inspect").arg(&out),
         b"",
@@ -120,8 +125,9 @@ fn convert_reports_generation_settings_it_does_not_apply() {
     assert!(ok, "{stderr}");
     let stdout = String::from_utf8_lossy(&stdout);
     assert!(
-        stdout
-            .contains(r#"generation.not_applied = ["no_repeat_ngram_size = 3", "min_length = 4"]"#),
+        stdout.contains(
+            r#"generation.not_applied = ["encoder_no_repeat_ngram_size = 3", "min_new_tokens = 4"]"#
+        ),
         "{stdout}"
     );
 }

@@ -140,6 +140,7 @@ fn options_to(f: &Fixture, beam: usize, max_length: usize) -> Options {
         length_penalty: f.gen("length_penalty").as_f64().unwrap_or(1.0) as f32,
         early_stopping: f.gen("early_stopping").as_bool().unwrap_or(false),
         min_len: 0,
+        no_repeat_ngram: 0,
     }
 }
 
@@ -481,4 +482,76 @@ fn quantized_models_stay_close_to_hf() {
             );
         }
     }
+}
+
+/// `no_repeat_ngram_size` and `min_length` from a checkpoint's generation_config.json reach the
+/// search through the file (convert writes them, the engine's options carry them) and give
+/// Hugging Face's outputs: greedy ids and the beam-4 n-best with scores, recorded by
+/// `models/record_generation_settings.py` on the single-pair fixtures (the tiny models repeat
+/// themselves on long sentences, so the ban changes most outputs there).
+#[test]
+fn generation_settings_from_the_checkpoint_give_hf_outputs() {
+    let mut checked = 0;
+    for dir in tern_e2e::marian_fixtures()
+        .into_iter()
+        .chain(tern_e2e::t5_fixtures())
+    {
+        let Ok(bytes) = std::fs::read(dir.join("generation_settings.json")) else {
+            continue;
+        };
+        let rec: Value = serde_json::from_slice(&bytes).unwrap();
+        let f = Fixture::load(&dir);
+        let copy = tern_e2e::scratch().join(format!("generation-settings-{}", f.name));
+        let _ = std::fs::remove_dir_all(&copy);
+        std::fs::create_dir_all(&copy).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+        let path = copy.join("generation_config.json");
+        let mut gen: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for (k, v) in rec["settings"].as_object().unwrap() {
+            gen[k] = v.clone();
+        }
+        std::fs::write(&path, gen.to_string()).unwrap();
+        let t = tern::Translator::from_bytes(&tern_e2e::convert(&copy, Precision::F32)).unwrap();
+        let e = t.engine();
+        let settings = &rec["settings"];
+        let from_file = e.options(&limits(e, 4));
+        let min_length = settings["min_length"].as_u64().unwrap() as usize;
+        let ngram = settings["no_repeat_ngram_size"].as_u64().unwrap() as usize;
+        assert_eq!(
+            (from_file.min_len, from_file.no_repeat_ngram),
+            (min_length - 1, ngram),
+            "{}: the file's settings",
+            f.name
+        );
+        for (s, want) in f
+            .sentences()
+            .iter()
+            .zip(rec["sentences"].as_array().unwrap())
+        {
+            assert_eq!(s["source"], want["source"]);
+            for beam in [1, 4] {
+                let opts = Options {
+                    min_len: from_file.min_len,
+                    no_repeat_ngram: from_file.no_repeat_ngram,
+                    ..options(&f, beam)
+                };
+                if beam == 1 {
+                    let (got, _) = search_with(e, &opts, s);
+                    assert_eq!(
+                        got,
+                        ids(&want["greedy_ids"]),
+                        "{}: greedy ids of {:?} with {settings}",
+                        f.name,
+                        s["source"]
+                    );
+                } else {
+                    check_nbest(e, &f, &opts, s, &want["beam4_nbest"]);
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 80, "only {checked} entries checked");
 }

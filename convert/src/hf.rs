@@ -455,6 +455,19 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
             MetaValue::U32(token("forced_bos_token_id", id as usize)?),
         );
     }
+    // Applied by the search (tern_core::decode): written when they do something.
+    for (key, file_key) in [
+        ("min_length", tern_core::model::keys::MIN_LENGTH),
+        (
+            "no_repeat_ngram_size",
+            tern_core::model::keys::NO_REPEAT_NGRAM,
+        ),
+    ] {
+        match gen_u32(key, Some(0))? {
+            MetaValue::U32(0) => {}
+            v => w.meta(file_key, v),
+        }
+    }
     let not_applied = not_applied(&get);
     if !not_applied.is_empty() {
         w.meta(
@@ -785,10 +798,8 @@ fn embeddings(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes, p: Precision) -> 
 /// not apply, each with the value transformers takes when it is absent (at that value it
 /// changes nothing). Sampling's own settings (temperature, top-k, top-p) only act with
 /// `do_sample`, so that one stands for them.
-const NOT_APPLIED: [(&str, Value); 17] = [
-    ("no_repeat_ngram_size", Value::Null),
+const NOT_APPLIED: [(&str, Value); 15] = [
     ("encoder_no_repeat_ngram_size", Value::Null),
-    ("min_length", Value::Null),
     ("min_new_tokens", Value::Null),
     ("max_new_tokens", Value::Null),
     ("repetition_penalty", Value::Null),
@@ -815,10 +826,8 @@ fn not_applied(get: &dyn Fn(&str) -> Value) -> Vec<String> {
                 (_, Value::Null) => true,
                 _ if v == *absent => true,
                 // Counts and penalties whose value is a no-op.
-                ("no_repeat_ngram_size" | "encoder_no_repeat_ngram_size", v) => {
-                    v.as_f64() == Some(0.0)
-                }
-                ("min_length" | "min_new_tokens", v) => v.as_f64() == Some(0.0),
+                ("encoder_no_repeat_ngram_size", v) => v.as_f64() == Some(0.0),
+                ("min_new_tokens", v) => v.as_f64() == Some(0.0),
                 ("repetition_penalty" | "encoder_repetition_penalty", v) => v.as_f64() == Some(1.0),
                 ("num_beam_groups" | "num_return_sequences", v) => v.as_f64() == Some(1.0),
                 ("diversity_penalty", v) => v.as_f64() == Some(0.0),
@@ -837,8 +846,8 @@ mod not_applied_tests {
     #[test]
     fn only_settings_that_change_the_output_are_listed() {
         let cfg = serde_json::json!({
-            "no_repeat_ngram_size": 3,
-            "min_length": 0,
+            "encoder_no_repeat_ngram_size": 3,
+            "min_new_tokens": 0,
             "repetition_penalty": 1.0,
             "do_sample": false,
             "num_beam_groups": 2,
@@ -850,7 +859,7 @@ mod not_applied_tests {
         assert_eq!(
             not_applied(&get),
             [
-                "no_repeat_ngram_size = 3",
+                "encoder_no_repeat_ngram_size = 3",
                 "max_new_tokens = 20",
                 "num_beam_groups = 2",
                 "forced_decoder_ids = [[1,5]]",

@@ -50,6 +50,17 @@ pub struct Defaults {
     /// The source length to plan for unless the caller says otherwise (Bergamot's
     /// `max-length-break`).
     pub max_source_tokens: Option<usize>,
+    /// HF `min_length` (decoder positions, the start token included; 0: none).
+    pub min_length: usize,
+    /// HF `no_repeat_ngram_size` (0: off).
+    pub no_repeat_ngram_size: usize,
+}
+
+impl Defaults {
+    /// `min_length` as generated tokens before EOS may come: HF counts the start token.
+    pub fn min_len(&self) -> usize {
+        self.min_length.saturating_sub(1)
+    }
 }
 
 /// The languages of one request, as token ids: the source-language token put before the
@@ -145,6 +156,8 @@ impl<'a> Engine<'a> {
                 None => None,
                 Some(_) => Some(gguf.u32("tern.max_source_tokens")? as usize).filter(|&n| n >= 2),
             },
+            min_length: gguf.u32_or(keys::MIN_LENGTH, 0)? as usize,
+            no_repeat_ngram_size: gguf.u32_or(keys::NO_REPEAT_NGRAM, 0)? as usize,
         };
         let mut engine = Engine {
             gguf,
@@ -229,7 +242,8 @@ impl<'a> Engine<'a> {
             max_len: max_tgt,
             length_penalty: d.length_penalty,
             early_stopping: d.early_stopping,
-            min_len: 0,
+            min_len: d.min_len(),
+            no_repeat_ngram: d.no_repeat_ngram_size,
         };
         (limits, opts)
     }
@@ -246,7 +260,8 @@ impl<'a> Engine<'a> {
                 .clamp(1, limits.max_tgt),
             length_penalty: self.defaults.length_penalty,
             early_stopping: self.defaults.early_stopping,
-            min_len: 0,
+            min_len: self.defaults.min_len(),
+            no_repeat_ngram: self.defaults.no_repeat_ngram_size,
         }
     }
 

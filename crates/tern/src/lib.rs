@@ -969,6 +969,10 @@ impl Session<'_> {
 /// The model's language codes, comma-separated (for error messages).
 pub fn language_list(e: &Engine) -> String {
     let codes: Vec<&str> = e.tokenizer.languages().map(|(c, _)| c).collect();
+    if codes.is_empty() {
+        // One language pair (Marian), or told the task in the text (T5).
+        return "none (it is not multilingual: give it no source or target language)".into();
+    }
     codes.join(", ")
 }
 

@@ -11,7 +11,9 @@
 //! Beams never copy their key/value caches: each beam keeps an ancestry row saying which cache
 //! slot holds each of its earlier positions, and only those rows (a few integers) are reordered.
 
-use super::{check, process_logits, split, Hypothesis, Options, SearchBuffers, Special};
+use super::{
+    ban_repeated_ngrams, check, process_logits, split, Hypothesis, Options, SearchBuffers, Special,
+};
 use crate::error::{Error, Result};
 use crate::model::{Rows, Seq2Seq};
 use crate::plan::Limits;
@@ -99,6 +101,10 @@ pub fn search<M: Seq2Seq>(
         for b in 0..nb {
             let row = &mut logits[b * v..(b + 1) * v];
             log_softmax(row);
+            if opts.no_repeat_ngram > 0 {
+                let generated = &hist[b * t_max..b * t_max + pos];
+                ban_repeated_ngrams(row, opts.no_repeat_ngram, special.decoder_start, generated);
+            }
             process_logits(row, special, pos, opts);
             let s = scores[b];
             row.iter_mut().for_each(|x| *x += s);

@@ -1,6 +1,6 @@
 //! Greedy search: the most probable token at every step (ties go to the lower id, as argmax).
 
-use super::{check, process_logits, split, Hypothesis, Options, Special};
+use super::{ban_repeated_ngrams, check, process_logits, split, Hypothesis, Options, Special};
 use crate::error::{Error, Result};
 use crate::kernels::scalar::max;
 use crate::model::{Rows, Seq2Seq};
@@ -121,6 +121,15 @@ fn run<M: Seq2Seq>(
                 max_len: max_len_of(i).clamp(1, len),
                 ..*opts
             };
+            if opts.no_repeat_ngram > 0 {
+                let generated = &out[i * len..i * len + pos];
+                ban_repeated_ngrams(
+                    logits,
+                    opts.no_repeat_ngram,
+                    special.decoder_start,
+                    generated,
+                );
+            }
             let token = match model.candidates(&state, i) {
                 Some(cands) => argmax_among(logits, cands, special, pos, &own),
                 None => {

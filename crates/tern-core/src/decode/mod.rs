@@ -1,7 +1,7 @@
 //! Decoding loops over any [`Seq2Seq`] model: greedy and beam search, in fixed-capacity buffers
 //! carved from the caller's workspace. Logits processing follows Hugging Face `generate`: the
-//! pad token is never produced (`bad_words_ids`), and the last allowed step forces EOS
-//! (`forced_eos_token_id`).
+//! pad token is never produced (`bad_words_ids`), no n-gram repeats (`no_repeat_ngram_size`),
+//! EOS waits for `min_length`, and the last allowed step forces EOS (`forced_eos_token_id`).
 
 pub mod beam;
 pub mod greedy;
@@ -43,6 +43,9 @@ pub struct Options {
     /// Benchmarks use `min_len == max_len` to generate an exact number of tokens; it then
     /// takes precedence over a forced EOS at the last step.
     pub min_len: usize,
+    /// No n-gram of this size occurs twice among the decoder inputs, the start token included
+    /// (HF `no_repeat_ngram_size`); 0: off.
+    pub no_repeat_ngram: usize,
 }
 
 impl Options {
@@ -54,6 +57,30 @@ impl Options {
             length_penalty: 1.0,
             early_stopping: false,
             min_len: 0,
+            no_repeat_ngram: 0,
+        }
+    }
+}
+
+/// HF's `NoRepeatNGramLogitsProcessor` for one row: the decoder inputs so far are `start` then
+/// `generated`; every token that would complete an `n`-gram already among them (its first
+/// `n - 1` tokens equal to the last `n - 1` inputs) becomes impossible.
+pub(crate) fn ban_repeated_ngrams(logits: &mut [f32], n: usize, start: u32, generated: &[u32]) {
+    let len = generated.len() + 1;
+    if n == 0 || len < n {
+        return;
+    }
+    let at = |k: usize| match k {
+        0 => start,
+        k => generated[k - 1],
+    };
+    // The last n - 1 inputs start here.
+    let tail = len + 1 - n;
+    for i in 0..=len - n {
+        if (0..n - 1).all(|j| at(i + j) == at(tail + j)) {
+            if let Some(v) = logits.get_mut(at(i + n - 1) as usize) {
+                *v = f32::NEG_INFINITY;
+            }
         }
     }
 }

@@ -169,6 +169,7 @@ fn run_min(bytes: &[u8], beam: usize, src: &[u32], min_len: usize) -> (Vec<u32>,
         length_penalty: 1.0,
         early_stopping: false,
         min_len,
+        no_repeat_ngram: 0,
     };
     let h = decode::generate(&m, &mut ws, &limits, src, &SPECIAL, &opts, &mut out).unwrap();
     out.truncate(h.len);
@@ -479,4 +480,23 @@ fn limits_and_workspace_are_checked() {
             layer: 1
         }
     );
+}
+
+#[test]
+fn repeated_ngrams_are_banned_as_hf_bans_them() {
+    let banned = |n: usize, generated: &[u32]| -> Vec<usize> {
+        let mut l = vec![0f32; 10];
+        decode::ban_repeated_ngrams(&mut l, n, 0, generated);
+        (0..10).filter(|&t| l[t] == f32::NEG_INFINITY).collect()
+    };
+    // Inputs 0 5 6 5: the 2-gram (5, 6) was seen, so after 5 comes no 6.
+    assert_eq!(banned(2, &[5, 6, 5]), [6]);
+    // Trigrams: the last two inputs (6, 5) never started one.
+    assert!(banned(3, &[5, 6, 5]).is_empty());
+    assert_eq!(banned(3, &[5, 6, 5, 6]), [5]);
+    // 1-grams: every input so far, the start token included.
+    assert_eq!(banned(1, &[5, 6]), [0, 5, 6]);
+    // Fewer inputs than n: nothing to repeat yet; 0: off.
+    assert!(banned(4, &[5, 5]).is_empty());
+    assert!(banned(0, &[5, 5, 5]).is_empty());
 }

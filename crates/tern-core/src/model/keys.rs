@@ -74,6 +74,12 @@ pub const FORCED_FIRST: &str = "generation.forced_bos_token_id";
 /// `key = value` strings (`convert` warns of each; `tern inspect` lists them): a file says what
 /// it leaves out rather than dropping it silently.
 pub const GENERATION_NOT_APPLIED: &str = "generation.not_applied";
+/// Generation: the fewest decoder positions, the start token included (HF `min_length`): EOS is
+/// impossible before; absent or 0: no minimum.
+pub const MIN_LENGTH: &str = "generation.min_length";
+/// Generation: no n-gram of this size occurs twice among the decoder inputs (HF
+/// `no_repeat_ngram_size`); absent or 0: off.
+pub const NO_REPEAT_NGRAM: &str = "generation.no_repeat_ngram_size";
 /// Default source and target language codes (as the tokenizer spells them) for multilingual
 /// models, stored by `convert --source-lang/--target-lang`.
 pub const SOURCE_LANG: &str = "tern.source_lang";

@@ -415,9 +415,13 @@ impl Spec {
         self.head_dim.unwrap_or(self.d_model / stack.heads.max(1))
     }
 
-    /// The attention's width in `stack`: queries, keys, values and context rows.
+    /// The attention's width in `stack`: queries, keys, values and context rows (`d_model`
+    /// unless heads have a width of their own).
     pub fn attention_width(&self, stack: &Stack) -> usize {
-        self.head_width(stack) * stack.heads
+        match self.head_dim {
+            Some(h) => h * stack.heads,
+            None => self.d_model,
+        }
     }
 
     /// The attention logits' factor for heads of `head_dim`.
