@@ -120,11 +120,16 @@ def check(v, seed, lines, bin_dir):
         got = subprocess.run([os.path.join(bin_dir, "tern"), "translate", "-m", gguf, "-i", src, "--beam", "1",
                               "--max-len", str(MAX_LENGTH - 1)],
                              check=True, capture_output=True, text=True).stdout.split("\n")[:len(text)]
-    distinct = len(set(want))
-    bad = [(i, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g]
     name = (f"{v['src']}-{v['tgt']} d{v['d_model']} h{v['heads']} {v['enc']}+{v['dec']} ffn{v['ffn']} "
             f"{v['act']} vocab {len(tok)} {'tied' if v['tied'] else 'untied'}")
-    print(f"{name}: {len(text) - len(bad)}/{len(text)} lines equal to HF ({distinct} distinct outputs)")
+    return compare(name, want, got, f"{len(set(want))} distinct outputs")
+
+
+def compare(name, want, got, detail):
+    """Prints how many of tern's lines (`got`) equal HF's (`want`), with `detail`, and the first
+    three that differ; True when all are equal. The other check_unseen_*.py scripts use it too."""
+    bad = [(i, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g]
+    print(f"{name}: {len(want) - len(bad)}/{len(want)} lines equal to HF ({detail})")
     for i, w, g in bad[:3]:
         print(f"  line {i}:\n    HF:   {w}\n    tern: {g}")
     return not bad

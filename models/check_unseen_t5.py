@@ -36,7 +36,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-import check_unseen  # noqa: E402  (FLORES sentences)
+import check_unseen  # noqa: E402  (FLORES sentences, the line comparison)
 import make_t5_fixture as fx  # noqa: E402  (unigram training, the hub tokenizer and checkpoint layout)
 
 VARIANTS = [
@@ -126,12 +126,8 @@ def check(v, seed, lines, bin_dir, corpus, beam=1):
         got = subprocess.run([os.path.join(bin_dir, "tern"), "translate", "-m", gguf, "-i", src, "--beam", str(beam),
                               "--max-len", str(TERN_MAX_LEN)],
                              check=True, capture_output=True, text=True).stdout.split("\n")[:len(text)]
-    bad = [(i, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g]
-    print(f"{name}: {len(text) - len(bad)}/{len(text)} lines equal to HF ({len(set(want))} distinct outputs, "
-          f"{ended} ended before max_length)")
-    for i, w, g in bad[:3]:
-        print(f"  line {i}:\n    HF:   {w}\n    tern: {g}")
-    return not bad
+    return check_unseen.compare(name, want, got, f"{len(set(want))} distinct outputs, {ended} ended before "
+                                f"max_length")
 
 
 def main():

@@ -344,8 +344,7 @@ fn ct2(args: &[String]) -> Result<()> {
 fn nllb(args: &[String]) -> Result<()> {
     let py = peer_python(args)?;
     let (hf, ct2_model) = checkpoints(&py, "make_nllb_shape.py", "nllb-shape", "bench_ids.txt")?;
-    let meta = std::fs::read_to_string(hf.join("bench_ids.txt"))
-        .with_context(|| format!("{}: made by make_nllb_shape.py", hf.display()))?;
+    let meta = bench_ids(&hf, "make_nllb_shape.py")?;
     let text = |key: &str| -> Result<String> {
         meta.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
@@ -394,13 +393,18 @@ fn nllb(args: &[String]) -> Result<()> {
     )
 }
 
+/// The `key: value` lines `script` wrote next to the checkpoint `hf`: the ids a workload uses.
+fn bench_ids(hf: &Path, script: &str) -> Result<String> {
+    std::fs::read_to_string(hf.join("bench_ids.txt"))
+        .with_context(|| format!("{}: made by {script}", hf.display()))
+}
+
 /// tern against CTranslate2 int8 on a t5-small shaped T5 with random weights
 /// (models/make_t5_shape.py): 31 pieces + EOS -> exactly 64 target tokens, greedy.
 fn t5(args: &[String]) -> Result<()> {
     let py = peer_python(args)?;
     let (hf, ct2_model) = checkpoints(&py, "make_t5_shape.py", "t5-shape", "bench_ids.txt")?;
-    let meta = std::fs::read_to_string(hf.join("bench_ids.txt"))
-        .with_context(|| format!("{}: made by make_t5_shape.py", hf.display()))?;
+    let meta = bench_ids(&hf, "make_t5_shape.py")?;
     let id = |key: &str| -> Result<u32> { Ok(field(&meta, key)? as u32) };
     build_release()?;
     let tern_model = convert_model(&hf, "t5-shape")?;
