@@ -51,6 +51,7 @@ import os
 import shutil
 import sys
 import tempfile
+from types import SimpleNamespace
 
 import numpy as np
 import sentencepiece as spm
@@ -81,6 +82,9 @@ PAD, EOS, UNK = 0, 1, 2
 DECODER_START = PAD
 EXTRA_IDS = 100
 MODEL_MAX_LENGTH = 512  # the hub tokenizers' (and config n_positions); T5 itself has no position limit
+# What record passes to generate (greedy: num_beams 1; beam: 4, all 4 returned); the rest comes
+# from the checkpoint's generation_config.json.
+GEN_ARGS = dict(max_length=MAX_LENGTH, length_penalty=1.0, early_stopping=False, do_sample=False)
 
 
 def train_spm(out, lines, vocab):
@@ -205,18 +209,19 @@ def make(name, cfg):
     record(name, cfg)
 
 
-def unpad(beam):
+def unpad(beam, start=DECODER_START, eos=EOS, pad=PAD):
     """HF beam output as [{ids, score}], without the decoder start token and the filler after the
-    first </s>. The filler is </s>, not <pad>: transformers 5's beam search fills finished rows
-    with `pad_token_id or eos_token_id`, and T5's pad id 0 is falsy."""
+    first </s>. T5's filler is </s>, not <pad>: transformers 5's beam search fills finished rows
+    with `pad_token_id or eos_token_id`, and T5's pad id 0 is falsy (a checkpoint whose pad id is
+    not 0 gets <pad>)."""
     nbest = []
     for seq, score in zip(beam.sequences.tolist(), beam.sequences_scores.tolist()):
-        assert seq[0] == DECODER_START
+        assert seq[0] == start
         seq = seq[1:]
-        if EOS in seq:
-            assert all(t in (EOS, PAD) for t in seq[seq.index(EOS):]), seq
-            seq = seq[:seq.index(EOS) + 1]
-        assert PAD not in seq, seq
+        if eos in seq:
+            assert all(t in (eos, pad) for t in seq[seq.index(eos):]), seq
+            seq = seq[:seq.index(eos) + 1]
+        assert pad not in seq, seq
         nbest.append({"ids": seq, "score": score})
     return nbest
 
@@ -224,6 +229,76 @@ def unpad(beam):
 def gap_stats(logits):
     top = logits.topk(2, dim=-1).values
     return (top[:, 0] - top[:, 1]).tolist()
+
+
+def generate_entries(model, tok, sources, start, eos, pad, unk, logit_entries, forced=lambda ids: ()):
+    """HF's outputs on every text of `sources` (the model reloaded, f32, one thread), in
+    expected.json's schema: the entries [{source, source_ids, greedy_ids, greedy_text, beam4_ids,
+    beam4_text, beam4_score, beam4_nbest, short_greedy_ids, short_beam4_nbest}], the tensors of
+    logits.safetensors (s<i>/d<i> for the first `logit_entries` entries, t<i> for all) and the
+    statistics the makers print. Ids are generate's without the decoder start token `start`, cut
+    after the first `eos`; texts are tokenizer.decode(ids, skip_special_tokens=True).
+    `forced(ids)` gives the positions of `ids` that generate forced (a logits processor set every
+    other score to -inf and the forced one to 0, so its log-prob is not in HF's beam score): none
+    for T5; make_bart_fixture's <s> first and </s> at max_length."""
+    vocab = model.config.vocab_size
+    entries, tensors = [], {}
+    st = SimpleNamespace(lengths=[], src_lengths=[], hit_max=0, min_gaps=[], step_gaps=[], repeats=[], score_err=[],
+                         unk_outputs=0)
+    for i, source in enumerate(sources):
+        enc = tok(source, return_tensors="pt")
+        with torch.no_grad():
+            greedy = model.generate(**enc, num_beams=1, **GEN_ARGS)[0].tolist()
+            beam = model.generate(**enc, num_beams=4, num_return_sequences=4, output_scores=True,
+                                  return_dict_in_generate=True, **GEN_ARGS)
+            short = model.generate(**enc, num_beams=4, num_return_sequences=4, output_scores=True,
+                                   return_dict_in_generate=True, **dict(GEN_ARGS, max_length=SHORT_MAX_LENGTH))
+            greedy_short = model.generate(**enc, num_beams=1, **dict(GEN_ARGS, max_length=SHORT_MAX_LENGTH))[0]
+        assert greedy[0] == start
+        greedy = greedy[1:]
+        assert pad not in greedy, "greedy output with <pad> after the start token"
+        greedy_short = greedy_short.tolist()[1:]
+        nbest = unpad(beam, start, eos, pad)
+        short = unpad(short, start, eos, pad)
+        # Teacher forcing on the greedy path: every step's raw logits.
+        dec_in = [start] + greedy[:-1]
+        with torch.no_grad():
+            logits = model(**enc, decoder_input_ids=torch.tensor([dec_in])).logits[0]
+            assert logits.shape[-1] == vocab
+            # The beam score as HF computes it: log-probs of every id summed (forced ids score 0),
+            # over len(ids).
+            best = nbest[0]["ids"]
+            lp = model(**enc, decoder_input_ids=torch.tensor([[start] + best[:-1]])).logits[0]
+            lp = lp.log_softmax(-1)
+        skip = set(forced(best))
+        st.score_err.append(abs(sum(lp[t, best[t]].item() for t in range(len(best)) if t not in skip) / len(best)
+                                - nbest[0]["score"]))
+        gaps = gap_stats(logits)
+        st.step_gaps.extend(gaps)
+        st.min_gaps.append(min(gaps))
+        tensors[f"t{i}"] = logits.argmax(-1).to(torch.int32).contiguous()
+        if i < logit_entries:
+            steps = min(LOGIT_STEPS, len(dec_in))
+            tensors[f"d{i}"] = torch.tensor(dec_in[:steps], dtype=torch.int32)
+            tensors[f"s{i}"] = logits[:steps].contiguous().float()
+        st.lengths.append(len(greedy))
+        st.src_lengths.append(enc["input_ids"].shape[1])
+        st.hit_max += greedy[-1:] != [eos] or len(greedy) == MAX_LENGTH - 1
+        st.repeats.append(max(greedy.count(t) for t in set(greedy)) / len(greedy))
+        st.unk_outputs += unk in greedy or unk in best
+        entries.append({
+            "source": source,
+            "source_ids": enc["input_ids"][0].tolist(),
+            "greedy_ids": greedy,
+            "greedy_text": tok.decode(greedy, skip_special_tokens=True),
+            "beam4_ids": best,
+            "beam4_text": tok.decode(best, skip_special_tokens=True),
+            "beam4_score": nbest[0]["score"],
+            "beam4_nbest": nbest,
+            "short_greedy_ids": greedy_short,
+            "short_beam4_nbest": short,
+        })
+    return entries, tensors, st
 
 
 def record(name, cfg):
@@ -241,64 +316,9 @@ def record(name, cfg):
     vocab = model.config.vocab_size
     assert vocab > len(tok) and vocab % 128 == 0
 
-    gen_args = dict(max_length=MAX_LENGTH, length_penalty=1.0, early_stopping=False, do_sample=False)
-    entries, tensors = [], {}
-    lengths, src_lengths, hit_max, min_gaps, step_gaps, repeats, score_err = [], [], 0, [], [], [], []
-    unk_outputs = 0
-    for k, text in enumerate(SENTENCES):
-        for tgt in DIRECTIONS:
-            i = len(entries)
-            source = PREFIXES[tgt] + text
-            enc = tok(source, return_tensors="pt")
-            with torch.no_grad():
-                greedy = model.generate(**enc, num_beams=1, **gen_args)[0].tolist()
-                beam = model.generate(**enc, num_beams=4, num_return_sequences=4, output_scores=True,
-                                      return_dict_in_generate=True, **gen_args)
-                short = model.generate(**enc, num_beams=4, num_return_sequences=4, output_scores=True,
-                                       return_dict_in_generate=True, **dict(gen_args, max_length=SHORT_MAX_LENGTH))
-                greedy_short = model.generate(**enc, num_beams=1, **dict(gen_args, max_length=SHORT_MAX_LENGTH))[0]
-            assert greedy[0] == DECODER_START
-            greedy = greedy[1:]
-            assert PAD not in greedy, "greedy output with <pad> after the start token"
-            greedy_short = greedy_short.tolist()[1:]
-            nbest = unpad(beam)
-            short = unpad(short)
-            # Teacher forcing on the greedy path: every step's raw logits.
-            dec_in = [DECODER_START] + greedy[:-1]
-            with torch.no_grad():
-                logits = model(**enc, decoder_input_ids=torch.tensor([dec_in])).logits[0]
-                assert logits.shape[-1] == vocab
-                # The beam score as HF computes it: log-probs of every id summed, over len(ids).
-                best = nbest[0]["ids"]
-                lp = model(**enc, decoder_input_ids=torch.tensor([[DECODER_START] + best[:-1]])).logits[0]
-                lp = lp.log_softmax(-1)
-            score_err.append(abs(sum(lp[t, best[t]].item() for t in range(len(best))) / len(best)
-                                 - nbest[0]["score"]))
-            gaps = gap_stats(logits)
-            step_gaps.extend(gaps)
-            min_gaps.append(min(gaps))
-            tensors[f"t{i}"] = logits.argmax(-1).to(torch.int32).contiguous()
-            if i < LOGIT_ENTRIES:
-                steps = min(LOGIT_STEPS, len(dec_in))
-                tensors[f"d{i}"] = torch.tensor(dec_in[:steps], dtype=torch.int32)
-                tensors[f"s{i}"] = logits[:steps].contiguous().float()
-            lengths.append(len(greedy))
-            src_lengths.append(enc["input_ids"].shape[1])
-            hit_max += greedy[-1:] != [EOS] or len(greedy) == MAX_LENGTH - 1
-            repeats.append(max(greedy.count(t) for t in set(greedy)) / len(greedy))
-            unk_outputs += UNK in greedy or UNK in best
-            entries.append({
-                "source": source,
-                "source_ids": enc["input_ids"][0].tolist(),
-                "greedy_ids": greedy,
-                "greedy_text": tok.decode(greedy, skip_special_tokens=True),
-                "beam4_ids": best,
-                "beam4_text": tok.decode(best, skip_special_tokens=True),
-                "beam4_score": nbest[0]["score"],
-                "beam4_nbest": nbest,
-                "short_greedy_ids": greedy_short,
-                "short_beam4_nbest": short,
-            })
+    # Entry 2k is sentence k en->pt, 2k+1 the same sentence en->de.
+    sources = [PREFIXES[tgt] + text for text in SENTENCES for tgt in DIRECTIONS]
+    entries, tensors, st = generate_entries(model, tok, sources, DECODER_START, EOS, PAD, UNK, LOGIT_ENTRIES)
     n_pieces = len(tok) - EXTRA_IDS
     untied = not cfg["tie_word_embeddings"]
     expected = {
@@ -311,7 +331,7 @@ def record(name, cfg):
         "seed": cfg["seed"], "training_steps": cfg["steps"],
         "task_prefixes": PREFIXES,
         "generation": {"num_beams": 4, "max_length": MAX_LENGTH, "length_penalty": 1.0, "early_stopping": False,
-                       "passed_to_generate": dict(gen_args),
+                       "passed_to_generate": dict(GEN_ARGS),
                        "not_set": "no forced_eos_token_id, no bad_words_ids, no no_repeat_ngram_size: an output "
                                   "cut by max_length does not end with </s>"},
         "conventions": {
@@ -342,7 +362,7 @@ def record(name, cfg):
             "beam4_score": "HF's sequences_scores: sum of log_softmax of the raw logits of every recorded id "
                            "(none is forced), divided by len(ids) ** length_penalty, len(ids) counting </s> and "
                            "not the start token; checked here against teacher forcing, largest difference "
-                           f"{max(score_err):.2e}",
+                           f"{max(st.score_err):.2e}",
             "logits": f"s<i>: raw logits (all {vocab} rows, the padding rows too; no processors) of the first "
                       "logit_steps steps of entry i under teacher forcing on d<i> = [0] + greedy ids...; "
                       "t<i>: argmax of the raw logits at every step on the greedy path ([0] + greedy_ids[:-1])",
@@ -387,14 +407,13 @@ def record(name, cfg):
     pt_de = sum(entries[j]["greedy_ids"] != entries[j + 1]["greedy_ids"] for j in range(0, len(entries), 2))
     print(f"{name}: vocab {len(tok)} (config {vocab}), {size / 1e6:.2f} MB (model.safetensors "
           f"{os.path.getsize(os.path.join(out, 'model.safetensors')) / 1e6:.2f} MB); source lengths "
-          f"{min(src_lengths)}-{max(src_lengths)}; greedy lengths {sorted(lengths)}; {hit_max} hit max_length; "
-          f"top1-top2 logit gap: median over steps {np.median(step_gaps):.3f}, smallest per entry "
-          f"{min(min_gaps):.3f} (median {np.median(min_gaps):.3f}); mean share of the most frequent token "
-          f"{np.mean(repeats):.2f}; {len(set(tuple(s['greedy_ids']) for s in entries))} distinct greedy outputs of "
-          f"{len(entries)}; pt and de differ on {pt_de}/{len(SENTENCES)} sentences; {unk_outputs} entries with "
-          f"<unk> in an output; HF source ids differ from sentencepiece's on {len(differ)}; beam score check "
-          f"{max(score_err):.2e}", file=sys.stderr)
-
+          f"{min(st.src_lengths)}-{max(st.src_lengths)}; greedy lengths {sorted(st.lengths)}; {st.hit_max} hit "
+          f"max_length; top1-top2 logit gap: median over steps {np.median(st.step_gaps):.3f}, smallest per entry "
+          f"{min(st.min_gaps):.3f} (median {np.median(st.min_gaps):.3f}); mean share of the most frequent token "
+          f"{np.mean(st.repeats):.2f}; {len(set(tuple(s['greedy_ids']) for s in entries))} distinct greedy outputs "
+          f"of {len(entries)}; pt and de differ on {pt_de}/{len(SENTENCES)} sentences; {st.unk_outputs} entries "
+          f"with <unk> in an output; HF source ids differ from sentencepiece's on {len(differ)}; beam score check "
+          f"{max(st.score_err):.2e}", file=sys.stderr)
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Records Hugging Face's outputs under the generation settings tern applies from a checkpoint's
-`generation_config.json` beyond the fixtures' defaults: `no_repeat_ngram_size` and `min_length`.
+`generation_config.json` beyond the fixtures' defaults: `no_repeat_ngram_size` and `min_length`, and
+on bart-tiny also a summarizer's `length_penalty` 2.0 and `early_stopping` true.
 
-For each fixture (t5-tiny, marian-tiny-en-de: single-pair models, nothing forced first) and each
-sentence of its expected.json, `generate` runs on the committed checkpoint with SETTINGS added to
-the fixture's own generation arguments, greedy and beam 4 (4 returned), and writes
-`generation_settings.json` next to it:
+For each fixture (t5-tiny, marian-tiny-en-de, bart-tiny: single-pair models, no language token
+forced first; bart-tiny's generation_config.json forces <s> first, as bart-base's, and it stays in
+the ids as in its expected.json) and each sentence of its expected.json, `generate` runs on the
+committed checkpoint with SETTINGS added to the fixture's own generation arguments, greedy and
+beam 4 (4 returned), and writes `generation_settings.json` next to it:
 
   settings    the values (what tests/conformance.rs writes into a copy's generation_config.json
               before converting it, so they reach tern through the file)
@@ -28,8 +30,11 @@ import transformers
 from transformers import AutoModelForSeq2SeqLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = ["t5-tiny", "marian-tiny-en-de"]
+FIXTURES = ["t5-tiny", "marian-tiny-en-de", "bart-tiny"]
 SETTINGS = {"no_repeat_ngram_size": 3, "min_length": 12}
+# bart-tiny gets the shape of a summarizer's settings (facebook/bart-large-cnn: 4 beams,
+# length_penalty 2.0, early_stopping true, no_repeat_ngram_size 3, min_length 56 of max_length 142).
+SETTINGS_OF = {"bart-tiny": dict(SETTINGS, length_penalty=2.0, early_stopping=True)}
 
 
 def clean(seq, start, eos, pad):
@@ -50,8 +55,9 @@ def record(name):
     gen = model.generation_config
     start, eos, pad = gen.decoder_start_token_id, gen.eos_token_id, gen.pad_token_id
     g = expected["generation"]
-    args = dict(max_length=g["max_length"], length_penalty=g["length_penalty"], early_stopping=g["early_stopping"],
-                do_sample=False, **SETTINGS)
+    settings = SETTINGS_OF.get(name, SETTINGS)
+    args = dict(dict(max_length=g["max_length"], length_penalty=g["length_penalty"],
+                     early_stopping=g["early_stopping"], do_sample=False), **settings)
     entries, changed_greedy, changed_beam = [], 0, 0
     for s in expected["sentences"]:
         assert "forced_bos_token_id" not in s, "single-pair fixtures only"
@@ -66,16 +72,20 @@ def record(name):
         changed_greedy += greedy != s["greedy_ids"]
         changed_beam += nbest[0]["ids"] != s["beam4_ids"]
         entries.append({"source": s["source"], "greedy_ids": greedy, "beam4_nbest": nbest})
+    conventions = ("ids as expected.json's (no decoder start token, cut after the first </s>, no trailing "
+                   "<pad>); beam4_nbest is generate's 4 returned sequences, best first, with "
+                   "sequences_scores; min_length counts the decoder start token (HF's "
+                   "MinLengthLogitsProcessor on the decoder input ids)")
+    if gen.forced_bos_token_id is not None:
+        conventions += (f"; generation_config.json's forced_bos_token_id {gen.forced_bos_token_id} applies: it is "
+                        "every output's first id, and min_length counts it too")
     doc = {
         "generator": "models/record_generation_settings.py",
         "transformers": transformers.__version__,
         "torch": torch.__version__,
-        "settings": SETTINGS,
+        "settings": settings,
         "passed_to_generate": args,
-        "conventions": "ids as expected.json's (no decoder start token, cut after the first </s>, no trailing "
-                       "<pad>); beam4_nbest is generate's 4 returned sequences, best first, with "
-                       "sequences_scores; min_length counts the decoder start token (HF's "
-                       "MinLengthLogitsProcessor on the decoder input ids)",
+        "conventions": conventions,
         "changed_by_the_settings": {"greedy": changed_greedy, "beam4_best": changed_beam,
                                     "of": len(entries)},
         "sentences": entries,

@@ -2,8 +2,9 @@
 """Records Hugging Face's attention weights on the committed conformance fixtures.
 
 For each fixture (models/fixtures/{marian-tiny-en-de, marian-small-en-pt, m2m100-tiny, nllb-tiny,
-mbart50-tiny, t5-tiny, flan-t5-tiny},
-made by models/make_marian_fixture.py, models/make_m2m100_fixture.py and models/make_t5_fixture.py)
+mbart50-tiny, t5-tiny, flan-t5-tiny, bart-tiny},
+made by models/make_marian_fixture.py, models/make_m2m100_fixture.py, models/make_t5_fixture.py and
+models/make_bart_fixture.py)
 and each recorded sentence
 i of its expected.json, the checkpoint (float32, eager attention, eval mode) is teacher-forced on
 the greedy path HF's generate took:
@@ -42,7 +43,7 @@ from transformers import AutoModelForSeq2SeqLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = ["marian-tiny-en-de", "marian-small-en-pt", "m2m100-tiny", "nllb-tiny", "mbart50-tiny", "t5-tiny",
-            "flan-t5-tiny"]
+            "flan-t5-tiny", "bart-tiny"]
 MAX_BYTES = 300_000
 FALLBACK_SENTENCES = 8
 ROW_SUM_TOL = 1e-5
@@ -55,7 +56,7 @@ def check_greedy(logits, greedy, config, generation, max_length):
     if config.model_type == "marian":
         logits[:, config.pad_token_id] = float("-inf")  # bad_words_ids [[pad]]
     elif config.model_type != "t5":  # T5: nothing forced, the task prefix picks the language
-        logits[0] = float("-inf")  # forced_bos_token_id: the target-language token
+        logits[0] = float("-inf")  # forced_bos_token_id: the target-language token (BART: <s>)
         logits[0, greedy[0]] = 0.0
     # forced_eos_token_id (Marian's and mBART's generation configs) at the last step
     if generation.forced_eos_token_id is not None and len(greedy) == max_length - 1:

@@ -69,8 +69,9 @@ def reference_json(path, ref):
         f.write("\n]}\n")
 
 
-def texts(flores):
-    out = [{"text": t, "lang": "eng_Latn"} for t in HARD]
+def texts(flores, hard=HARD):
+    """The hard cases (as English), then FLORES_LINES lines of each language of LANGS."""
+    out = [{"text": t, "lang": "eng_Latn"} for t in hard]
     for lang in LANGS:
         path = os.path.join(flores, f"{lang}.devtest")
         if not os.path.exists(path):

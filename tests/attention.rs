@@ -52,6 +52,7 @@ fn f32_attention_within_1e5_of_hf_on_every_layer_and_head() {
         .into_iter()
         .chain(tern_e2e::m2m100_fixtures())
         .chain(tern_e2e::t5_fixtures())
+        .chain(tern_e2e::bart_fixtures())
         .collect();
     let (mut checked, mut worst) = (0, 0f32);
     for dir in &dirs {

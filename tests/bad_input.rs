@@ -201,6 +201,41 @@ fn convert_refuses_broken_hf_checkpoints() {
     let d = copy_dir(fixture, "no-vocabulary");
     std::fs::remove_file(d.join("source.spm")).unwrap();
     convert_fails(&d, &["--int8"], "source.spm");
+
+    // BART's byte-level tokenizer: settings tern would not run as HF does, and broken tables.
+    let bart = &tern_e2e::bart_fixtures()[0];
+    let edit_json = |d: &Path, file: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(file)).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(d.join(file), v.to_string()).unwrap();
+    };
+    let d = copy_dir(bart, "bart-prefix-space");
+    edit_json(&d, "tokenizer_config.json", &|v| {
+        v["add_prefix_space"] = true.into()
+    });
+    convert_fails(&d, &[], "add_prefix_space");
+    let d = copy_dir(bart, "bart-merge-out-of-vocabulary");
+    edit_json(&d, "tokenizer.json", &|v| {
+        v["model"]["merges"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(["q", "zzz"]))
+    });
+    convert_fails(
+        &d,
+        &[],
+        "a merge joins pieces, or makes one, that the vocabulary lacks",
+    );
+    let d = copy_dir(bart, "bart-bad-merges-txt");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    std::fs::write(d.join("merges.txt"), "#version: 0.2\nĠ t h\n").unwrap();
+    convert_fails(&d, &[], "merges.txt line 2");
+    let d = copy_dir(bart, "bart-normalizer");
+    edit_json(&d, "tokenizer.json", &|v| {
+        v["normalizer"] = serde_json::json!({"type": "NFC"})
+    });
+    convert_fails(&d, &[], "not BART's byte-level setup");
 }
 
 #[test]

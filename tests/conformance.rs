@@ -1,6 +1,7 @@
 //! Conformance with Hugging Face transformers on the fixture checkpoints that
 //! `models/make_marian_fixture.py` (MarianMT), `models/make_m2m100_fixture.py` (M2M100, NLLB,
-//! mBART-50) and `models/make_t5_fixture.py` (T5, flan-T5) made and recorded (`expected.json`, `logits.safetensors`): tokenization, f32 logits, greedy
+//! mBART-50), `models/make_t5_fixture.py` (T5, flan-T5) and `models/make_bart_fixture.py` (BART)
+//! made and recorded (`expected.json`, `logits.safetensors`): tokenization, f32 logits, greedy
 //! and beam-4 ids, text, scores and n-best; fp16 and int8 within the tolerances in
 //! `docs/gguf-format.md`, with top-1 agreement under teacher forcing. Multilingual entries name
 //! their languages (`src_lang`, `tgt_lang`): the source-language token leads the source and the
@@ -68,6 +69,7 @@ fn fixtures() -> Vec<Fixture> {
     if std::env::var("TERN_CONFORMANCE").as_deref() != Ok("marian") {
         dirs.extend(tern_e2e::m2m100_fixtures());
         dirs.extend(tern_e2e::t5_fixtures());
+        dirs.extend(tern_e2e::bart_fixtures());
     }
     dirs.iter().map(|d| Fixture::load(d)).collect()
 }
@@ -484,9 +486,9 @@ fn quantized_models_stay_close_to_hf() {
     }
 }
 
-/// `no_repeat_ngram_size` and `min_length` from a checkpoint's generation_config.json reach the
-/// search through the file (convert writes them, the engine's options carry them) and give
-/// Hugging Face's outputs: greedy ids and the beam-4 n-best with scores, recorded by
+/// `no_repeat_ngram_size` and `min_length` (and on bart-tiny a summarizer's `length_penalty` 2
+/// and `early_stopping`) from a checkpoint's generation_config.json reach the search through the
+/// file (convert writes them, the engine's options carry them) and give Hugging Face's outputs: greedy ids and the beam-4 n-best with scores, recorded by
 /// `models/record_generation_settings.py` on the single-pair fixtures (the tiny models repeat
 /// themselves on long sentences, so the ban changes most outputs there).
 #[test]
@@ -516,9 +518,21 @@ fn generation_settings_from_the_checkpoint_give_hf_outputs() {
         let from_file = e.options(&limits(e, 4));
         let min_length = settings["min_length"].as_u64().unwrap() as usize;
         let ngram = settings["no_repeat_ngram_size"].as_u64().unwrap() as usize;
+        let penalty = settings["length_penalty"]
+            .as_f64()
+            .unwrap_or(f.gen("length_penalty").as_f64().unwrap_or(1.0))
+            as f32;
+        let early = settings["early_stopping"]
+            .as_bool()
+            .unwrap_or(f.gen("early_stopping").as_bool().unwrap_or(false));
         assert_eq!(
-            (from_file.min_len, from_file.no_repeat_ngram),
-            (min_length - 1, ngram),
+            (
+                from_file.min_len,
+                from_file.no_repeat_ngram,
+                from_file.length_penalty,
+                from_file.early_stopping
+            ),
+            (min_length - 1, ngram, penalty, early),
             "{}: the file's settings",
             f.name
         );
@@ -532,6 +546,8 @@ fn generation_settings_from_the_checkpoint_give_hf_outputs() {
                 let opts = Options {
                     min_len: from_file.min_len,
                     no_repeat_ngram: from_file.no_repeat_ngram,
+                    length_penalty: from_file.length_penalty,
+                    early_stopping: from_file.early_stopping,
                     ..options(&f, beam)
                 };
                 if beam == 1 {
@@ -550,6 +566,6 @@ fn generation_settings_from_the_checkpoint_give_hf_outputs() {
             checked += 1;
         }
     }
-    // t5-tiny's 84 and marian-tiny-en-de's 42 (only the latter in emulated runs).
+    // t5-tiny's 84, marian-tiny-en-de's 42 and bart-tiny's 42 (only Marian's in emulated runs).
     assert!(checked >= 42, "only {checked} entries checked");
 }

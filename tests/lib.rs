@@ -40,6 +40,13 @@ pub fn t5_fixtures() -> Vec<PathBuf> {
     v
 }
 
+/// Fixture checkpoints made by `models/make_bart_fixture.py` (BART / DistilBART shaped).
+pub fn bart_fixtures() -> Vec<PathBuf> {
+    let v = fixtures_of("bart");
+    assert!(!v.is_empty(), "no BART fixtures under models/fixtures");
+    v
+}
+
 /// Fixture directories (with expected.json) whose config.json says `model_type`.
 fn fixtures_of(model_type: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("models/fixtures"))

@@ -57,6 +57,7 @@ fn fixtures_stream_their_exact_text() {
     let mut dirs = tern_e2e::marian_fixtures();
     dirs.extend(tern_e2e::m2m100_fixtures());
     dirs.extend(tern_e2e::t5_fixtures());
+    dirs.extend(tern_e2e::bart_fixtures());
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let lines = fixture_lines(&dir);

@@ -55,6 +55,16 @@ fn tokenizer_file(spm: &SpmModel) -> Vec<u8> {
     w.to_bytes()
 }
 
+/// A deterministic pseudo-random sequence (xorshift64) from `seed`.
+fn xorshift(mut s: u64) -> impl FnMut() -> u64 {
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
 /// Deterministic random strings over ranges that exercise the normalizer and unknown runs.
 fn random_texts(n: usize, seed: u64) -> Vec<String> {
     const RANGES: &[(u32, u32)] = &[
@@ -77,13 +87,7 @@ fn random_texts(n: usize, seed: u64) -> Vec<String> {
         (0x1f300, 0x1f64f),
         (0x1d400, 0x1d4ff),
     ];
-    let mut s = seed;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut next = xorshift(seed);
     (0..n)
         .map(|_| {
             let len = (next() % 40) as usize;
@@ -481,4 +485,264 @@ fn m2m100_tokenizer_matches_hugging_face() {
 #[test]
 fn nllb_tokenizer_matches_hugging_face() {
     check_hf("tok-nllb", |l| l, false);
+}
+
+/// Cases for GPT-2's word pattern: contractions (case-sensitive), a space joining the next word
+/// only when it is a plain space, whitespace runs before words and at the end, numbers and
+/// punctuation runs, letters the pattern's classes split (combining marks, `Ⓐ` which is a symbol,
+/// `Ⅻ` a number), line and paragraph separators; special tokens typed in the text (`<mask>`
+/// takes the whitespace before it).
+const BYTE_LEVEL_HARD: &[&str] = &[
+    "I'm here, you're there; he'll go, she'd stay, it's fine, we've won, don't",
+    "I'M SHOUTING 'S ' s '' ''s 'll'",
+    "'",
+    "  two leading, two trailing  ",
+    "  \n\n  x",
+    "a \u{a0}b\u{a0} c\t d\u{2028}e\u{2029}f\u{85}g",
+    "123,456.78 and 1.000,5 €; ١٢٣ ½ ² Ⅻ",
+    "?!... ---- (a) [b] {c} <s> </s> <mask> #hash @at",
+    "e\u{301}te\u{301} Ⓐ ⓑ",
+    "हिन्दी मराठी العربية עִבְרִית",
+    "👨‍👩‍👧‍👦 👍🏽 🇵🇹",
+    "\u{1}\u{7f}\u{ad}soft\u{ad}hyphen",
+    "<mask><mask>x<s>y</s\t <mask>\n\u{3000}<mask> <pad>",
+    "  <mask> lead, trail <unk>  ",
+];
+
+/// Deterministic id lists over a byte-level vocabulary, many of them single-byte pieces that
+/// split characters, so decoding meets invalid and incomplete UTF-8.
+fn random_id_lists(n: usize, vocab: u32, byte_ids: &[u32], seed: u64) -> Vec<Vec<u32>> {
+    let mut next = xorshift(seed);
+    (0..n)
+        .map(|_| {
+            (0..next() % 12)
+                .map(|_| match next() % 3 {
+                    0 => (next() % vocab as u64) as u32,
+                    _ => byte_ids[(next() % 256) as usize],
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// BART's byte-level BPE as `convert` builds it from the bart-tiny checkpoint directory
+/// (`models/make_bart_fixture.py`), against the `tokenizers` library, which transformers 5's
+/// BartTokenizer runs (`models/tokenizers_reference.py`): every id and decoded text equal, on
+/// hard cases, the fixtures' sentences, random text, all FLORES devtest en/pt/de lines (with
+/// `../shared`) and random id lists; and against transformers' BartTokenizer itself on the hard
+/// cases and FLORES lines `models/bytelevel_reference.py` recorded. The same tables come from `vocab.json` + `merges.txt` +
+/// `special_tokens_map.json` without `tokenizer.json` (`<mask>`'s lstrip from the map, as
+/// transformers 5 reads it there; checked with transformers 5.25).
+#[test]
+fn byte_level_bpe_matches_hugging_face() {
+    use tern_core::tokenizer::{byte_char, Algorithm};
+    let root = tern_e2e::root();
+    let fixture = root.join("models/fixtures/bart-tiny");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("config.json")).unwrap()).unwrap();
+    let vocab_size = cfg["vocab_size"].as_u64().unwrap() as usize;
+    let section = |dir: &std::path::Path| {
+        let mut w = GgufWriter::new();
+        tern_convert::tokenizer::write_bart(&mut w, dir, vocab_size).unwrap();
+        w.to_bytes()
+    };
+    let file = section(&fixture);
+    let plain = tern_e2e::scratch().join("bart-tiny-vocab-merges");
+    let _ = std::fs::remove_dir_all(&plain);
+    std::fs::create_dir_all(&plain).unwrap();
+    for f in [
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ] {
+        std::fs::copy(fixture.join(f), plain.join(f)).unwrap();
+    }
+    assert!(
+        section(&plain) == file,
+        "vocab.json + merges.txt give other tables than tokenizer.json"
+    );
+    let g = Gguf::parse(&file).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    assert_eq!(tok.algorithm(), Algorithm::ByteLevelBpe);
+
+    let mut texts: Vec<String> = HARD
+        .iter()
+        .chain(BYTE_LEVEL_HARD)
+        .map(|s| s.to_string())
+        .collect();
+    texts.extend(fixture_sentences());
+    texts.extend(random_texts(400, 0x5eed_b17e));
+    let mut n_flores = 0;
+    for lang in ["eng_Latn", "por_Latn", "deu_Latn"] {
+        if let Some(lines) = tern_e2e::flores(lang) {
+            n_flores += lines.len();
+            texts.extend(lines);
+        }
+    }
+    if n_flores == 0 {
+        eprintln!("note: ../shared/testsets not found; comparing on hard cases, fixtures and random text only");
+    }
+    let byte_ids: Vec<u32> = (0..=255u8)
+        .map(|b| tok.id_of(byte_char(b).encode_utf8(&mut [0; 4])).unwrap())
+        .collect();
+    let id_lists = random_id_lists(300, vocab_size as u32, &byte_ids, 0xb17e_5eed);
+    let input = serde_json::json!({ "texts": texts, "id_lists": id_lists });
+    let reference: serde_json::Value = serde_json::from_slice(&tern_e2e::run_python(
+        "tokenizers_reference.py",
+        &[fixture.as_os_str()],
+        &serde_json::to_vec(&input).unwrap(),
+    ))
+    .unwrap();
+
+    let mut failures = Vec::new();
+    let (mut scratch, mut ids, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    let mut decode = |ids: &[u32]| {
+        out.resize(ids.len() * 64 + 64, 0);
+        let n = tok.decode(ids, &mut out).unwrap();
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    };
+    let want_texts = reference["texts"].as_array().unwrap();
+    assert_eq!(want_texts.len(), texts.len());
+    for (text, r) in texts.iter().zip(want_texts) {
+        let want = tern_e2e::ids(&r["ids"]);
+        scratch.resize(tok.encode_scratch_bytes(text.len()), 0);
+        ids.resize(tok.max_tokens(text.len()), 0);
+        let n = tok.encode(text, &mut scratch, &mut ids).unwrap();
+        assert!(n <= ids.len());
+        if ids[..n] != want[..] {
+            failures.push(format!(
+                "encode {text:?}\n  tern: {:?}\n  hf:   {want:?} {}",
+                &ids[..n],
+                r["pieces"]
+            ));
+            continue;
+        }
+        let got = decode(&want);
+        if got != r["decoded"].as_str().unwrap() {
+            failures.push(format!(
+                "decode {want:?}\n  tern: {got:?}\n  hf:   {}",
+                r["decoded"]
+            ));
+        }
+    }
+    for (list, want) in id_lists
+        .iter()
+        .zip(reference["id_lists"].as_array().unwrap())
+    {
+        let got = decode(list);
+        if got != want.as_str().unwrap() {
+            failures.push(format!("decode {list:?}\n  tern: {got:?}\n  hf:   {want}"));
+        }
+    }
+    // transformers' own BartTokenizer, recorded by models/bytelevel_reference.py.
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("tokenizer_reference.json")).unwrap())
+            .unwrap();
+    let mut n_recorded = 0;
+    for r in recorded["texts"].as_array().unwrap() {
+        let text = match r["flores"].as_str() {
+            Some(lang) => match tern_e2e::flores(lang) {
+                Some(lines) => lines[r["line"].as_u64().unwrap() as usize].clone(),
+                None => continue,
+            },
+            None => r["text"].as_str().unwrap().to_string(),
+        };
+        let want = tern_e2e::ids(&r["ids"]);
+        scratch.resize(tok.encode_scratch_bytes(text.len()), 0);
+        ids.resize(tok.max_tokens(text.len()), 0);
+        let n = tok.encode(&text, &mut scratch, &mut ids).unwrap();
+        let got = decode(&want);
+        let same_text = match r.get("decoded") {
+            Some(d) => got == d.as_str().unwrap(),
+            None => fnv1a(got.as_bytes()) == r["decoded_fnv"].as_str().unwrap(),
+        };
+        if ids[..n] != want[..] || !same_text {
+            failures.push(format!(
+                "transformers: {text:?}\n  tern: {:?} {got:?}\n  hf:   {want:?}",
+                &ids[..n]
+            ));
+        }
+        n_recorded += 1;
+    }
+    for r in recorded["decode_only"].as_array().unwrap() {
+        let got = decode(&tern_e2e::ids(&r["ids"]));
+        if got != r["decoded"].as_str().unwrap() {
+            failures.push(format!("transformers decode {}: tern {got:?}", r["ids"]));
+        }
+        n_recorded += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} texts and id lists differ ({n_flores} FLORES lines):\n{}",
+        failures.len(),
+        texts.len() + id_lists.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "byte-level BPE: {} texts ({n_flores} FLORES lines) and {} id lists identical to HF tokenizers, \
+         {n_recorded} recorded from transformers' BartTokenizer",
+        texts.len(),
+        id_lists.len()
+    );
+}
+
+/// `clean_up_tokenization_spaces` as transformers 5 applies it to a BPE-backed tokenizer: not
+/// at all unless `..._for_bpe_even_though_it_will_corrupt_output` is set too; tern's decoded
+/// text equals the reference under each setting.
+#[test]
+fn byte_level_clean_up_follows_transformers() {
+    let root = tern_e2e::root();
+    let fixture = root.join("models/fixtures/bart-tiny");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("config.json")).unwrap()).unwrap();
+    let vocab_size = cfg["vocab_size"].as_u64().unwrap() as usize;
+    let texts = ["Hello , world . It 's a test ! Is it ? I 'm sure , we 've won ."];
+    let mut outputs = Vec::new();
+    for (name, settings) in [
+        (
+            "asked",
+            serde_json::json!({"clean_up_tokenization_spaces": true}),
+        ),
+        (
+            "forced",
+            serde_json::json!({"clean_up_tokenization_spaces": true,
+                "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output": true}),
+        ),
+    ] {
+        let dir = tern_e2e::scratch().join(format!("bart-tiny-clean-up-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
+        }
+        let mut tc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("tokenizer_config.json")).unwrap())
+                .unwrap();
+        for (k, v) in settings.as_object().unwrap() {
+            tc[k] = v.clone();
+        }
+        std::fs::write(dir.join("tokenizer_config.json"), tc.to_string()).unwrap();
+        let mut w = GgufWriter::new();
+        tern_convert::tokenizer::write_bart(&mut w, &dir, vocab_size).unwrap();
+        let file = w.to_bytes();
+        let g = Gguf::parse(&file).unwrap();
+        let tok = Tokenizer::from_gguf(&g).unwrap();
+        let input = serde_json::json!({ "texts": texts, "id_lists": [] });
+        let reference: serde_json::Value = serde_json::from_slice(&tern_e2e::run_python(
+            "tokenizers_reference.py",
+            &[dir.as_os_str()],
+            &serde_json::to_vec(&input).unwrap(),
+        ))
+        .unwrap();
+        let r = &reference["texts"][0];
+        let ids = tern_e2e::ids(&r["ids"]);
+        let mut out = vec![0u8; 1024];
+        let n = tok.decode(&ids, &mut out).unwrap();
+        let got = std::str::from_utf8(&out[..n]).unwrap().to_string();
+        assert_eq!(got, r["decoded"].as_str().unwrap(), "{name}");
+        outputs.push(got);
+    }
+    assert_eq!(outputs[0], texts[0], "asked alone: no clean-up for BPE");
+    assert_ne!(outputs[1], texts[0], "forced: cleaned up");
 }

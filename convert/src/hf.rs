@@ -138,6 +138,9 @@ pub enum Family {
     /// mBART (mBART-50): pre-norm with final norms, a norm after the embeddings, learned
     /// positions offset by 2, language tokens laid out as NLLB's.
     Mbart,
+    /// BART and DistilBART: post-norm without final norms, a norm after the embeddings,
+    /// learned positions offset by 2, GELU, tied output with `final_logits_bias`.
+    Bart,
     /// T5, T5 v1.1 and flan-T5: pre-norm RMS norms, no biases, no attention scaling, relative
     /// position bias, heads `d_kv` wide; v1.0 ties the output and rescales it by
     /// `d_model^-0.5`, v1.1 has a gated-GELU FFN and an output of its own.
@@ -178,8 +181,9 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
         "marian" => Family::Marian,
         "m2m_100" => Family::M2m100,
         "mbart" => Family::Mbart,
+        "bart" => Family::Bart,
         "t5" => return t5_shapes(cfg),
-        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\"), M2M100 / NLLB (\"m2m_100\"), mBART (\"mbart\") and T5 (\"t5\") checkpoints"),
+        _ => bail!("config.json says model_type {model_type:?}; this converter reads MarianMT (\"marian\"), M2M100 / NLLB (\"m2m_100\"), mBART (\"mbart\"), BART (\"bart\") and T5 (\"t5\") checkpoints"),
     };
     let d = cfg.usize_key("d_model")?;
     let act = cfg.str_or("activation_function", "swish")?;
@@ -196,7 +200,7 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
             final_norm,
         })
     };
-    let pre_norm = family != Family::Marian;
+    let pre_norm = !matches!(family, Family::Marian | Family::Bart);
     let encoder = stack(
         "encoder_layers",
         "encoder_attention_heads",
@@ -235,10 +239,14 @@ pub fn shapes(cfg: &Value) -> Result<Shapes> {
             position_offset: cfg.usize_key("pad_token_id")? + 1,
             ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
         },
-        Family::Mbart => Spec {
-            sublayer: Sublayer::PRE_NORM,
+        // MBartLearnedPositionalEmbedding (BART's is the same): rows max_position_embeddings
+        // + 2, row = pos + 2. mBART normalizes before each sublayer, BART after.
+        Family::Mbart | Family::Bart => Spec {
+            sublayer: match family {
+                Family::Mbart => Sublayer::PRE_NORM,
+                _ => Sublayer::POST_NORM,
+            },
             embedding_norm: true,
-            // MBartLearnedPositionalEmbedding: rows max_position_embeddings + 2, row = pos + 2.
             positions: Positions::Learned,
             position_offset: MBART_POSITION_OFFSET,
             ..base_spec(cfg, d, encoder, decoder, activation, scale_embedding)?
@@ -387,6 +395,7 @@ pub fn write_metadata(w: &mut GgufWriter, ck: &Checkpoint, s: &Shapes) -> Result
         Family::M2m100 if cfg.str_or("tokenizer_class", "")?.starts_with("Nllb") => "nllb",
         Family::M2m100 => "m2m100",
         Family::Mbart => "mbart",
+        Family::Bart => "bart",
         Family::T5 => "t5",
     };
     spec.write(w, family);

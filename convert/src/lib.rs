@@ -120,6 +120,13 @@ fn build_unchecked(
             );
             tokenizer::write(&mut w, &ck, shapes.vocab)?
         }
+        hf::Family::Bart => {
+            anyhow::ensure!(
+                langs.source.is_none() && langs.target.is_none(),
+                "BART models have no language codes: --source-lang and --target-lang are for multilingual models"
+            );
+            tokenizer::write_bart(&mut w, dir, shapes.vocab)?
+        }
         hf::Family::T5 => {
             anyhow::ensure!(
                 langs.source.is_none() && langs.target.is_none(),

@@ -6,7 +6,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use tern_core::gguf::write::GgufWriter;
 use tern_core::tokenizer::build::{
-    write_tokenizer, write_tokenizer_with, SpmModel, TokenizerExtras, TokenizerSpec,
+    write_byte_level, write_tokenizer, write_tokenizer_with, ByteLevelSpec, SpmModel,
+    TokenizerExtras, TokenizerSpec,
 };
 
 pub fn write(w: &mut GgufWriter, ck: &Checkpoint, vocab_size: usize) -> Result<()> {
@@ -180,6 +181,209 @@ pub fn write_t5(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<()>
     write_hf_spm(w, dir, vocab_size, true).map(|_| ())
 }
 
+/// Writes the tokenizer of a `BartForConditionalGeneration` checkpoint: BartTokenizer's
+/// byte-level BPE, from `tokenizer.json` when HF saved one (what transformers loads), else
+/// `vocab.json` + `merges.txt` (the hub's older repos). Source ids are `<s>` + pieces + `</s>`;
+/// decoding skips the special tokens (`<s>`, `</s>`, `<unk>`, `<pad>`, `<mask>` and
+/// `tokenizer.json`'s special added tokens) as `skip_special_tokens` does. Ids beyond the
+/// tokenizer are padding.
+pub fn write_bart(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<()> {
+    let cfg = read_json(dir, "tokenizer_config.json")?.unwrap_or(serde_json::Value::Null);
+    if cfg.get("add_prefix_space").and_then(|v| v.as_bool()) == Some(true) {
+        bail!("tokenizer_config.json sets add_prefix_space: tern's byte-level tokenizer reads text as BART's does, without it");
+    }
+    let mut skip_texts: Vec<String> = ["<s>", "</s>", "<unk>", "<pad>", "<mask>"]
+        .map(String::from)
+        .to_vec();
+    // Without tokenizer.json, BartTokenizer's special tokens are matched in the text, taking the
+    // whitespace around them where special_tokens_map.json says so (the hub's `<mask>`: lstrip).
+    let map = read_json(dir, "special_tokens_map.json")?.unwrap_or(serde_json::Value::Null);
+    let mut added: Vec<(String, u8)> = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        .into_iter()
+        .map(|t| {
+            let entry = map
+                .as_object()
+                .and_then(|m| m.values().find(|v| v["content"].as_str() == Some(t)));
+            (t.to_string(), entry.map_or(0, strip_flags))
+        })
+        .collect();
+    let (mut entries, merges) = match read_json(dir, "tokenizer.json")? {
+        Some(tj) => {
+            let (entries, merges, specials, json_added) = byte_level_json(&tj)?;
+            skip_texts.extend(specials);
+            added = json_added;
+            (entries, merges)
+        }
+        None => {
+            let vocab = read_json(dir, "vocab.json")?.context(
+                "no tokenizer.json and no vocab.json: BART's tokenizer is vocab.json + merges.txt",
+            )?;
+            let path = dir.join("merges.txt");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let merges = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.starts_with("#version") && !l.is_empty())
+                .map(|(i, l)| merge_pair(l).with_context(|| format!("merges.txt line {}", i + 1)))
+                .collect::<Result<_>>()?;
+            (json_vocab(&vocab, "vocab.json")?, merges)
+        }
+    };
+    let n = entries.len();
+    if vocab_size < n {
+        bail!("the tokenizer has {n} ids but config.json says vocab_size {vocab_size}");
+    }
+    for k in 0..vocab_size - n {
+        entries.push((format!("madeupword{k:04}"), (n + k) as u64));
+    }
+    let padding: Vec<u32> = (n..vocab_size).map(|i| i as u32).collect();
+    let vocab = vocab_by_id(entries, "the tokenizer's vocabulary")?;
+    let id_of = |p: &str| vocab.iter().position(|v| v == p).map(|i| i as u32);
+    let spec = ByteLevelSpec {
+        vocab: &vocab,
+        merges: &merges,
+        bos: Some(id_of("<s>").context("the vocabulary has no <s>")?),
+        eos: id_of("</s>").context("the vocabulary has no </s>")?,
+        unk: id_of("<unk>").context("the vocabulary has no <unk>")?,
+        pad: id_of("<pad>"),
+        skip: &skip_texts
+            .iter()
+            .filter_map(|t| id_of(t))
+            .collect::<Vec<_>>(),
+        padding: &padding,
+        added: &{
+            let mut a: Vec<(u32, u8)> = added
+                .iter()
+                .filter_map(|(t, f)| Some((id_of(t)?, *f)))
+                .collect();
+            a.sort();
+            a
+        },
+        clean_up_spaces: hf_clean_up(&cfg, true),
+    };
+    write_byte_level(w, &spec).map_err(|e| anyhow!("tokenizer: {e}"))
+}
+
+/// Whether transformers 5 applies `clean_up_tokenization_spaces` when decoding: as
+/// tokenizer_config.json says (default off), except for tokenizers whose backend model is a BPE
+/// (BART's, NLLB's), where it skips the clean-up unless
+/// `clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output` is also set.
+fn hf_clean_up(cfg: &serde_json::Value, bpe_backend: bool) -> bool {
+    let flag = |k: &str| cfg.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
+    flag("clean_up_tokenization_spaces")
+        && (!bpe_backend
+            || flag("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"))
+}
+
+/// What a byte-level `tokenizer.json` gives: the vocabulary with the added tokens, the merges,
+/// the special added tokens' texts, and every added token's text with its strip flags.
+type ByteLevelJson = (
+    Vec<(String, u64)>,
+    Vec<(String, String)>,
+    Vec<String>,
+    Vec<(String, u8)>,
+);
+
+/// `tokenizer.json` of a byte-level BPE. Anything tern would not run as HF does is refused.
+fn byte_level_json(tj: &serde_json::Value) -> Result<ByteLevelJson> {
+    let model = &tj["model"];
+    let is = |v: &serde_json::Value, ty: &str| v["type"].as_str() == Some(ty);
+    let empty = |v: &serde_json::Value| v.is_null() || v.as_str() == Some("");
+    if !is(model, "BPE")
+        || !empty(&model["continuing_subword_prefix"])
+        || !empty(&model["end_of_word_suffix"])
+        || !model["dropout"].is_null()
+    {
+        bail!(
+            "tokenizer.json: the model is not a plain BPE (tern reads GPT-2-style byte-level BPE)"
+        );
+    }
+    let pre = &tj["pre_tokenizer"];
+    if !tj["normalizer"].is_null()
+        || !is(pre, "ByteLevel")
+        || pre["add_prefix_space"].as_bool() != Some(false)
+        || pre["use_regex"].as_bool() == Some(false)
+        || !is(&tj["decoder"], "ByteLevel")
+    {
+        bail!("tokenizer.json: not BART's byte-level setup (no normalizer, ByteLevel pre-tokenizer without add_prefix_space, ByteLevel decoder)");
+    }
+    let mut entries = json_vocab(&model["vocab"], "tokenizer.json")?;
+    let mut added = Vec::new();
+    for t in tj["added_tokens"]
+        .as_array()
+        .map_or(&[][..], |a| a.as_slice())
+    {
+        let flag = |k: &str| t[k].as_bool().unwrap_or(false);
+        if flag("single_word") {
+            bail!(
+                "tokenizer.json: added token {} is single_word, which tern does not match",
+                t["content"]
+            );
+        }
+        added.push((
+            t["content"].as_str().unwrap_or_default().to_string(),
+            strip_flags(t),
+        ));
+    }
+    let specials = add_tokens(tj, &mut entries)?
+        .into_iter()
+        .filter(|t| t.2)
+        .map(|t| t.0)
+        .collect();
+    let merges = model["merges"]
+        .as_array()
+        .context("tokenizer.json: model.merges is not a list")?
+        .iter()
+        .map(|m| match m {
+            serde_json::Value::String(l) => merge_pair(l),
+            serde_json::Value::Array(p) => match p.as_slice() {
+                [serde_json::Value::String(a), serde_json::Value::String(b)] => {
+                    Ok((a.clone(), b.clone()))
+                }
+                _ => bail!("tokenizer.json: merge {m} is not a pair of strings"),
+            },
+            _ => bail!("tokenizer.json: merge {m} is not a pair"),
+        })
+        .collect::<Result<_>>()?;
+    Ok((entries, merges, specials, added))
+}
+
+/// An added token's `lstrip` / `rstrip` as the tokenizer's flags.
+fn strip_flags(t: &serde_json::Value) -> u8 {
+    let flag = |k: &str| t[k].as_bool().unwrap_or(false);
+    (if flag("lstrip") {
+        tern_core::tokenizer::LSTRIP
+    } else {
+        0
+    }) | (if flag("rstrip") {
+        tern_core::tokenizer::RSTRIP
+    } else {
+        0
+    })
+}
+
+/// A `{piece: id}` object as (piece, id) pairs.
+fn json_vocab(v: &serde_json::Value, what: &str) -> Result<Vec<(String, u64)>> {
+    v.as_object()
+        .with_context(|| format!("{what}: the vocabulary is not a JSON object"))?
+        .iter()
+        .map(|(p, id)| {
+            id.as_u64()
+                .map(|id| (p.clone(), id))
+                .with_context(|| format!("{what}: id of {p:?} is not an integer"))
+        })
+        .collect()
+}
+
+/// One merge written `left right`.
+fn merge_pair(line: &str) -> Result<(String, String)> {
+    match line.split(' ').collect::<Vec<_>>().as_slice() {
+        [a, b] => Ok((a.to_string(), b.to_string())),
+        _ => bail!("merge {line:?} is not two pieces separated by one space"),
+    }
+}
+
 /// [`write_m2m100`] and [`write_t5`]: a sentencepiece model and the ids HF's tokenizer adds.
 fn write_hf_spm(
     w: &mut GgufWriter,
@@ -197,17 +401,16 @@ fn write_hf_spm(
         std::fs::read(&spm_path).with_context(|| format!("reading {}", spm_path.display()))?;
     let spm = SpmModel::parse(&spm_bytes).map_err(|e| anyhow!("{spm_name}: {e}"))?;
     let cfg = read_json(dir, "tokenizer_config.json")?.unwrap_or(serde_json::Value::Null);
-    let clean_up_spaces = cfg
-        .get("clean_up_tokenization_spaces")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    // NllbTokenizer is the one of these that transformers 5 runs as a `tokenizers` BPE.
+    let nllb = !t5 && !dir.join("vocab.json").exists();
+    let clean_up_spaces = hf_clean_up(&cfg, nllb);
     let (mut vocab, languages, skip_texts, strip): (Vec<String>, LanguageCodes, Vec<String>, bool) =
         if t5 {
             t5_vocab(dir, &cfg, &spm)?
-        } else if dir.join("vocab.json").exists() {
-            m2m100_vocab(dir, &cfg)?
-        } else {
+        } else if nllb {
             nllb_vocab(dir, &spm)?
+        } else {
+            m2m100_vocab(dir, &cfg)?
         };
     let n = vocab.len();
     if vocab_size < n {

@@ -94,9 +94,14 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
     for (ty, (n, bytes)) in &by_type {
         let _ = writeln!(s, "  {ty:>9}: {n:>4} tensors, {}", size(*bytes));
     }
+    let algorithm = match e.tokenizer.algorithm() {
+        tern_core::tokenizer::Algorithm::Unigram => "SentencePiece unigram",
+        tern_core::tokenizer::Algorithm::Bpe => "SentencePiece BPE",
+        tern_core::tokenizer::Algorithm::ByteLevelBpe => "byte-level BPE",
+    };
     let _ = writeln!(
         s,
-        "tokenizer: {} pieces in the model vocabulary",
+        "tokenizer: {algorithm}, {} pieces in the model vocabulary",
         e.tokenizer.vocab_size()
     );
     let state = e.model.state_bytes(limits);

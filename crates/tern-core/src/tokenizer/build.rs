@@ -363,11 +363,7 @@ pub fn write_tokenizer_with(
         "tokenizer.clean_up_spaces",
         MetaValue::Bool(spec.clean_up_spaces),
     );
-    meta(w, "tokenizer.eos_id", MetaValue::U32(spec.eos));
-    meta(w, "tokenizer.unk_id", MetaValue::U32(spec.unk));
-    if let Some(p) = spec.pad {
-        meta(w, "tokenizer.pad_id", MetaValue::U32(p));
-    }
+    write_special_ids(w, spec.eos, spec.unk, spec.pad);
     meta(
         w,
         "tokenizer.unk_surface",
@@ -389,9 +385,7 @@ pub fn write_tokenizer_with(
         "tokenizer.decode.remove_extra_whitespaces",
         MetaValue::Bool(dn.remove_extra_whitespaces),
     );
-    write_strings(w, "tokenizer.vocab", &vocab);
-    write_i32(w, "tokenizer.vocab.sorted", &sorted_ids(&vocab));
-    w.tensor_bytes("tokenizer.vocab.kind", &[n as u64], TensorType::I8, &kinds);
+    write_vocab(w, &vocab, &kinds);
 
     let sn = &src.normalizer;
     meta(
@@ -472,6 +466,145 @@ pub fn write_tokenizer_with(
         );
     }
     Ok(())
+}
+
+/// What [`write_byte_level`] stores: a byte-level BPE tokenizer (HF `vocab.json` +
+/// `merges.txt`, as BART's and RoBERTa's).
+pub struct ByteLevelSpec<'s> {
+    /// The model's pieces in id order, spelled with [`byte_char`](super::byte_char)s.
+    pub vocab: &'s [String],
+    /// `merges.txt`'s pairs, in rank order.
+    pub merges: &'s [(String, String)],
+    /// Put before the pieces of source text (`<s>`).
+    pub bos: Option<u32>,
+    pub eos: u32,
+    pub unk: u32,
+    pub pad: Option<u32>,
+    /// More ids that decode to nothing (HF special tokens such as `<mask>`).
+    pub skip: &'s [u32],
+    /// Ids that only pad the embedding matrix: never decode, never encode.
+    pub padding: &'s [u32],
+    /// Added tokens matched in the text before the words, with their strip flags
+    /// ([`LSTRIP`](super::LSTRIP), [`RSTRIP`](super::RSTRIP)).
+    pub added: &'s [(u32, u8)],
+    /// HF `clean_up_tokenization_spaces`.
+    pub clean_up_spaces: bool,
+}
+
+/// Writes a byte-level BPE tokenizer (layout: `docs/tokenizer-format.md`). Every merge must
+/// join two pieces into a third of the vocabulary, and every byte must be a piece.
+pub fn write_byte_level(w: &mut GgufWriter, spec: &ByteLevelSpec<'_>) -> Result<()> {
+    let vocab: Vec<&str> = spec.vocab.iter().map(String::as_str).collect();
+    let n = vocab.len();
+    let mut index = BTreeMap::new();
+    for (i, p) in vocab.iter().enumerate() {
+        if index.insert(*p, i as i32).is_some() {
+            return Err(Error::BadTokenizer("vocabulary lists a piece twice"));
+        }
+    }
+    let special: Vec<u32> = [Some(spec.eos), Some(spec.unk), spec.pad, spec.bos]
+        .into_iter()
+        .flatten()
+        .chain(spec.skip.iter().copied())
+        .collect();
+    if special
+        .iter()
+        .chain(spec.padding)
+        .any(|&id| id as usize >= n)
+    {
+        return Err(Error::BadTokenizer(
+            "special or padding id beyond the vocabulary",
+        ));
+    }
+    let kinds: Vec<u8> = (0..n as u32)
+        .map(|id| match id {
+            _ if spec.padding.contains(&id) => decode_kind::PAD,
+            _ if special.contains(&id) => decode_kind::SKIP,
+            _ => decode_kind::TEXT,
+        })
+        .collect();
+    let id = |p: &str| index.get(p).copied();
+    let byte_ids = (0..=255u8)
+        .map(|b| id(super::byte_char(b).encode_utf8(&mut [0; 4])))
+        .collect::<Option<Vec<i32>>>()
+        .ok_or(Error::BadTokenizer(
+            "the vocabulary lacks a byte's piece (not a byte-level vocabulary)",
+        ))?;
+    // HF reads merges into a map: a pair listed twice keeps its last rank.
+    let mut merges = BTreeMap::new();
+    for (rank, (a, b)) in spec.merges.iter().enumerate() {
+        let joined = alloc::format!("{a}{b}");
+        match (id(a), id(b), id(&joined)) {
+            (Some(l), Some(r), Some(m)) => merges.insert((l, r), (m, rank as i32)),
+            _ => {
+                return Err(Error::BadTokenizer(
+                    "a merge joins pieces, or makes one, that the vocabulary lacks",
+                ))
+            }
+        };
+    }
+    let rows: Vec<i32> = merges
+        .iter()
+        .flat_map(|(&(l, r), &(m, rank))| [l, r, m, rank])
+        .collect();
+
+    w.meta(
+        "tokenizer.model",
+        MetaValue::Str("byte-level-bpe".to_string()),
+    );
+    w.meta("tokenizer.hf_decode", MetaValue::Bool(true));
+    w.meta(
+        "tokenizer.clean_up_spaces",
+        MetaValue::Bool(spec.clean_up_spaces),
+    );
+    write_special_ids(w, spec.eos, spec.unk, spec.pad);
+    if let Some(b) = spec.bos {
+        w.meta("tokenizer.src.bos_id", MetaValue::U32(b));
+    }
+    write_vocab(w, &vocab, &kinds);
+    write_i32(w, "tokenizer.bpe.merges", &rows);
+    write_i32(w, "tokenizer.bpe.byte_ids", &byte_ids);
+    if spec
+        .added
+        .iter()
+        .any(|&(id, f)| id as usize >= n || vocab[id as usize].is_empty() || f > 3)
+    {
+        return Err(Error::BadTokenizer(
+            "an added token is beyond the vocabulary, empty, or has unknown flags",
+        ));
+    }
+    if !spec.added.is_empty() {
+        let ids: Vec<i32> = spec.added.iter().map(|&(id, _)| id as i32).collect();
+        let flags: Vec<u8> = spec.added.iter().map(|&(_, f)| f).collect();
+        write_i32(w, "tokenizer.bpe.added", &ids);
+        w.tensor_bytes(
+            "tokenizer.bpe.added_strip",
+            &[flags.len() as u64],
+            TensorType::I8,
+            &flags,
+        );
+    }
+    Ok(())
+}
+
+fn write_special_ids(w: &mut GgufWriter, eos: u32, unk: u32, pad: Option<u32>) {
+    w.meta("tokenizer.eos_id", MetaValue::U32(eos));
+    w.meta("tokenizer.unk_id", MetaValue::U32(unk));
+    if let Some(p) = pad {
+        w.meta("tokenizer.pad_id", MetaValue::U32(p));
+    }
+}
+
+/// The model's pieces, their sorted index and how each decodes (`tokenizer.vocab.*`).
+fn write_vocab(w: &mut GgufWriter, vocab: &[&str], kinds: &[u8]) {
+    write_strings(w, "tokenizer.vocab", vocab);
+    write_i32(w, "tokenizer.vocab.sorted", &sorted_ids(vocab));
+    w.tensor_bytes(
+        "tokenizer.vocab.kind",
+        &[kinds.len() as u64],
+        TensorType::I8,
+        kinds,
+    );
 }
 
 fn sorted_ids(pieces: &[&str]) -> Vec<i32> {
