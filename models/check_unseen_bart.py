@@ -74,7 +74,7 @@ def build(out, v, seed, lines, pairs):
                               fx.PAD)
     model.generation_config = GenerationConfig(**fx.HUB_GENERATION)
     model.save_pretrained(out, safe_serialization=True)
-    fx.hub_json(os.path.join(out, "config.json"), fx.hub_config(model, v))
+    fx.hub_json(os.path.join(out, "config.json"), fx.hub_config(model))
     return tok
 
 

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Checks M2M100 / NLLB support on checkpoints this repository has never seen: builds
-`M2M100ForConditionalGeneration` checkpoints with other sizes, head counts, depths, activations and
-fresh SentencePiece BPE models, converts each with `convert` (f32) and compares
+"""Checks M2M100 / NLLB / mBART-50 support on checkpoints this repository has never seen: builds
+`M2M100ForConditionalGeneration` and `MBartForConditionalGeneration` checkpoints with other sizes,
+head counts, depths, activations and fresh SentencePiece models (BPE; unigram for mBART-50), converts each with `convert` (f32) and compares
 `tern translate --source-lang S --target-lang T` greedy output with Hugging Face's
 (`generate(forced_bos_token_id=<target language token>)`), line by line.
 
 Nothing here is committed output: every run trains new joint BPE models (vocabulary sizes unlike
-the fixtures') on the Debian gettext text, lays them out as the hub's M2M100Tokenizer or
-NllbTokenizer files (models/make_m2m100_fixture.py does the layout), draws new weights (random,
+the fixtures') on the Debian gettext text, lays them out as the hub's M2M100Tokenizer,
+NllbTokenizer or MBart50Tokenizer files (models/make_m2m100_fixture.py does the layout), draws new weights (random,
 scaled up, LayerNorms random too; see `build`), saves them as a hub checkpoint would be, and runs both engines
 on real sentences (FLORES devtest from ../shared when present, else the fixture sentences).
 
 Unlike the fixtures: d_model 48-128, 3 to 8 heads (head sizes 16 and 16-17), 1+3 / 4+2 / 2+2 /
 3+1 layers, gelu / relu / gelu_new / swish, scale_embedding off in two, one untied output layer,
 and two with more embedding rows than the tokenizer has ids, as the hub models have
-(m2m100_418M: 128112 rows for 128104 ids; nllb-200: 256206 for 256204).
+(m2m100_418M: 128112 rows for 128104 ids; nllb-200: 256206 for 256204). The mBART-50 ones
+(mbart50-tiny: d64 h4 2+2 gelu, scaled embeddings) have other widths and depths, relu and swish,
+unscaled embeddings in one, extra rows, and mBART's own generation config (forced </s> at
+max_length).
 
 The output language is set by the forced first token, so a wrong --target-lang shows at once;
 the source language token is an ordinary input whose embedding is random, so a wrong
@@ -35,7 +38,8 @@ import sys
 import tempfile
 
 import torch
-from transformers import GenerationConfig, M2M100Config, M2M100ForConditionalGeneration
+from transformers import (GenerationConfig, M2M100Config, M2M100ForConditionalGeneration, MBartConfig,
+                          MBartForConditionalGeneration)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -45,6 +49,7 @@ import make_m2m100_fixture as fx  # noqa: E402  (BPE training, the hub tokenizer
 
 M2M = {"en": "en", "pt": "pt", "de": "de"}
 NLLB = {"en": "eng_Latn", "pt": "por_Latn", "de": "deu_Latn"}
+MBART50 = {"en": "en_XX", "pt": "pt_XX", "de": "de_DE"}
 # The fixtures: m2m100-tiny d64 h4 2+2 ffn128 relu, BPE 3000; nllb-tiny d96 h6 3+1 ffn160 relu, BPE 2500.
 VARIANTS = [
     dict(kind="m2m100", codes=M2M, src="en", tgt="de", spm_vocab=1800, d_model=80, heads=5, enc=1, dec=3, ffn=200,
@@ -55,7 +60,13 @@ VARIANTS = [
          act="gelu_new", scale_embedding=False, tied=True, max_pos=160, extra_rows=0),
     dict(kind="m2m100", codes=M2M, src="de", tgt="pt", spm_vocab=2700, d_model=112, heads=7, enc=3, dec=1, ffn=224,
          act="swish", scale_embedding=True, tied=False, max_pos=256, extra_rows=0),
+    dict(kind="mbart50", codes=MBART50, src="en", tgt="pt", spm_vocab=2400, d_model=96, heads=6, enc=3, dec=2,
+         ffn=192, act="relu", scale_embedding=True, tied=True, max_pos=256, extra_rows=3),
+    dict(kind="mbart50", codes=MBART50, src="de", tgt="en", spm_vocab=1600, d_model=56, heads=7, enc=1, dec=3,
+         ffn=112, act="swish", scale_embedding=False, tied=True, max_pos=192, extra_rows=0),
 ]
+MODELS = {"m2m100": (M2M100Config, M2M100ForConditionalGeneration), "nllb": (M2M100Config, M2M100ForConditionalGeneration),
+          "mbart50": (MBartConfig, MBartForConditionalGeneration)}
 MAX_LENGTH = 64  # HF's max_length: counts the decoder start token (and the forced language token)
 # What tern is given as --max-len: target tokens after the decoder start token, the forced language
 # token included (HF's max_length - 1); change here if tern counts otherwise.
@@ -63,14 +74,17 @@ TERN_MAX_LEN = MAX_LENGTH - 1
 
 
 def build(out, v, seed, lines):
-    model_file = fx.train_spm(out, lines, v["spm_vocab"])
+    model_file = fx.train_spm(out, lines, v["spm_vocab"], "unigram" if v["kind"] == "mbart50" else "bpe")
     if v["kind"] == "m2m100":
         fx.m2m100_tokenizer_files(out, model_file, lines, v["max_pos"])
-    else:
+    elif v["kind"] == "nllb":
         fx.nllb_tokenizer_files(out, v["max_pos"])
+    else:
+        fx.mbart50_tokenizer_files(out, v["max_pos"])
     tok = fx.load_tokenizer(out, v)
     fx.check_layout(tok, v, out)
-    config = M2M100Config(
+    config_class, model_class = MODELS[v["kind"]]
+    config = config_class(
         vocab_size=len(tok) + v["extra_rows"], d_model=v["d_model"], encoder_layers=v["enc"], decoder_layers=v["dec"],
         encoder_attention_heads=v["heads"], decoder_attention_heads=v["heads"], encoder_ffn_dim=v["ffn"],
         decoder_ffn_dim=v["ffn"], activation_function=v["act"], max_position_embeddings=v["max_pos"],
@@ -78,10 +92,9 @@ def build(out, v, seed, lines):
         activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0, pad_token_id=fx.PAD,
         bos_token_id=fx.BOS, eos_token_id=fx.EOS, decoder_start_token_id=fx.EOS,
     )
-    if v["kind"] == "nllb":
-        config.tokenizer_class = "NllbTokenizer"
+    config.tokenizer_class = {"nllb": "NllbTokenizer", "mbart50": "MBart50Tokenizer"}.get(v["kind"])
     torch.manual_seed(seed)
-    model = M2M100ForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     special = sorted(set(tok.all_special_ids) - {fx.EOS}) + list(range(len(tok), config.vocab_size))
     with torch.no_grad():
         # Scaled-up random weights: default init gives near-ties and one repeated token.
@@ -93,7 +106,7 @@ def build(out, v, seed, lines):
                 p.normal_(0.0, (4.5 if "out_proj" in name or "fc2" in name else 1.5) / v["d_model"] ** 0.5)
             elif name == "model.decoder.layer_norm.weight":
                 p.normal_(0.0, 1.0)
-            elif "layer_norm" in name and name.endswith("weight"):
+            elif ("layer_norm" in name or "layernorm" in name) and name.endswith("weight"):
                 p.normal_(1.0, 0.2)
             else:
                 p.normal_(0.0, 0.2)
@@ -112,7 +125,7 @@ def check(v, seed, lines, bin_dir, corpus, beam=1):
         ckpt = os.path.join(tmp, "ckpt")
         os.makedirs(ckpt)
         build(ckpt, v, seed, corpus)
-        model = M2M100ForConditionalGeneration.from_pretrained(ckpt).eval()
+        model = MODELS[v["kind"]][1].from_pretrained(ckpt).eval()
         tok = fx.load_tokenizer(ckpt, v)
         tok.src_lang = v["codes"][v["src"]]
         forced = tok.convert_tokens_to_ids(fx.lang_token(v, v["tgt"]))

