@@ -44,6 +44,13 @@ fn hf_fixture_model_survives_truncations_and_flips() {
     walk(&tern_e2e::convert(&dir, tern_convert::Precision::Int8));
 }
 
+/// The same for a byte-level BPE model (BART: merges, byte and added-token tables).
+#[test]
+fn byte_level_fixture_model_survives_truncations_and_flips() {
+    let dir = tern_e2e::root().join("models/fixtures/bart-tiny");
+    walk(&tern_e2e::convert(&dir, tern_convert::Precision::Int8));
+}
+
 /// The real Firefox en->pt model (int8, SSRU, shortlist): 22 MB, every header byte and every
 /// 4 KiB of data.
 #[test]

@@ -218,3 +218,95 @@ fn python_whitespace_and_clean_up() {
     let n = clean_up(&mut c, len);
     assert_eq!(&c[..n], b"it's a test. ok's");
 }
+
+/// A byte-level BPE over the 256 byte pieces, `<s> </s> <unk>`, and the merges `t h`, `th e`,
+/// `Ġ th`, with `<mask>` matched in the text taking the space before it.
+fn byte_level_file() -> Aligned {
+    use super::build::{write_byte_level, ByteLevelSpec};
+    let mut vocab: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
+    for p in ["th", "the", "Ġth", "<s>", "</s>", "<unk>", "<mask>"] {
+        vocab.push(p.to_string());
+    }
+    let merges: Vec<(String, String)> = [("t", "h"), ("th", "e"), ("Ġ", "th")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let mut w = crate::gguf::write::GgufWriter::new();
+    write_byte_level(
+        &mut w,
+        &ByteLevelSpec {
+            vocab: &vocab,
+            merges: &merges,
+            bos: Some(259),
+            eos: 260,
+            unk: 261,
+            pad: None,
+            skip: &[262],
+            padding: &[],
+            added: &[(259, 0), (260, 0), (262, LSTRIP)],
+            clean_up_spaces: false,
+        },
+    )
+    .unwrap();
+    w.to_bytes().into()
+}
+
+#[test]
+fn byte_level_encodes_merges_added_tokens_and_bytes() {
+    let file = byte_level_file();
+    let g = Gguf::parse(&file).unwrap();
+    let tok = Tokenizer::from_gguf(&g).unwrap();
+    let encode = |text: &str| {
+        let mut scratch = vec![0u8; tok.encode_scratch_bytes(text.len())];
+        let mut ids = vec![0u32; tok.max_tokens(text.len())];
+        let n = tok.encode(text, &mut scratch, &mut ids).unwrap();
+        ids.truncate(n);
+        ids
+    };
+    // <s>, "the" (t h, then th e), <mask> with both spaces before it, "th" + é's two bytes, </s>.
+    let ids = encode("the  <mask>thé");
+    assert_eq!(ids, [259, 257, 262, 256, 0xc3, 0xa9, 260]);
+    let mut out = [0u8; 32];
+    let len = tok.decode(&ids, &mut out).unwrap();
+    assert_eq!(core::str::from_utf8(&out[..len]).unwrap(), "thethé");
+    // The space joins the next word: Ġ th merges last (rank 2), after t h.
+    assert_eq!(encode("the thé"), [259, 257, 258, 0xc3, 0xa9, 260]);
+    // A byte split from its character: U+FFFD, and nothing after the end is lost.
+    let len = tok.decode(&[0xc3, 104], &mut out).unwrap();
+    assert_eq!(core::str::from_utf8(&out[..len]).unwrap(), "\u{fffd}h");
+}
+
+#[test]
+fn damaged_byte_level_tables_are_typed_errors() {
+    let file = byte_level_file();
+    let g = Gguf::parse(&file).unwrap();
+    let at = |name: &str| {
+        let t = g.tensor(name).unwrap();
+        t.data.as_ptr() as usize - file.as_ptr() as usize
+    };
+    let (merges, bytes, strip) = (
+        at("tokenizer.bpe.merges"),
+        at("tokenizer.bpe.byte_ids"),
+        at("tokenizer.bpe.added_strip"),
+    );
+    let cases: [(usize, &[u8], &str); 5] = [
+        // row 0's rank beyond the merges
+        (merges + 12, &9u32.to_le_bytes(), "out of range"),
+        // row 0's left id beyond the vocabulary
+        (merges, &9999u32.to_le_bytes(), "out of range"),
+        // row 1's (left, right) before row 0's
+        (merges + 16, &0u32.to_le_bytes(), "not sorted"),
+        (bytes + 4 * 7, &(-1i32).to_le_bytes(), "byte_ids"),
+        (strip + 2, &[7], "added tables"),
+    ];
+    for (offset, bytes, want) in cases {
+        let mut bad = file.clone();
+        bad[offset..offset + bytes.len()].copy_from_slice(bytes);
+        let g = Gguf::parse(&bad).unwrap();
+        match Tokenizer::from_gguf(&g) {
+            Err(Error::BadTokenizer(m)) => assert!(m.contains(want), "{m}"),
+            Err(e) => panic!("{want}: {e:?}"),
+            Ok(_) => panic!("{want}: loaded"),
+        }
+    }
+}
