@@ -72,8 +72,8 @@ pub const RSTRIP: u8 = 2;
 const ROW: usize = 4;
 
 impl<'a> ByteLevel<'a> {
-    /// Reads `tokenizer.bpe.merges` and `tokenizer.bpe.byte_ids`, checking every id against
-    /// the `n` vocabulary entries.
+    /// Reads `tokenizer.bpe.merges`, `.byte_ids` and the optional `.added` / `.added_strip`,
+    /// checking every id against the `n` vocabulary entries and every rank against the merges.
     pub fn load(g: &Gguf<'a>, n: usize) -> Result<Self> {
         let merges = I32s::load(g, "tokenizer.bpe.merges")?;
         let byte_ids = I32s::load(g, "tokenizer.bpe.byte_ids")?;
