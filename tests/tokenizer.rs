@@ -530,16 +530,12 @@ fn random_id_lists(n: usize, vocab: u32, byte_ids: &[u32], seed: u64) -> Vec<Vec
 /// BartTokenizer runs (`models/tokenizers_reference.py`): every id and decoded text equal, on
 /// hard cases, the fixtures' sentences, random text, all FLORES devtest en/pt/de lines (with
 /// `../shared`) and random id lists; and against transformers' BartTokenizer itself on the hard
-/// cases and FLORES lines `models/bytelevel_reference.py` recorded. The same tables come from `vocab.json` + `merges.txt` +
-/// `special_tokens_map.json` without `tokenizer.json` (`<mask>`'s lstrip from the map, as
-/// transformers 5 reads it there; checked with transformers 5.25).
+/// cases and FLORES lines `models/bytelevel_reference.py` recorded. The same tables come from
+/// `vocab.json` + `merges.txt` + `special_tokens_map.json` without `tokenizer.json` (`<mask>`'s
+/// lstrip from the map, as transformers 5 reads it there; checked with transformers 5.25).
 #[test]
 fn byte_level_bpe_matches_hugging_face() {
-    let root = tern_e2e::root();
-    let fixture = root.join("models/fixtures/bart-tiny");
-    let cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("config.json")).unwrap()).unwrap();
-    let vocab_size = cfg["vocab_size"].as_u64().unwrap() as usize;
+    let (fixture, vocab_size) = bart_tiny();
     let file = byte_level_section(&fixture, vocab_size);
     let plain = tern_e2e::scratch().join("bart-tiny-vocab-merges");
     let _ = std::fs::remove_dir_all(&plain);
@@ -644,6 +640,14 @@ fn byte_level_bpe_with_gpt2_merges_matches_hugging_face() {
     );
 }
 
+/// The bart-tiny fixture's directory and its config's `vocab_size`.
+fn bart_tiny() -> (std::path::PathBuf, usize) {
+    let dir = tern_e2e::root().join("models/fixtures/bart-tiny");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    (dir, cfg["vocab_size"].as_u64().unwrap() as usize)
+}
+
 /// The tokenizer section `convert` writes for the byte-level BPE in `dir`.
 fn byte_level_section(dir: &std::path::Path, vocab_size: usize) -> Vec<u8> {
     let mut w = GgufWriter::new();
@@ -742,11 +746,7 @@ fn compare_with_tokenizers(
 /// text equals the reference under each setting.
 #[test]
 fn byte_level_clean_up_follows_transformers() {
-    let root = tern_e2e::root();
-    let fixture = root.join("models/fixtures/bart-tiny");
-    let cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture.join("config.json")).unwrap()).unwrap();
-    let vocab_size = cfg["vocab_size"].as_u64().unwrap() as usize;
+    let (fixture, vocab_size) = bart_tiny();
     let texts = ["Hello , world . It 's a test ! Is it ? I 'm sure , we 've won ."];
     let mut outputs = Vec::new();
     for (name, settings) in [
