@@ -192,29 +192,27 @@ pub fn write_bart(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<(
     if cfg.get("add_prefix_space").and_then(|v| v.as_bool()) == Some(true) {
         bail!("tokenizer_config.json sets add_prefix_space: tern's byte-level tokenizer reads text as BART's does, without it");
     }
-    let mut skip_texts: Vec<String> = ["<s>", "</s>", "<unk>", "<pad>", "<mask>"]
-        .map(String::from)
-        .to_vec();
-    // Without tokenizer.json, BartTokenizer's special tokens are matched in the text, taking the
-    // whitespace around them where special_tokens_map.json says so (the hub's `<mask>`: lstrip).
-    let map = read_json(dir, "special_tokens_map.json")?.unwrap_or(serde_json::Value::Null);
-    let mut added: Vec<(String, u8)> = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        .into_iter()
-        .map(|t| {
-            let entry = map
-                .as_object()
-                .and_then(|m| m.values().find(|v| v["content"].as_str() == Some(t)));
-            (t.to_string(), entry.map_or(0, strip_flags))
-        })
-        .collect();
-    let (mut entries, merges) = match read_json(dir, "tokenizer.json")? {
+    // Skipped when decoding besides <s>, </s>, <unk> and <pad> (special ids of their own).
+    let mut skip_texts = vec!["<mask>".to_string()];
+    let (entries, merges, added) = match read_json(dir, "tokenizer.json")? {
         Some(tj) => {
-            let (entries, merges, specials, json_added) = byte_level_json(&tj)?;
+            let (entries, merges, specials, added) = byte_level_json(&tj)?;
             skip_texts.extend(specials);
-            added = json_added;
-            (entries, merges)
+            (entries, merges, added)
         }
         None => {
+            // BartTokenizer's special tokens are matched in the text, taking the whitespace
+            // around them where special_tokens_map.json says so (the hub's `<mask>`: lstrip).
+            let map = read_json(dir, "special_tokens_map.json")?.unwrap_or(serde_json::Value::Null);
+            let added = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+                .into_iter()
+                .map(|t| {
+                    let entry = map
+                        .as_object()
+                        .and_then(|m| m.values().find(|v| v["content"].as_str() == Some(t)));
+                    (t.to_string(), entry.map_or(0, strip_flags))
+                })
+                .collect();
             let vocab = read_json(dir, "vocab.json")?.context(
                 "no tokenizer.json and no vocab.json: BART's tokenizer is vocab.json + merges.txt",
             )?;
@@ -227,18 +225,11 @@ pub fn write_bart(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<(
                 .filter(|(_, l)| !l.starts_with("#version") && !l.is_empty())
                 .map(|(i, l)| merge_pair(l).with_context(|| format!("merges.txt line {}", i + 1)))
                 .collect::<Result<_>>()?;
-            (json_vocab(&vocab, "vocab.json")?, merges)
+            (json_vocab(&vocab, "vocab.json")?, merges, added)
         }
     };
-    let n = entries.len();
-    if vocab_size < n {
-        bail!("the tokenizer has {n} ids but config.json says vocab_size {vocab_size}");
-    }
-    for k in 0..vocab_size - n {
-        entries.push((format!("madeupword{k:04}"), (n + k) as u64));
-    }
-    let padding: Vec<u32> = (n..vocab_size).map(|i| i as u32).collect();
-    let vocab = vocab_by_id(entries, "the tokenizer's vocabulary")?;
+    let mut vocab = vocab_by_id(entries, "the tokenizer's vocabulary")?;
+    let padding = pad_vocab(&mut vocab, vocab_size)?;
     let id_of = |p: &str| vocab.iter().position(|v| v == p).map(|i| i as u32);
     let spec = ByteLevelSpec {
         vocab: &vocab,
@@ -263,6 +254,18 @@ pub fn write_bart(w: &mut GgufWriter, dir: &Path, vocab_size: usize) -> Result<(
         clean_up_spaces: hf_clean_up(&cfg, true),
     };
     write_byte_level(w, &spec).map_err(|e| anyhow!("tokenizer: {e}"))
+}
+
+/// Extends the tokenizer's `vocab` to the model's `vocab_size` ids with padding pieces
+/// (fairseq's dictionaries end in madeupword0000...; HF does not know these ids at all) and
+/// returns their ids.
+fn pad_vocab(vocab: &mut Vec<String>, vocab_size: usize) -> Result<Vec<u32>> {
+    let n = vocab.len();
+    if vocab_size < n {
+        bail!("the tokenizer has {n} ids but config.json says vocab_size {vocab_size}");
+    }
+    vocab.extend((0..vocab_size - n).map(|k| format!("madeupword{k:04}")));
+    Ok((n..vocab_size).map(|i| i as u32).collect())
 }
 
 /// Whether transformers 5 applies `clean_up_tokenization_spaces` when decoding: as
@@ -412,15 +415,7 @@ fn write_hf_spm(
         } else {
             m2m100_vocab(dir, &cfg)?
         };
-    let n = vocab.len();
-    if vocab_size < n {
-        bail!("the tokenizer has {n} ids but config.json says vocab_size {vocab_size}");
-    }
-    // fairseq's dictionaries end in madeupword0000...; HF does not know these ids at all.
-    let padding: Vec<u32> = (n..vocab_size).map(|i| i as u32).collect();
-    for k in 0..vocab_size - n {
-        vocab.push(format!("madeupword{k:04}"));
-    }
+    let padding = pad_vocab(&mut vocab, vocab_size)?;
     let id_of = |p: &str| vocab.iter().position(|v| v == p).map(|i| i as u32);
     let eos = id_of("</s>").context("the vocabulary has no </s>")?;
     let unk = id_of("<unk>").context("the vocabulary has no <unk>")?;

@@ -547,6 +547,15 @@ pub fn write_byte_level(w: &mut GgufWriter, spec: &ByteLevelSpec<'_>) -> Result<
         .iter()
         .flat_map(|(&(l, r), &(m, rank))| [l, r, m, rank])
         .collect();
+    if spec
+        .added
+        .iter()
+        .any(|&(id, f)| id as usize >= n || vocab[id as usize].is_empty() || f > 3)
+    {
+        return Err(Error::BadTokenizer(
+            "an added token is beyond the vocabulary, empty, or has unknown flags",
+        ));
+    }
 
     w.meta(
         "tokenizer.model",
@@ -564,15 +573,6 @@ pub fn write_byte_level(w: &mut GgufWriter, spec: &ByteLevelSpec<'_>) -> Result<
     write_vocab(w, &vocab, &kinds);
     write_i32(w, "tokenizer.bpe.merges", &rows);
     write_i32(w, "tokenizer.bpe.byte_ids", &byte_ids);
-    if spec
-        .added
-        .iter()
-        .any(|&(id, f)| id as usize >= n || vocab[id as usize].is_empty() || f > 3)
-    {
-        return Err(Error::BadTokenizer(
-            "an added token is beyond the vocabulary, empty, or has unknown flags",
-        ));
-    }
     if !spec.added.is_empty() {
         let ids: Vec<i32> = spec.added.iter().map(|&(id, _)| id as i32).collect();
         let flags: Vec<u8> = spec.added.iter().map(|&(_, f)| f).collect();

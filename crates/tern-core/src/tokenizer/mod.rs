@@ -64,6 +64,8 @@ enum Segmenter<'a> {
 /// A SentencePiece source model (`tokenizer.src.*`) and its mapping to model ids.
 struct Spm<'a> {
     src: Unigram<'a>,
+    /// BPE merges by piece score; else the unigram Viterbi.
+    bpe: bool,
     /// Some piece is unused (BPE resegmentation then keeps a log in the scratch).
     has_unused: bool,
     /// With byte fallback: the source piece id of each byte `<0xHH>`.
@@ -79,7 +81,6 @@ pub struct Tokenizer<'a> {
     vocab_sorted: Sorted<'a>,
     vocab_kind: &'a [u8],
     segmenter: Segmenter<'a>,
-    algorithm: Algorithm,
     /// Language codes (`tokenizer.lang.*`): code strings and their model ids.
     langs: Option<(Strings<'a>, I32s<'a>)>,
     /// The ids source text encodes to: the model's vocabulary, or the source model's own.
@@ -110,6 +111,18 @@ struct SourceIds {
     unk: u32,
     /// The ids are the source model's own (`tokenizer.src.separate`), not the vocabulary's.
     separate: bool,
+}
+
+impl SourceIds {
+    /// Source text encodes to the model's own `n` ids.
+    fn vocabulary(n: usize, eos: u32, unk: u32) -> Self {
+        SourceIds {
+            size: n,
+            eos,
+            unk,
+            separate: false,
+        }
+    }
 }
 
 fn flag(g: &Gguf<'_>, key: &'static str, default: bool) -> Result<bool> {
@@ -190,15 +203,11 @@ impl<'a> Tokenizer<'a> {
         let (segmenter, source) = match algorithm {
             Algorithm::ByteLevelBpe => (
                 Segmenter::ByteLevel(ByteLevel::load(g, n)?),
-                SourceIds {
-                    size: n,
-                    eos,
-                    unk,
-                    separate: false,
-                },
+                SourceIds::vocabulary(n, eos, unk),
             ),
             Algorithm::Unigram | Algorithm::Bpe => {
-                let (sp, source) = Spm::load(g, n, eos, unk, langs.is_some())?;
+                let bpe = algorithm == Algorithm::Bpe;
+                let (sp, source) = Spm::load(g, n, eos, unk, langs.is_some(), bpe)?;
                 (Segmenter::Spm(sp), source)
             }
         };
@@ -213,7 +222,6 @@ impl<'a> Tokenizer<'a> {
             vocab_sorted,
             vocab_kind,
             segmenter,
-            algorithm,
             langs,
             source,
             bos,
@@ -280,7 +288,11 @@ impl<'a> Tokenizer<'a> {
     }
     /// The segmentation algorithm.
     pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        match &self.segmenter {
+            Segmenter::Spm(sp) if sp.bpe => Algorithm::Bpe,
+            Segmenter::Spm(_) => Algorithm::Unigram,
+            Segmenter::ByteLevel(_) => Algorithm::ByteLevelBpe,
+        }
     }
 
     /// The model id of a language code (`en`, `eng_Latn`: what the user types, as stored in
@@ -317,9 +329,9 @@ impl<'a> Tokenizer<'a> {
         match &self.segmenter {
             Segmenter::Spm(sp) => {
                 s.add::<u8>(cap);
-                match self.algorithm {
-                    Algorithm::Bpe => bpe::Work::size(&mut s, cap, sp.has_unused),
-                    _ => {
+                match sp.bpe {
+                    true => bpe::Work::size(&mut s, cap, sp.has_unused),
+                    false => {
                         s.add::<f32>(cap + 1)
                             .add::<u32>(cap + 1)
                             .add::<u32>(cap + 1);
@@ -393,8 +405,8 @@ impl<'a> Tokenizer<'a> {
         let n = sp.norm.normalize(text.as_bytes(), buf)?;
         let norm = &buf[..n];
         let mut unk_run: Option<(usize, usize)> = None;
-        match self.algorithm {
-            Algorithm::Bpe => {
+        match sp.bpe {
+            true => {
                 let mut work = bpe::Work::take(c, cap, sp.has_unused)?;
                 let model = bpe::Bpe { pieces: &sp.src };
                 let first = model.segment(&sp.norm, norm, &mut work)?;
@@ -403,7 +415,7 @@ impl<'a> Tokenizer<'a> {
                     Ok(())
                 })?;
             }
-            _ => {
+            false => {
                 let mut lat = Lattice {
                     score: c.take::<f32>(cap + 1)?,
                     id: c.take::<u32>(cap + 1)?,
@@ -603,6 +615,7 @@ impl<'a> Spm<'a> {
         eos: u32,
         unk: u32,
         has_langs: bool,
+        bpe: bool,
     ) -> Result<(Self, SourceIds)> {
         let pieces = Strings::load(g, "tokenizer.src.offsets", "tokenizer.src.text")?;
         let m = pieces.len();
@@ -698,23 +711,15 @@ impl<'a> Spm<'a> {
                     separate: true,
                 }
             }
-            false => SourceIds {
-                size: n,
-                eos,
-                unk,
-                separate: false,
-            },
+            false => SourceIds::vocabulary(n, eos, unk),
         };
-        let expansion = g.u32("tokenizer.src.expansion")? as usize;
-        if !(1..=1024).contains(&expansion) {
-            return Err(Error::BadHyperparameter("tokenizer.src.expansion"));
-        }
         let expansion = g.u32("tokenizer.src.expansion")? as usize;
         if !(1..=1024).contains(&expansion) {
             return Err(Error::BadHyperparameter("tokenizer.src.expansion"));
         }
         let sp = Spm {
             src,
+            bpe,
             has_unused,
             byte_ids,
             to_vocab,
