@@ -29,6 +29,7 @@ mod wasm;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
 
@@ -66,13 +67,27 @@ fn root() -> PathBuf {
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
+    let started = Instant::now();
     let status = cmd
         .status()
         .with_context(|| format!("could not start {cmd:?}"))?;
+    let took = started.elapsed().as_secs();
+    // Where CI's time goes: every command over ten seconds says how long it took.
+    if took >= 10 {
+        eprintln!("xtask: took {took} s: {:?}", cmd.get_program());
+    }
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// Runs one part of `test` and says how long it took.
+fn timed(part: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    let started = Instant::now();
+    let result = f();
+    eprintln!("xtask: {part}: {} s", started.elapsed().as_secs());
+    result
 }
 
 fn cargo() -> Command {
@@ -191,19 +206,21 @@ fn test() -> Result<()> {
     // the en-pt vocabulary is also one of the tokenizer's test cases.
     fetch_model(&["enpt".to_string()])?;
     fetch_model(&["pten".to_string()])?;
-    check_no_std()?;
-    check_msrv()?;
-    run(cargo()
-        .args(["test", "--workspace", "--all-features"])
-        .env("TERN_PYTHON", &python))?;
-    firmware::firmware(&[])?;
-    capi::capi(&[])?;
-    python::python(&[])?;
-    wasm::wasm(&["--test".to_string()])?;
-    miri()?;
+    timed("no_std build", check_no_std)?;
+    timed("MSRV check", check_msrv)?;
+    timed("workspace tests", || {
+        run(cargo()
+            .args(["test", "--workspace", "--all-features"])
+            .env("TERN_PYTHON", &python))
+    })?;
+    timed("firmware", || firmware::firmware(&[]))?;
+    timed("C API", || capi::capi(&[]))?;
+    timed("Python", || python::python(&[]))?;
+    timed("wasm", || wasm::wasm(&["--test".to_string()]))?;
+    timed("Miri", miri)?;
     // A smoke run of every fuzz target; `cargo xtask fuzz --seconds 120` is the long run
     // recorded in docs/robustness.md.
-    fuzz(&["--seconds".to_string(), "10".to_string()])
+    timed("fuzz", || fuzz(&["--seconds".to_string(), "10".to_string()]))
 }
 
 /// Installs the nightly toolchain with Miri if it is missing (cargo-fuzz and Miri need it).
