@@ -91,6 +91,12 @@ fn main() -> ! {
         plan::RAM_REGION,
         kernels.name
     );
+    // The table against the portable one on awkward shapes (tails, one row, several rows), on
+    // this core, before it is trusted with a model.
+    if let Err(m) = tern_core::kernels::check::compare_with_scalar(&kernels) {
+        error!("kernels {=str}: {}", kernels.name, Display2Format(&m));
+        board::exit(false)
+    }
     let t0 = ticks();
     let engine = match Engine::load(&MODEL.0, kernels) {
         Ok(e) => e,

@@ -15,6 +15,7 @@ use super::{
     ban_repeated_ngrams, check, process_logits, split, Hypothesis, Options, SearchBuffers, Special,
 };
 use crate::error::{Error, Result};
+use crate::kernels::Exp;
 use crate::model::{Rows, Seq2Seq};
 use crate::plan::Limits;
 
@@ -100,7 +101,7 @@ pub fn search<M: Seq2Seq>(
         model.step(&mut state, &Rows::beams(&tokens[..nb], anc), pos, logits)?;
         for b in 0..nb {
             let row = &mut logits[b * v..(b + 1) * v];
-            log_softmax(row);
+            log_softmax(model.kernels().exp, row);
             if opts.no_repeat_ngram > 0 {
                 let generated = &hist[b * t_max..b * t_max + pos];
                 ban_repeated_ngrams(row, opts.no_repeat_ngram, special.decoder_start, generated);
@@ -220,10 +221,18 @@ impl Finished<'_> {
     }
 }
 
-/// `x = x - logsumexp(x)`.
-fn log_softmax(x: &mut [f32]) {
+/// `x = x - logsumexp(x)`. The exponentials go through the table's `exp` (libm's bits, in
+/// SIMD where the table has it) a block at a time in a stack buffer, and are summed in order.
+fn log_softmax(exp: Exp, x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let sum: f32 = x.iter().map(|&v| libm::expf(v - max)).sum();
+    let mut block = [0f32; 64];
+    let mut sum = 0f32;
+    for chunk in x.chunks(block.len()) {
+        let e = &mut block[..chunk.len()];
+        e.iter_mut().zip(chunk).for_each(|(e, &v)| *e = v - max);
+        exp(e);
+        sum = e.iter().fold(sum, |s, &v| s + v);
+    }
     let lse = max + libm::logf(sum);
     x.iter_mut().for_each(|v| *v -= lse);
 }
@@ -268,7 +277,7 @@ mod tests {
     #[test]
     fn log_softmax_sums_to_one() {
         let mut x = [1.0f32, 2.0, 3.0];
-        log_softmax(&mut x);
+        log_softmax(crate::kernels::scalar::exp, &mut x);
         let s: f32 = x.iter().map(|v| libm::expf(*v)).sum();
         assert!((s - 1.0).abs() < 1e-6);
     }

@@ -714,50 +714,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "70 million libm calls")]
     fn exp_is_bit_identical_to_libm() {
         let Some(k) = kernels() else { return };
-        // Every 61st float bit pattern (both signs, all exponents: the tiny, small, middle
-        // and large-argument paths, overflow, underflow, NaN and the infinities) ...
-        let mut checked = 0usize;
-        let mut block = [0f32; 256];
-        let mut bits = 0u32;
-        loop {
-            for v in block.iter_mut() {
-                *v = f32::from_bits(bits);
-                bits = bits.wrapping_add(61);
-            }
-            let want = block.map(libm::expf);
-            (k.exp)(&mut block);
-            for (g, w) in block.iter().zip(want) {
-                assert!(
-                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
-                    "{g} vs {w}"
-                );
-            }
-            checked += 256;
-            if bits < 61 * 256 {
-                break;
-            }
-        }
-        assert!(checked > 70_000_000);
-        // Lengths that leave a tail (done through padded lanes), with a special value in it.
-        for len in [1usize, 5, 13, 20] {
-            let mut v: heapless::Vec<f32, 20> = (0..len).map(|i| i as f32 * -0.37 + 1.1).collect();
-            v[len - 1] = if len % 2 == 0 { -120.0 } else { 1e-9 };
-            let want: heapless::Vec<f32, 20> = v.iter().map(|&x| libm::expf(x)).collect();
-            (k.exp)(&mut v);
-            assert_eq!(v, want, "length {len}");
-        }
-        // ... and every float in the range softmax feeds it, [-20, 0], at a finer step.
-        let mut x = -20.0f32;
-        while x < 0.0 {
-            let mut b = [0f32; 8];
-            for v in b.iter_mut() {
-                *v = x;
-                x = f32::from_bits(x.to_bits() - 7).max(x + 1e-7);
-            }
-            let want = b.map(libm::expf);
-            (k.exp)(&mut b);
-            assert_eq!(b.map(f32::to_bits), want.map(f32::to_bits));
-        }
+        crate::kernels::check::assert_exp_is_libm(k.exp);
     }
 
     #[test]

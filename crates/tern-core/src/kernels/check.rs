@@ -125,6 +125,23 @@ pub fn compare_with_scalar(k: &Kernels) -> Result<(), Mismatch> {
         if got != want {
             return Err(at("quantize_static"));
         }
+        // exp: softmax's range, each of libm's argument paths, the smallest normal results
+        // (k = -126), overflow.
+        let mut e = [0f32; MAX_K];
+        for (i, v) in e[..kk].iter_mut().enumerate() {
+            *v = match i % 8 {
+                0 => -87.3,
+                1 => 1e-5,
+                2 => 0.5,
+                3 => -1.1,
+                4 => 88.0,
+                _ => -unit(rnd()).abs() * 30.0,
+            };
+        }
+        let (mut eg, mut ew) = (e, e);
+        (k.exp)(&mut eg[..kk]);
+        (s.exp)(&mut ew[..kk]);
+        same(&eg, &ew).ok_or(at("exp"))?;
         let (mut gs, mut wsc) = ([0f32; 1], [0f32; 1]);
         (k.quantize_rows)(&x[..kk], &mut got[..kk], &mut gs, 1, kk);
         (s.quantize_rows)(&x[..kk], &mut want[..kk], &mut wsc, 1, kk);
@@ -133,6 +150,62 @@ pub fn compare_with_scalar(k: &Kernels) -> Result<(), Mismatch> {
         }
     }
     Ok(())
+}
+
+/// Panics unless `exp` gives `libm::expf`'s bits: every 61st float bit pattern (every 997th
+/// under QEMU, where the full sweep is minutes), tails, and every float softmax feeds it at a
+/// finer step.
+#[cfg(test)]
+pub(crate) fn assert_exp_is_libm(exp: super::Exp) {
+    // Every 61st float bit pattern (both signs, all exponents: the tiny, small, middle
+    // and large-argument paths, overflow, underflow, NaN and the infinities) ...
+    let stride: u32 = if std::env::var_os("QEMU_CPU").is_some() {
+        997
+    } else {
+        61
+    };
+    let mut checked = 0usize;
+    let mut block = [0f32; 256];
+    let mut bits = 0u32;
+    loop {
+        for v in block.iter_mut() {
+            *v = f32::from_bits(bits);
+            bits = bits.wrapping_add(stride);
+        }
+        let want = block.map(libm::expf);
+        exp(&mut block);
+        for (g, w) in block.iter().zip(want) {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{g} vs {w}"
+            );
+        }
+        checked += 256;
+        if bits < stride * 256 {
+            break;
+        }
+    }
+    assert!(checked as u64 * u64::from(stride) > 0xfff0_0000);
+    // Lengths that leave a tail (done through padded lanes), with a special value in it.
+    for len in [1usize, 5, 13, 20] {
+        let mut v: heapless::Vec<f32, 20> = (0..len).map(|i| i as f32 * -0.37 + 1.1).collect();
+        v[len - 1] = if len % 2 == 0 { -120.0 } else { 1e-9 };
+        let want: heapless::Vec<f32, 20> = v.iter().map(|&x| libm::expf(x)).collect();
+        exp(&mut v);
+        assert_eq!(v, want, "length {len}");
+    }
+    // ... and every float in the range softmax feeds it, [-20, 0], at a finer step.
+    let mut x = -20.0f32;
+    while x < 0.0 {
+        let mut b = [0f32; 8];
+        for v in b.iter_mut() {
+            *v = x;
+            x = f32::from_bits(x.to_bits() - 7).max(x + 1e-7);
+        }
+        let want = b.map(libm::expf);
+        exp(&mut b);
+        assert_eq!(b.map(f32::to_bits), want.map(f32::to_bits));
+    }
 }
 
 /// `Some` if the two hold the same bits.
@@ -152,6 +225,12 @@ mod tests {
                 super::compare_with_scalar(&k).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "70 million libm calls")]
+    fn the_scalar_exp_is_libm() {
+        super::assert_exp_is_libm(super::scalar::exp);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The kernel table: every numeric routine the models call, as plain function pointers.
 //!
-//! [`scalar::KERNELS`] is complete and portable; SIMD tables (AVX2, NEON, Helium, wasm simd128) overlay it
+//! [`scalar::KERNELS`] is complete and portable; SIMD tables (AVX2, AVX-512, NEON, Cortex-M DSP, Helium, wasm simd128) overlay it
 //! field by field, so a target only replaces what it does better. Model code calls
 //! [`Kernels::linear`] and friends and never sees a target.
 
@@ -13,6 +13,8 @@ pub mod avx512;
 pub mod check;
 #[cfg(feature = "std")]
 pub mod gemm;
+#[cfg(all(target_arch = "arm", feature = "helium"))]
+pub mod helium;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod scalar;
@@ -163,7 +165,9 @@ impl Kernels {
         if let Some(k) = avx512::kernels().or_else(avx2::kernels) {
             return k;
         }
-        #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+        #[cfg(all(target_arch = "arm", feature = "helium"))]
+        return helium::KERNELS;
+        #[cfg(all(target_arch = "arm", feature = "arm-dsp", not(feature = "helium")))]
         return arm_dsp::KERNELS;
         #[cfg(target_arch = "aarch64")]
         return neon::dotprod().unwrap_or(neon::NEON);
@@ -173,7 +177,7 @@ impl Kernels {
         scalar::KERNELS
     }
 
-    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`, `neon`,
+    /// The table called `name` (`scalar`, `avx2`, `avx512vnni`, `arm-dsp`, `helium`, `neon`,
     /// `neon-dotprod`, `simd128`), if this machine can run it: to compare kernels on the same
     /// machine.
     pub fn named(name: &str) -> Option<Kernels> {
@@ -185,6 +189,8 @@ impl Kernels {
             avx512::kernels(),
             #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
             Some(arm_dsp::KERNELS),
+            #[cfg(all(target_arch = "arm", feature = "helium"))]
+            Some(helium::KERNELS),
             #[cfg(target_arch = "aarch64")]
             Some(neon::NEON),
             #[cfg(target_arch = "aarch64")]

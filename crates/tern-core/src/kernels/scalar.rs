@@ -58,9 +58,57 @@ pub fn axpy_rows_with(
     }
 }
 
-/// `libm::expf`, element by element: the reference the SIMD tables reproduce exactly.
+/// `libm::expf`, bit for bit (the reference every table reproduces). Four lanes at a time
+/// through [`exp_lane`], which has no branches, so LLVM can vectorize it (Helium, NEON); a group
+/// with a lane where libm takes another path (|x| >= 87.34, NaN) goes to libm itself, as do the
+/// last few.
 pub fn exp(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| *v = libm::expf(*v));
+    let mut groups = x.chunks_exact_mut(4);
+    for g in &mut groups {
+        if g.iter().all(|v| v.to_bits() & 0x7fff_ffff < 0x42ae_ac50) {
+            g.iter_mut().for_each(|v| *v = exp_lane(*v));
+        } else {
+            g.iter_mut().for_each(|v| *v = libm::expf(*v));
+        }
+    }
+    groups
+        .into_remainder()
+        .iter_mut()
+        .for_each(|v| *v = libm::expf(*v));
+}
+
+/// `libm::expf(x)` for |x| < 87.34 (FreeBSD's `e_expf.c`), its branches turned into selects:
+/// the same operations in the same order, so the same bits.
+#[inline(always)]
+fn exp_lane(x: f32) -> f32 {
+    const LN2_HI: f32 = 6.931_457_5e-1;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const INV_LN2: f32 = core::f32::consts::LOG2_E;
+    const P1: f32 = 1.666_662_5e-1;
+    const P2: f32 = -2.766_733_3e-3;
+    let hx = x.to_bits() & 0x7fff_ffff;
+    let neg = (x.to_bits() >> 31) as i32;
+    // |x| > 1.5 ln2: k = (int)(x / ln2 +- 0.5); 0.5 ln2 < |x| <= 1.5 ln2: k = +-1; else 0.
+    let half = if neg != 0 { -0.5 } else { 0.5 };
+    let k_big = (INV_LN2 * x + half) as i32;
+    let k = if hx > 0x3f85_1592 { k_big } else { 1 - 2 * neg };
+    let k = if hx > 0x3eb1_7218 { k } else { 0 };
+    let kf = k as f32;
+    // k = 0 gives hi = x, lo = 0 exactly, as libm's small-argument branch.
+    let hi = x - kf * LN2_HI;
+    let lo = kf * LN2_LO;
+    let r = hi - lo;
+    let rr = r * r;
+    let c = r - rr * (P1 + rr * P2);
+    let y = 1.0 + (r * c / (2.0 - c) - lo + hi);
+    // 2^k for |k| <= 126 is a normal float, and one multiply by it is `scalbnf`.
+    let y = y * f32::from_bits(((k + 127) as u32) << 23);
+    // |x| <= 2^-14: libm returns 1 + x.
+    if hx <= 0x3900_0000 {
+        1.0 + x
+    } else {
+        y
+    }
 }
 
 /// Dot product in a fixed order every SIMD table reproduces: two 8-lane accumulators over

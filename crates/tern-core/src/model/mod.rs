@@ -100,6 +100,10 @@ impl Seq2Seq for Transformer<'_> {
         self.spec.vocab_size
     }
 
+    fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
     fn max_positions(&self) -> usize {
         self.spec.max_positions
     }

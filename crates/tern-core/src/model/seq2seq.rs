@@ -2,6 +2,7 @@
 //! (beams, and sentences of a batch) one position at a time.
 
 use crate::error::Result;
+use crate::kernels::Kernels;
 use crate::plan::Limits;
 
 /// An encoder-decoder model as the decoding loops see it.
@@ -16,6 +17,8 @@ pub trait Seq2Seq {
     type State<'w>;
     /// Output vocabulary size.
     fn vocab_size(&self) -> usize;
+    /// The kernels it runs on (the decoding loops use their `exp`).
+    fn kernels(&self) -> &Kernels;
     /// Longest sequence the positions support.
     fn max_positions(&self) -> usize;
     /// Bytes of model state for these limits.
