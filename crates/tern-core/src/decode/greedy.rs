@@ -217,7 +217,9 @@ mod tests {
             seed ^= seed << 5;
             seed
         };
-        for case in 0..2000 {
+        // Under Miri 2000 cases took 75 s of CI; 100 still cover every branch.
+        let cases = if cfg!(miri) { 100 } else { 2000 };
+        for case in 0..cases {
             let special = Special {
                 decoder_start: 0,
                 eos: 0,

@@ -191,8 +191,9 @@ fn corrupt_tables_are_typed_errors() {
         );
     }
     // Every single-byte flip anywhere either loads or fails with an error, never panics.
-    // Under Miri every 37th byte (a prime stride); natively every byte.
-    for i in (0..good.len()).step_by(if cfg!(miri) { 37 } else { 1 }) {
+    // Under Miri every 131st byte (a prime stride: every 37th took 41 s of CI); natively every
+    // byte.
+    for i in (0..good.len()).step_by(if cfg!(miri) { 131 } else { 1 }) {
         let mut bad = good.clone();
         bad[i] ^= 0x41;
         if let Ok(g) = Gguf::parse(&bad) {
