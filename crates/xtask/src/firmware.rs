@@ -9,7 +9,9 @@
 //! - Raspberry Pi (`firmware/rpi`): tern-core's and tern's tests and the `tern-pi` example under
 //!   qemu-aarch64 as a Pi 4 (cortex-a72) and a Pi 5 (cortex-a76), and under qemu-arm (32-bit,
 //!   cortex-a7 as in a Pi 2; a Pi 3/4 running 32-bit Raspberry Pi OS runs the same binary);
-//!   the example's translations must equal the x86 `tern` CLI's.
+//!   the example's translations must equal the x86 `tern` CLI's. The Hugging Face conformance
+//!   tests run under emulation too: in CI a share per CPU (see `conformance_on`), with `--full`
+//!   all of them on every CPU.
 
 use crate::{
     bin, build_release, convert_model, convert_model_with, ensure_apt, ensure_target, fetch_model,
@@ -315,9 +317,41 @@ fn cortex_m(fixture: &Path, nllb: &Path, t5: &Path, enpt: &Path) -> Result<Vec<R
     Ok(reports)
 }
 
+/// Which Hugging Face conformance tests run emulated on `cpu`: the fixtures
+/// (`TERN_CONFORMANCE`) and the tests skipped; `None`: none. `full` (`cargo xtask firmware
+/// --full`): every test on every fixture on every CPU.
+///
+/// Emulated, these took most of CI's time, so CI runs on each CPU what only it can show. The
+/// searches' own logic (beam 4, length cuts, generation settings) has no kernel of its own and
+/// is left to the native run. The A76 runs every fixture in f32 through its SDOT build; its
+/// quantized models are checked by the unit tests' exact `kernels::check` against the scalar
+/// table. The A72's float code is the A76's, and its plain NEON int8 table is checked the same
+/// way; `tern-pi` then runs the int8 fixture and Firefox's model on it against x86's output.
+/// The 32-bit A7 runs the MarianMT fixtures in f32 (its int8 is the scalar table's, exact, and
+/// `tern-pi` checks it the same way).
+fn conformance_on(cpu: &str, full: bool) -> Option<(&'static str, &'static [&'static str])> {
+    const SEARCHES: [&str; 3] = [
+        "f32_beam4_ids_text_and_scores_equal_hf",
+        "f32_outputs_cut_by_max_length_equal_hf",
+        "generation_settings_from_the_checkpoint_give_hf_outputs",
+    ];
+    const SEARCHES_AND_INT8: [&str; 4] = [
+        SEARCHES[0],
+        SEARCHES[1],
+        SEARCHES[2],
+        "quantized_models_stay_close_to_hf",
+    ];
+    match (full, cpu) {
+        (true, _) => Some(("all", &[])),
+        (false, "cortex-a76") => Some(("all", &SEARCHES_AND_INT8)),
+        (false, "cortex-a72") => None,
+        (false, _) => Some(("marian", &SEARCHES_AND_INT8)),
+    }
+}
+
 /// The Pi: unit tests and the Hugging Face conformance tests under emulation, then `tern-pi`
 /// against the x86 CLI.
-fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
+fn rpi(fixture: &Path, enpt: &Path, full: bool) -> Result<Vec<Report>> {
     let sentences = root().join("firmware/cortex-m/sentences.txt");
     let samples = root().join("models/samples/bergamot/en.txt");
     let text = std::fs::read_to_string(&samples)?;
@@ -338,57 +372,23 @@ fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
         for cpu in cpus {
             // The engine's own tests, then through the `tern` library the fixtures' outputs
             // against Hugging Face's as on x86; run under qemu-user by the runner in
-            // .cargo/config.toml. Emulation is slow: the multilingual fixtures run on the
-            // Cortex-A76 (the SDOT kernels), the MarianMT ones on every CPU.
-            let fixtures = if *cpu == "cortex-a76" {
-                "all"
-            } else {
-                "marian"
-            };
-            // The searches' own logic (beam 4, length cuts, generation settings) has no kernel
-            // of its own, so it is left to the native run: emulated, it took most of CI's time.
-            // Each CPU runs what only it can show: the A76 the f32 fixtures through its SDOT
-            // table's build (its quantized models are checked by the `--lib` run's exact
-            // `kernels::check` against the scalar table); the A72, whose float code is the
-            // A76's, the MarianMT fixtures' int8 models against HF through the plain NEON table;
-            // the 32-bit A7 the MarianMT fixtures in f32 and int8.
-            let mut skip = vec!["--"];
-            let skipped: &[&str] = match *cpu {
-                "cortex-a76" => &[
-                    "f32_beam4_ids_text_and_scores_equal_hf",
-                    "f32_outputs_cut_by_max_length_equal_hf",
-                    "quantized_models_stay_close_to_hf",
-                    "generation_settings_from_the_checkpoint_give_hf_outputs",
-                ],
-                "cortex-a72" => &[
-                    "source_ids_equal_hf_tokenizer",
-                    "f32_",
-                    "untied_checkpoint_reads_the_embeddings_hf_reads",
-                    "generation_settings_from_the_checkpoint_give_hf_outputs",
-                ],
-                _ => &[
-                    "f32_beam4_ids_text_and_scores_equal_hf",
-                    "f32_outputs_cut_by_max_length_equal_hf",
-                    "generation_settings_from_the_checkpoint_give_hf_outputs",
-                ],
-            };
-            for t in skipped {
-                skip.extend(["--skip", t]);
-            }
-            for (which, skip) in [
-                (
-                    &["-p", "tern-core", "-p", "tern", "--lib", "--tests"][..],
-                    &[][..],
-                ),
-                (&["-p", "tern-e2e", "--test", "conformance"], &skip[..]),
-            ] {
-                run(Command::new("cargo")
-                    .current_dir(root())
+            // .cargo/config.toml.
+            run(Command::new("cargo")
+                .current_dir(root())
+                .args(["test", "--release", "--target", target])
+                .args(["-p", "tern-core", "-p", "tern", "--lib", "--tests"])
+                .env("QEMU_CPU", cpu))?;
+            if let Some((fixtures, skipped)) = conformance_on(cpu, full) {
+                let mut cmd = Command::new("cargo");
+                cmd.current_dir(root())
                     .args(["test", "--release", "--target", target])
-                    .args(which)
-                    .args(skip)
+                    .args(["-p", "tern-e2e", "--test", "conformance", "--"])
                     .env("QEMU_CPU", cpu)
-                    .env("TERN_CONFORMANCE", fixtures))?;
+                    .env("TERN_CONFORMANCE", fixtures);
+                for t in skipped {
+                    cmd.args(["--skip", t]);
+                }
+                run(&mut cmd)?;
             }
         }
         run(Command::new("cargo")
@@ -466,7 +466,8 @@ fn rpi(fixture: &Path, enpt: &Path) -> Result<Vec<Report>> {
     Ok(reports)
 }
 
-pub fn firmware(_args: &[String]) -> Result<()> {
+pub fn firmware(args: &[String]) -> Result<()> {
+    let full = args.iter().any(|a| a == "--full");
     install()?;
     build_release()?;
     let fixture = convert_model(
@@ -483,7 +484,7 @@ pub fn firmware(_args: &[String]) -> Result<()> {
     let t5 = convert_model(&root().join("models/fixtures/t5-tiny"), "fixture-t5")?;
     let enpt = convert_model(&fetch_model(&["enpt".to_string()])?, "enpt")?;
     let mut reports = cortex_m(&fixture, &nllb, &t5, &enpt)?;
-    reports.extend(rpi(&fixture, &enpt)?);
+    reports.extend(rpi(&fixture, &enpt, full)?);
     eprintln!("\nxtask firmware: every output equals the host engine's");
     eprintln!("{:<58} {:>22} {:>9}", "run", "instructions/token", "wall s");
     for r in &reports {

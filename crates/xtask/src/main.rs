@@ -6,7 +6,8 @@
 //!   C and Python bindings, the wasm package in Node and headless Chromium (`wasm`), the core's
 //!   reader/tokenizer/kernel tests under Miri and every fuzz target for 10 s.
 //! - `firmware`: builds the Cortex-M and Raspberry Pi examples and runs them under QEMU;
-//!   fails unless every translation equals the host engine's.
+//!   fails unless every translation equals the host engine's (`--full`: every Hugging Face
+//!   conformance test on every emulated Pi CPU, not CI's share).
 //! - `python`: builds the Python wheel (`bindings/python`), installs it into a fresh venv and
 //!   runs its pytest tests and the Ray example's (`python.rs`).
 //! - `wasm`: builds the npm package (`target/tern-wasm/pkg`); `--test` also checks it in Node and
@@ -52,7 +53,7 @@ fn main() -> Result<()> {
         Some("web") => wasm::web(&args[1..]),
         Some("fetch-model") => fetch_model(&args[1..]).map(|d| println!("{}", d.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|firmware|capi [--bless]|python|wasm [--test]|web [--model FILE] [--port N]|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|check-msrv|py-env>");
+            eprintln!("usage: cargo xtask <test|firmware [--full]|capi [--bless]|python|wasm [--test]|web [--model FILE] [--port N]|miri|demo [--pair enpt|pten] [--checkpoint DIR] [--input FILE]|quality [enpt|pten] [--src FILE --ref FILE] [--bergamot FILE]|bench [--bergamot DIR] [--src FILE] [--rounds N]|fuzz [--seconds N] [TARGET...]|fetch-model enpt|pten [--dir DIR]|check-no-std|check-msrv|py-env>");
             std::process::exit(2)
         }
     }
