@@ -223,7 +223,7 @@ fn test() -> Result<()> {
             .env("TERN_PYTHON", &python))
     })?;
     timed("firmware", || firmware::firmware(&[]))?;
-    timed("C API", || capi::capi(&[]))?;
+    timed("C API", || capi::capi(&["--header-tested".to_string()]))?;
     timed("Python", || python::python(&[]))?;
     timed("wasm", || wasm::wasm(&["--test".to_string()]))?;
     timed("Miri", miri)?;
