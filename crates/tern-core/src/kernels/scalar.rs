@@ -60,14 +60,25 @@ pub fn axpy_rows_with(
 
 /// `libm::expf`, bit for bit (the reference every table reproduces). Four lanes at a time
 /// through [`exp_lane`], which has no branches, so LLVM can vectorize it (Helium, NEON); a group
-/// with a lane where libm takes another path (|x| >= 87.34, NaN) goes to libm itself, as do the
-/// last few.
+/// with a lane where libm takes another path (|x| >= 87.34, NaN) goes to libm itself.
 pub fn exp(x: &mut [f32]) {
+    exp_by_groups(x, |g| {
+        let normal = g.iter().all(|v| v.to_bits() & 0x7fff_ffff < 0x42ae_ac50);
+        if normal {
+            g.iter_mut().for_each(|v| *v = exp_lane(*v));
+        }
+        normal
+    })
+}
+
+/// `exp` four values at a time: `group` (given four) computes them and returns `true`, or leaves it
+/// untouched and returns `false` when a lane is on one of libm's special paths; such groups, and
+/// the last few values, go to libm.
+#[inline(always)]
+pub fn exp_by_groups(x: &mut [f32], mut group: impl FnMut(&mut [f32]) -> bool) {
     let mut groups = x.chunks_exact_mut(4);
     for g in &mut groups {
-        if g.iter().all(|v| v.to_bits() & 0x7fff_ffff < 0x42ae_ac50) {
-            g.iter_mut().for_each(|v| *v = exp_lane(*v));
-        } else {
+        if !group(g) {
             g.iter_mut().for_each(|v| *v = libm::expf(*v));
         }
     }
