@@ -34,15 +34,13 @@ const APT: &[&str] = &[
 ];
 /// The runs the hand-written Helium kernels are compared on, each with LLVM's vectorization of
 /// the scalar table on the same model.
+const LLVM_FIXTURE: &str = "M55, Helium (LLVM)";
 const HAND_FIXTURE: &str = "M55, Helium (hand)";
+const LLVM_FIREFOX: &str = "M55, Helium (LLVM), Firefox en->pt from DDR";
 const HAND_FIREFOX: &str = "M55, Helium (hand), Firefox en->pt from DDR";
 const HELIUM_PAIRS: &[(&str, &str, &str)] = &[
-    ("fixture", "M55, Helium (LLVM)", HAND_FIXTURE),
-    (
-        "Firefox en->pt",
-        "M55, Helium (LLVM), Firefox en->pt from DDR",
-        HAND_FIREFOX,
-    ),
+    ("fixture", LLVM_FIXTURE, HAND_FIXTURE),
+    ("Firefox en->pt", LLVM_FIREFOX, HAND_FIREFOX),
 ];
 /// Limits of the Pi comparison (the same on x86 and under emulation).
 const PI_LIMITS: &[&str] = &["--beam", "2", "--max-len", "48", "--max-src-len", "48"];
@@ -165,7 +163,7 @@ fn cortex_m(fixture: &Path, nllb: &Path, t5: &Path, enpt: &Path) -> Result<Vec<R
             },
         ),
         (
-            "M55, Helium (LLVM)",
+            LLVM_FIXTURE,
             Build {
                 board: "mps3-an547",
                 target: CORTEX_M_TARGETS[1],
@@ -209,7 +207,7 @@ fn cortex_m(fixture: &Path, nllb: &Path, t5: &Path, enpt: &Path) -> Result<Vec<R
             },
         ),
         (
-            "M55, Helium (LLVM), Firefox en->pt from DDR",
+            LLVM_FIREFOX,
             Build {
                 board: "mps3-an547",
                 target: CORTEX_M_TARGETS[1],
