@@ -64,18 +64,48 @@ fn bergamot_model_survives_truncations_and_flips() {
 }
 
 fn walk(bytes: &[u8]) {
-    // One aligned copy, damaged and repaired in place: a 22 MB model is not copied per offset.
-    let mut store = aligned(bytes);
     let n = bytes.len();
-    load_and_use(&tern_core::plan::as_bytes(&store)[..n]).expect("the intact file works");
-    let data_start = tern_core::gguf::Gguf::parse(&tern_core::plan::as_bytes(&store)[..n])
+    let intact = aligned(bytes);
+    load_and_use(&tern_core::plan::as_bytes(&intact)[..n]).expect("the intact file works");
+    let data_start = tern_core::gguf::Gguf::parse(&tern_core::plan::as_bytes(&intact)[..n])
         .unwrap()
         .data_offset();
     let offsets: Vec<usize> = (0..data_start)
         .chain((data_start..n).step_by(4096))
         .collect();
+    // Each core (up to four) walks its share of the offsets, on its own copy.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(4));
+    let counts: Vec<(usize, usize)> = std::thread::scope(|scope| {
+        let walkers: Vec<_> = (0..threads)
+            .map(|t| {
+                let mine = offsets.iter().copied().skip(t).step_by(threads);
+                let intact = &intact;
+                scope.spawn(move || damage_each(intact.clone(), n, data_start, mine))
+            })
+            .collect();
+        walkers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let errors: usize = counts.iter().map(|c| c.0).sum();
+    let loaded: usize = counts.iter().map(|c| c.1).sum();
+    eprintln!("{} offsets: {errors} truncations rejected, {loaded} flipped files still loaded and translated", offsets.len());
+    assert!(
+        errors >= data_start,
+        "every truncation inside the header is an error"
+    );
+}
+
+/// Truncates the file at each offset, then flips the byte there, loading and using each damaged
+/// file; returns how many truncations were rejected and how many flipped files loaded.
+/// One aligned copy (`store`), damaged and repaired in place: a 22 MB model is not copied per
+/// offset.
+fn damage_each(
+    mut store: Vec<u64>,
+    n: usize,
+    data_start: usize,
+    offsets: impl Iterator<Item = usize>,
+) -> (usize, usize) {
     let (mut errors, mut loaded) = (0, 0);
-    for &at in &offsets {
+    for at in offsets {
         let file = tern_core::plan::as_bytes(&store);
         match std::panic::catch_unwind(|| load_and_use(&file[..at])) {
             Err(_) => panic!("truncation at {at} panicked"),
@@ -108,9 +138,5 @@ fn walk(bytes: &[u8]) {
         }
         tern_core::plan::as_bytes_mut(&mut store)[at] ^= 0xA5;
     }
-    eprintln!("{} offsets: {errors} truncations rejected, {loaded} flipped files still loaded and translated", offsets.len());
-    assert!(
-        errors >= data_start,
-        "every truncation inside the header is an error"
-    );
+    (errors, loaded)
 }

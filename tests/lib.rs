@@ -81,7 +81,17 @@ pub fn convert(dir: &Path, precision: tern_convert::Precision) -> Vec<u8> {
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        // As `cargo xtask` and a shell build them: a test's CARGO_PKG_* and CARGO_MANIFEST_*,
+        // which ring's build script watches, would rebuild TLS and the CLI here and in the next
+        // build.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_MANIFEST_") {
+                cargo.env_remove(&*key);
+            }
+        }
+        let status = cargo
             .current_dir(root())
             .args([
                 "build",

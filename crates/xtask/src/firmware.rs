@@ -315,9 +315,8 @@ fn cortex_m(fixture: &Path, nllb: &Path, t5: &Path, enpt: &Path) -> Result<Vec<R
     Ok(reports)
 }
 
-/// Which Hugging Face conformance tests run emulated on `cpu`: the fixtures
-/// (`TERN_CONFORMANCE`) and the tests skipped; `None`: none. `full` (`cargo xtask firmware
-/// --full`): every test on every fixture on every CPU.
+/// Whether the Hugging Face conformance tests run emulated on `cpu`, and which are skipped
+/// there; `None`: none. `full` (`cargo xtask firmware --full`): every test on every CPU.
 ///
 /// Emulated, these took most of CI's time, so CI runs on each CPU what only it can show. The
 /// searches' own logic (beam 4, length cuts, generation settings) has no kernel of its own and
@@ -325,9 +324,9 @@ fn cortex_m(fixture: &Path, nllb: &Path, t5: &Path, enpt: &Path) -> Result<Vec<R
 /// quantized models are checked by the unit tests' exact `kernels::check` against the scalar
 /// table. The A72's float code is the A76's, and its plain NEON int8 table is checked the same
 /// way; `tern-pi` then runs the int8 fixture and Firefox's model on it against x86's output.
-/// The 32-bit A7 runs the MarianMT fixtures in f32 (its int8 is the scalar table's, exact, and
-/// `tern-pi` checks it the same way).
-fn conformance_on(cpu: &str, full: bool) -> Option<(&'static str, &'static [&'static str])> {
+/// The 32-bit A7 runs its unit tests, and `tern-pi` checks it the same way: its int8 table is
+/// the scalar one, and its float code the A72's built for 32 bits.
+fn conformance_on(cpu: &str, full: bool) -> Option<&'static [&'static str]> {
     const SEARCHES: [&str; 3] = [
         "f32_beam4_ids_text_and_scores_equal_hf",
         "f32_outputs_cut_by_max_length_equal_hf",
@@ -340,10 +339,9 @@ fn conformance_on(cpu: &str, full: bool) -> Option<(&'static str, &'static [&'st
         "quantized_models_stay_close_to_hf",
     ];
     match (full, cpu) {
-        (true, _) => Some(("all", &[])),
-        (false, "cortex-a76") => Some(("all", &SEARCHES_AND_INT8)),
-        (false, "cortex-a72") => None,
-        (false, _) => Some(("marian", &SEARCHES_AND_INT8)),
+        (true, _) => Some(&[]),
+        (false, "cortex-a76") => Some(&SEARCHES_AND_INT8),
+        (false, _) => None,
     }
 }
 
@@ -376,13 +374,12 @@ fn rpi(fixture: &Path, enpt: &Path, full: bool) -> Result<Vec<Report>> {
                 .args(["test", "--release", "--target", target])
                 .args(["-p", "tern-core", "-p", "tern", "--lib", "--tests"])
                 .env("QEMU_CPU", cpu))?;
-            if let Some((fixtures, skipped)) = conformance_on(cpu, full) {
+            if let Some(skipped) = conformance_on(cpu, full) {
                 let mut cmd = Command::new("cargo");
                 cmd.current_dir(root())
                     .args(["test", "--release", "--target", target])
                     .args(["-p", "tern-e2e", "--test", "conformance", "--"])
-                    .env("QEMU_CPU", cpu)
-                    .env("TERN_CONFORMANCE", fixtures);
+                    .env("QEMU_CPU", cpu);
                 for t in skipped {
                     cmd.args(["--skip", t]);
                 }

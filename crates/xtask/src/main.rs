@@ -69,6 +69,7 @@ fn root() -> PathBuf {
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: running {cmd:?}");
+    without_package_env(cmd);
     let started = Instant::now();
     let status = cmd
         .status()
@@ -82,6 +83,18 @@ fn run(cmd: &mut Command) -> Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// `cargo run` gives xtask its package's CARGO_PKG_* and CARGO_MANIFEST_*, which ring's build
+/// script watches: builds from here with them would redo TLS and the CLI that a shell's build, or
+/// a test's, made (50 s of CI, twice).
+fn without_package_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_MANIFEST_") {
+            cmd.env_remove(&*key);
+        }
+    }
 }
 
 /// Runs one part of `test` and says how long it took.
@@ -222,11 +235,15 @@ fn test() -> Result<()> {
             .args(["test", "--workspace", "--all-features"])
             .env("TERN_PYTHON", &python))
     })?;
+    // Miri interprets on one core; the firmware part leaves the other one idle much of the time
+    // (emulators, one-crate builds, links). Run together, they took 200 s less.
+    ensure_nightly()?;
+    let miri = Background::start("Miri", &mut miri_command())?;
     timed("firmware", || firmware::firmware(&[]))?;
+    timed("Miri (waited for)", || miri.wait())?;
     timed("C API", || capi::capi(&["--header-tested".to_string()]))?;
     timed("Python", || python::python(&[]))?;
     timed("wasm", || wasm::wasm(&["--test".to_string()]))?;
-    timed("Miri", miri)?;
     // A smoke run of every fuzz target; `cargo xtask fuzz --seconds 120` is the long run
     // recorded in docs/robustness.md.
     timed("fuzz", || {
@@ -258,7 +275,12 @@ fn ensure_nightly() -> Result<()> {
 /// under Miri each takes longer than all of CI.
 fn miri() -> Result<()> {
     ensure_nightly()?;
-    run(Command::new("cargo").current_dir(root()).args([
+    run(&mut miri_command())
+}
+
+fn miri_command() -> Command {
+    let mut c = Command::new("cargo");
+    c.current_dir(root()).args([
         "+nightly",
         "miri",
         "test",
@@ -272,7 +294,66 @@ fn miri() -> Result<()> {
         "model::",
         "--skip",
         "decode::tests::",
-    ]))
+    ]);
+    c
+}
+
+/// A command run while xtask goes on with others; its output goes to a log under `target/`,
+/// printed when it is waited for. Dropped without a wait (another part failed), it is killed.
+struct Background {
+    name: &'static str,
+    child: Option<std::process::Child>,
+    log: PathBuf,
+    started: Instant,
+}
+
+impl Background {
+    fn start(name: &'static str, cmd: &mut Command) -> Result<Background> {
+        let log = root().join(format!("target/{}.log", name.to_lowercase()));
+        std::fs::create_dir_all(root().join("target"))?;
+        let out = std::fs::File::create(&log)?;
+        eprintln!(
+            "xtask: starting, alongside what follows (output in {}): {cmd:?}",
+            log.display()
+        );
+        without_package_env(cmd);
+        let child = cmd
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("could not start {cmd:?}"))?;
+        Ok(Background {
+            name,
+            child: Some(child),
+            log,
+            started: Instant::now(),
+        })
+    }
+
+    /// Waits for the command, prints its output and fails if it failed.
+    fn wait(mut self) -> Result<()> {
+        let status = self.child.take().expect("waited once").wait()?;
+        let took = self.started.elapsed().as_secs();
+        eprint!("{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        eprintln!("xtask: {} ran {took} s, alongside other parts", self.name);
+        if !status.success() {
+            bail!(
+                "{} failed with {status} (output above, and in {})",
+                self.name,
+                self.log.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a String> {

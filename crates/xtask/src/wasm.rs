@@ -55,8 +55,9 @@ fn wasm_bindgen() -> Result<PathBuf> {
             .args(["install", "--quiet", "--root"])
             .arg(&tools)
             .args(["wasm-bindgen-cli", "--version", WASM_BINDGEN])
-            // Without TLS (only its test runner downloads): a quicker build.
-            .arg("--no-default-features"))?;
+            // Without TLS (only its test runner downloads), and unoptimized: it runs for under
+            // a second on our module, and the optimized build took 90 s more of CI.
+            .args(["--no-default-features", "--debug"]))?;
     }
     Ok(exe)
 }
