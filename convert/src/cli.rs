@@ -76,6 +76,7 @@ pub fn run(args: Args) -> Result<()> {
             batch: None,
             source_lang: None,
             target_lang: None,
+            intra_threads: None,
         });
     println!("wrote {}", args.output.display());
     // Settings the checkpoint asks of `generate()` that tern leaves out: said, not dropped.

@@ -182,7 +182,7 @@ struct Translator {
 #[pymethods]
 impl Translator {
     #[new]
-    #[pyo3(signature = (path, *, threads=1, beam=None, max_len=None, max_src_len=None, batch=None, source_lang=None, target_lang=None, truncate=true))]
+    #[pyo3(signature = (path, *, threads=1, beam=None, max_len=None, max_src_len=None, batch=None, source_lang=None, target_lang=None, truncate=true, intra_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -195,6 +195,7 @@ impl Translator {
         source_lang: Option<String>,
         target_lang: Option<String>,
         truncate: bool,
+        intra_threads: Option<i64>,
     ) -> PyResult<Self> {
         let threads = in_range(py, tern::THREADS, threads)?;
         let settings = Settings {
@@ -205,6 +206,7 @@ impl Translator {
             source_lang,
             target_lang,
             truncate,
+            intra_threads: opt_in_range(py, tern::INTRA_THREADS, intra_threads)?,
         };
         settings.validate().map_err(|e| to_py(py, e, false))?;
         let (path, model) = py

@@ -60,6 +60,7 @@ def test_beam_and_limits_equal_cli(cli, model, sentences):
         (["--beam", "4"], {"beam": 4}),
         (["--max-len", "6"], {"max_len": 6}),
         (["--max-src-len", "5"], {"max_src_len": 5}),
+        (["--intra-threads", "2"], {"intra_threads": 2}),
     ]:
         expected = cli_translate(cli, model, lines, *flags)
         assert tern.Translator(model, **kwargs).translate_batch(lines) == expected, flags
@@ -154,6 +155,7 @@ def test_missing_and_bad_files(tmp_path):
         ({"max_len": 0}, ["--max-len", "0"]),
         ({"max_src_len": 0}, ["--max-src-len", "0"]),
         ({"threads": 0}, ["--threads", "0"]),
+        ({"intra_threads": 0}, ["--intra-threads", "0"]),
     ],
 )
 def test_bad_settings_are_value_errors_with_the_cli_message(cli, model, kwargs, flags):

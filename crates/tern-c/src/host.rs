@@ -80,6 +80,9 @@ pub struct TernSettings {
     /// Zero (default): translate its beginning, as the CLI does (Bergamot models translate it
     /// in pieces).
     pub refuse_too_long: i32,
+    /// Threads for each sentence, 1..=256 (default 1): its int8 products are split over them;
+    /// the output is the same. With `threads`, each of those threads has this many.
+    pub intra_threads: usize,
 }
 
 /// Called by `tern_translate_stream` with each piece of the translation as it is decoded:
@@ -100,6 +103,7 @@ pub extern "C" fn tern_settings_default() -> TernSettings {
         source_lang: core::ptr::null(),
         target_lang: core::ptr::null(),
         refuse_too_long: 0,
+        intra_threads: 0,
     }
 }
 
@@ -230,6 +234,7 @@ pub(crate) unsafe fn settings(
         batch: nz(c.batch),
         source_lang: lang(c.source_lang, "source_lang")?,
         target_lang: lang(c.target_lang, "target_lang")?,
+        intra_threads: nz(c.intra_threads),
     };
     settings.validate().map_err(|e| fail_host(&e))?;
     let threads = match c.threads {

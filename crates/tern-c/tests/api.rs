@@ -92,10 +92,16 @@ fn host_api_matches_the_library_and_refuses_bad_arguments() {
     let mut settings = tern_settings_default();
     settings.beam = 2;
     let s = session(&m, &settings).unwrap();
+    // Two threads per sentence: the same text.
+    settings.intra_threads = 2;
+    let two = session(&m, &settings).unwrap();
     for line in sentences() {
         let want = lib.translate(&line).unwrap();
         assert_eq!(translate(s, line.as_bytes()).unwrap(), want, "{line:?}");
+        assert_eq!(translate(two, line.as_bytes()).unwrap(), want, "{line:?}");
     }
+    // SAFETY: from tern_session_new, freed once.
+    unsafe { tern_session_free(two) };
     assert!(!translate(s, b"The weather is nice today.")
         .unwrap()
         .is_empty());
@@ -133,12 +139,14 @@ fn host_api_matches_the_library_and_refuses_bad_arguments() {
         ("beam", 100usize, tern::BEAM),
         ("batch", 65, tern::BATCH),
         ("threads", 5000, tern::THREADS),
+        ("intra_threads", 300, tern::INTRA_THREADS),
     ] {
         let mut bad = tern_settings_default();
         match field {
             "beam" => bad.beam = value,
             "batch" => bad.batch = value,
-            _ => bad.threads = value,
+            "threads" => bad.threads = value,
+            _ => bad.intra_threads = value,
         }
         let (status, msg) = session(&m, &bad).unwrap_err();
         assert_eq!(status, TernStatus::InvalidArgument);

@@ -222,6 +222,10 @@ struct LimitArgs {
     /// Target language of a multilingual model (NLLB: por_Latn; M2M100: pt); default: the file's.
     #[arg(long)]
     target_lang: Option<String>,
+    /// Threads for each sentence (default 1): its int8 products are split over them, for the
+    /// same output sooner. With --threads, each of those threads has this many.
+    #[arg(long, value_parser = |s: &str| tern::INTRA_THREADS.parse(s))]
+    intra_threads: Option<usize>,
 }
 
 impl LimitArgs {
@@ -234,6 +238,7 @@ impl LimitArgs {
             batch: self.batch,
             source_lang: self.source_lang.clone(),
             target_lang: self.target_lang.clone(),
+            intra_threads: self.intra_threads,
         }
     }
 }
@@ -406,9 +411,10 @@ fn run(cli: Cli) -> Result<()> {
             if stats {
                 let secs = started.elapsed().as_secs_f64();
                 eprintln!(
-                    "tern: {} sentences in {secs:.3} s = {:.1} sent/s (threads={threads}, batch={}, kernels={})",
+                    "tern: {} sentences in {secs:.3} s = {:.1} sent/s (threads={threads}, intra-threads={}, batch={}, kernels={})",
                     lines.len(),
                     lines.len() as f64 / secs,
+                    limits.intra_threads.unwrap_or(1),
                     t.first().plan().0.batch,
                     t.first().engine().model.kernels().name
                 );

@@ -3,8 +3,10 @@
 //! `cargo xtask bench` runs it next to CTranslate2 on the same checkpoint.
 //!
 //!     cargo run --release -p tern --example generate_ids -- model.gguf --ids 5,9,13,0 \
-//!         [--tokens 64] [--batch 1] [--threads 1] [--runs 7] [--warmup 2] [--separate]
+//!         [--tokens 64] [--batch 1] [--threads 1] [--intra-threads 1] [--runs 7] [--warmup 2]
+//!         [--separate]
 //!     cargo run --release -p tern --example generate_ids -- --bandwidth
+//!     cargo run --release -p tern --example generate_ids -- --roofline
 //!
 //! Prints one `key: value` line per figure: the median seconds of a call that generates
 //! `tokens` for each of `batch` sentences (split over `threads` threads, one workspace each;
@@ -57,10 +59,66 @@ fn bandwidth() -> f64 {
     (buf.len() * 8) as f64 / median(times)
 }
 
+/// The roofline line: this core's int8 peak with the AVX2 table's instruction mix
+/// (`kernels::avx2::peak_probe`) and what the best table's `matmul_i8` reaches on an
+/// encoder-shaped product of OPUS-MT (32 tokens x 512 -> 2048, the first FFN layer), weights
+/// in cache after the first call. Medians of 7.
+fn roofline() {
+    let k = tern_core::kernels::Kernels::best();
+    let median_of = |f: &mut dyn FnMut()| {
+        let v = (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        median(v)
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        let rounds = 1 << 17;
+        let secs = median_of(&mut || {
+            std::hint::black_box(tern_core::kernels::avx2::peak_probe(std::hint::black_box(
+                rounds,
+            )));
+        });
+        if tern_core::kernels::avx2::peak_probe(1).is_some() {
+            println!(
+                "int8 peak GMAC/s: {:.1}",
+                (rounds * 2048) as f64 / secs / 1e9
+            );
+        }
+    }
+    let (m, kk, n) = (32, 512, 2048);
+    let xq: Vec<i8> = (0..m * kk).map(|i| (i * 7 % 255) as u8 as i8).collect();
+    let wq: Vec<i8> = (0..n * kk).map(|i| (i * 13 % 251) as u8 as i8).collect();
+    let (xs, ws) = (vec![0.01f32; m], vec![0.02f32; n]);
+    let mut y = vec![0f32; m * n];
+    let secs = median_of(&mut || {
+        for _ in 0..20 {
+            (k.matmul_i8)(&xq, &xs, &wq, &ws, &mut y, m, kk, n);
+        }
+        std::hint::black_box(&y);
+    });
+    println!("kernels: {}", k.name);
+    println!(
+        "encoder GEMM GMAC/s: {:.1}",
+        (20 * m * kk * n) as f64 / secs / 1e9
+    );
+}
+
+/// A thread's workspace, output and pool.
+type State = (Vec<u8>, Vec<u32>, Option<tern::pool::Pool>);
+
 fn main() -> Result<(), tern::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--bandwidth") {
         println!("read GB/s: {:.2}", bandwidth() / 1e9);
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--roofline") {
+        roofline();
         return Ok(());
     }
     let path = args
@@ -73,6 +131,8 @@ fn main() -> Result<(), tern::Error> {
     let tokens: usize = arg(&args, "--tokens", 64);
     let batch: usize = arg(&args, "--batch", 1);
     let threads: usize = arg(&args, "--threads", 1);
+    // Threads on each sentence (a pool per thread above, as a session keeps one).
+    let intra: usize = arg(&args, "--intra-threads", 1);
     let runs: usize = arg(&args, "--runs", 7);
     let warmup: usize = arg(&args, "--warmup", 2);
     let separate = args.iter().any(|a| a == "--separate");
@@ -98,12 +158,15 @@ fn main() -> Result<(), tern::Error> {
     };
     let ws_bytes = tern_core::decode::workspace_bytes(&e.model, &limits);
     // One workspace and output buffer per thread, made before any timing.
-    let mut states: Vec<(Vec<u8>, Vec<u32>)> = (0..threads)
-        .map(|_| (vec![0u8; ws_bytes], vec![0u32; share * tokens]))
+    let mut states: Vec<(Vec<u8>, Vec<u32>, Option<tern::pool::Pool>)> = (0..threads)
+        .map(|_| {
+            let pool = (intra > 1).then(|| tern::pool::Pool::new(intra));
+            (vec![0u8; ws_bytes], vec![0u32; share * tokens], pool)
+        })
         .collect();
 
     // Every sentence of the batch generates exactly `n` tokens (EOS not allowed before).
-    let call = |states: &mut [(Vec<u8>, Vec<u32>)], n: usize| -> Result<(), tern::Error> {
+    let call = |states: &mut [State], n: usize| -> Result<(), tern::Error> {
         let opts = Options {
             min_len: n,
             ..Options::greedy(n)
@@ -112,38 +175,40 @@ fn main() -> Result<(), tern::Error> {
         let results: Vec<Result<(), tern::Error>> = std::thread::scope(|s| {
             let workers: Vec<_> = states
                 .iter_mut()
-                .map(|(ws, out)| {
+                .map(|(ws, out, pool)| {
                     let next = &next;
                     let ids = &ids;
                     s.spawn(move || -> Result<(), tern::Error> {
-                        if !separate {
-                            // This thread's share of the sentences, decoded together.
-                            let start = next.fetch_add(share, Ordering::Relaxed).min(batch);
-                            let k = (batch - start).min(share);
-                            if k == 0 {
+                        tern::pool::install(pool.as_ref(), || {
+                            if !separate {
+                                // This thread's share of the sentences, decoded together.
+                                let start = next.fetch_add(share, Ordering::Relaxed).min(batch);
+                                let k = (batch - start).min(share);
+                                if k == 0 {
+                                    return Ok(());
+                                }
+                                let srcs = vec![&ids[..]; k];
+                                let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; k];
+                                e.generate_batch(
+                                    ws,
+                                    &limits,
+                                    (&opts, &|_| opts.max_len),
+                                    &e.languages,
+                                    &srcs,
+                                    out,
+                                    &mut hyps,
+                                )?;
+                                for h in &hyps {
+                                    assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);
+                                }
                                 return Ok(());
                             }
-                            let srcs = vec![&ids[..]; k];
-                            let mut hyps = vec![Hypothesis { len: 0, score: 0.0 }; k];
-                            e.generate_batch(
-                                ws,
-                                &limits,
-                                (&opts, &|_| opts.max_len),
-                                &e.languages,
-                                &srcs,
-                                out,
-                                &mut hyps,
-                            )?;
-                            for h in &hyps {
+                            while next.fetch_add(1, Ordering::Relaxed) < batch {
+                                let h = e.generate(ws, &limits, &opts, ids, out)?;
                                 assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);
                             }
-                            return Ok(());
-                        }
-                        while next.fetch_add(1, Ordering::Relaxed) < batch {
-                            let h = e.generate(ws, &limits, &opts, ids, out)?;
-                            assert_eq!(h.len, n, "generated {} tokens, not {n}", h.len);
-                        }
-                        Ok(())
+                            Ok(())
+                        })
                     })
                 })
                 .collect();
@@ -154,7 +219,7 @@ fn main() -> Result<(), tern::Error> {
         });
         results.into_iter().collect()
     };
-    let time = |states: &mut [(Vec<u8>, Vec<u32>)], n: usize| -> Result<f64, tern::Error> {
+    let time = |states: &mut [State], n: usize| -> Result<f64, tern::Error> {
         for _ in 0..warmup {
             call(states, n)?;
         }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: tern next to its peers in one run on this machine. Bergamot on
 //! Firefox's en->pt model and FLORES sentences; CTranslate2 on OPUS-MT-, NLLB-200-distilled-600M-
-//! and t5-small-shaped checkpoints both engines load. Medians of repeated runs, ratios printed;
+//! and t5-small-shaped checkpoints both engines load (and tern on two threads per sentence
+//! against one; the roofline line). Medians of repeated runs, ratios printed;
 //! `--only bergamot|ct2|nllb|t5|wasm` (wasm: `wasm.rs`, tern's wasm package against Mozilla's in
 //! Node).
 
@@ -123,13 +124,15 @@ fn bergamot(args: &[String]) -> Result<()> {
     let (mut tern, mut one, mut all) = (vec![], vec![], vec![]);
     let (mut tern_rss, mut one_rss, mut all_rss) = (vec![], vec![], vec![]);
     let (mut tern_b, mut tern_b_rss) = (vec![], vec![]);
+    let (mut tern_i, mut tern_i_rss) = (vec![], vec![]);
     for r in 0..rounds {
         eprintln!(
             "xtask: bench round {} of {rounds} ({lines} sentences)",
             r + 1
         );
-        // One sentence at a time, then the batched decoder (same output, TERN_BATCH at a time).
-        let tern_run = |batch: &str| {
+        // One sentence at a time, then the batched decoder (same output, TERN_BATCH at a time),
+        // then one sentence at a time on two threads.
+        let tern_run = |batch: &str, intra: &str| {
             timed(
                 Command::new(bin("tern"))
                     .args([
@@ -139,6 +142,8 @@ fn bergamot(args: &[String]) -> Result<()> {
                         "1",
                         "--batch",
                         batch,
+                        "--intra-threads",
+                        intra,
                         "-m",
                     ])
                     .arg(&model)
@@ -148,12 +153,15 @@ fn bergamot(args: &[String]) -> Result<()> {
                 "tern:",
             )
         };
-        let (t, m) = tern_run("1")?;
+        let (t, m) = tern_run("1", "1")?;
         tern.push(t);
         tern_rss.push(m);
-        let (t, m) = tern_run(TERN_BATCH)?;
+        let (t, m) = tern_run(TERN_BATCH, "1")?;
         tern_b.push(t);
         tern_b_rss.push(m);
+        let (t, m) = tern_run("1", "2")?;
+        tern_i.push(t);
+        tern_i_rss.push(m);
         let py = berg.join("venv/bin/python");
         let script = berg.join("translate.py");
         let models = berg.join("models/enpt");
@@ -177,8 +185,9 @@ fn bergamot(args: &[String]) -> Result<()> {
     }
     let (t, o, a) = (median(tern), median(one), median(all));
     let tb = median(tern_b);
+    let ti = median(tern_i);
     println!(
-        "en->pt, {lines} sentences, 1 thread, medians of {rounds} runs (model loading excluded):"
+        "en->pt, {lines} sentences, 1 thread (one row: 2), medians of {rounds} runs (model loading excluded):"
     );
     println!("| engine | sentences/s | peak RSS |");
     println!("|---|---|---|");
@@ -189,6 +198,10 @@ fn bergamot(args: &[String]) -> Result<()> {
     println!(
         "| tern, batched (--batch {TERN_BATCH}) | {tb:.1} | {:.0} MB |",
         median(tern_b_rss)
+    );
+    println!(
+        "| tern, one sentence per call, 2 threads on it (--intra-threads 2) | {ti:.1} | {:.0} MB |",
+        median(tern_i_rss)
     );
     println!(
         "| Bergamot, one sentence per call | {o:.1} | {:.0} MB |",
@@ -202,6 +215,10 @@ fn bergamot(args: &[String]) -> Result<()> {
         "tern / Bergamot one per call: {:.2}x; tern batched / Bergamot batched: {:.2}x",
         t / o,
         tb / a
+    );
+    println!(
+        "tern one sentence at a time, 2 threads on it / 1 thread: {:.2}x (target 1.7x)",
+        ti / t
     );
     Ok(())
 }
@@ -335,7 +352,33 @@ fn ct2(args: &[String]) -> Result<()> {
             forced: None,
             method: EXACT_64.into(),
         },
-    )
+    )?;
+    roofline()
+}
+
+/// The roofline line: the encoder's int8 GEMM (OPUS-MT's first FFN layer, 32 tokens) against
+/// this core's int8 peak (`generate_ids --roofline`).
+fn roofline() -> Result<()> {
+    let exe = root().join("target/release/examples/generate_ids");
+    let text = timed_run(Command::new(&exe).arg("--roofline"), None)?.0;
+    let gemm = field(&text, "encoder GEMM GMAC/s")?;
+    let kernels = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kernels: "))
+        .unwrap_or("?");
+    match field(&text, "int8 peak GMAC/s") {
+        Ok(peak) => println!(
+            "roofline, 1 core: the encoder's int8 GEMM (32 x 512 -> 2048, {kernels}) {gemm:.1} \
+             GMAC/s = {:.0}% of this core's int8 peak {peak:.1} GMAC/s (maddubs + madd + add \
+             from L1)",
+            100.0 * gemm / peak
+        ),
+        Err(_) => println!(
+            "roofline, 1 core: the encoder's int8 GEMM (32 x 512 -> 2048, {kernels}) {gemm:.1} \
+             GMAC/s (no peak probe for this CPU)"
+        ),
+    }
+    Ok(())
 }
 
 /// tern against CTranslate2 int8 on an NLLB-200-distilled-600M shaped M2M100 with random weights
@@ -458,7 +501,10 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
         &timed_run(Command::new(&exe).arg("--bandwidth"), None)?.0,
         "read GB/s",
     )?;
-    let configs = [(1usize, 1usize), (16, 2)];
+    // (batch, threads): at batch 1 on 2 threads tern puts both on the sentence
+    // (`--intra-threads 2`), as CTranslate2's intra-op threads do; at batch 16 each of its 2
+    // threads decodes 8.
+    let configs = [(1usize, 1usize), (1, 2), (16, 2)];
     // Per config: tern and CTranslate2 runs, each (tok/s, ms/step, peak RSS MB).
     let mut got: Vec<[Vec<[f64; 3]>; 2]> = configs.iter().map(|_| [vec![], vec![]]).collect();
     let mut bytes_per_token = 0.0;
@@ -471,23 +517,19 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
             );
             let (b, t) = (batch.to_string(), threads.to_string());
             let common = [
-                "--ids",
-                &ids,
-                "--tokens",
-                "64",
-                "--batch",
-                &b,
-                "--threads",
-                &t,
-                "--runs",
-                runs,
+                "--ids", &ids, "--tokens", "64", "--batch", &b, "--runs", runs,
             ];
             let mut tern = Command::new(&exe);
             tern.arg(&w.tern_model).args(common);
+            match batch {
+                1 => tern.args(["--threads", "1", "--intra-threads", &t]),
+                _ => tern.args(["--threads", &t]),
+            };
             let mut peer = Command::new(py);
             peer.arg(root().join("models/bench_ct2.py"))
                 .arg(&w.ct2_model)
-                .args(common);
+                .args(common)
+                .args(["--threads", &t]);
             if let Some(f) = &forced {
                 peer.args(["--target-prefix", f]);
             }
@@ -549,6 +591,10 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
             med(&got[c][0], 2) / med(&got[c][1], 2)
         );
     }
+    println!(
+        "tern at batch 1, 2 threads on the sentence / 1 thread: {:.2}x tokens/s (target 1.7x)",
+        med(&got[1][0], 0) / med(&got[0][0], 0)
+    );
     println!(
         "bandwidth bound, batch 1: {:.1} MB of weights per token / {bw:.1} GB/s read (1 core, best \
          of before/after) = {bound_ms:.2} ms; tern's step {:.2} ms = {:.2}x the bound, \

@@ -54,6 +54,8 @@ class Translator:
     ``FileNotFoundError`` (or another ``OSError``) for a file that cannot be opened,
     ``ModelError`` for one that is not a usable model, ``SettingError`` (a ``ValueError``) for a
     setting out of range and ``LanguageError`` for a missing or unknown language code.
+    ``intra_threads`` threads work on each sentence (its int8 products are split over them;
+    the output is the same as with one).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class Translator:
         source_lang: Optional[str] = None,
         target_lang: Optional[str] = None,
         truncate: bool = True,
+        intra_threads: Optional[int] = None,
     ) -> None: ...
     def translate(self, text: str) -> str:
         """Translates one line; the GIL is released while it runs."""

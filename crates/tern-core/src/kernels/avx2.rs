@@ -330,6 +330,41 @@ fn matmul_i8(
     }
 }
 
+/// This core's int8 peak, for `cargo xtask bench`'s roofline line: `rounds` passes over 2 KB
+/// of weights in L1, each 32-byte load multiplied and added into one of eight independent
+/// accumulators with only the instructions any AVX2 int8 product needs (`maddubs`, `madd` with
+/// ones, the add): `rounds * 2048` multiply-adds. The products add a sign fix (`abs`, `sign`:
+/// see the module docs), which is part of what keeps them under it. `None` without AVX2. The
+/// result only keeps the work from being optimized away.
+pub fn peak_probe(rounds: usize) -> Option<i32> {
+    let w: [i8; 2048] = core::array::from_fn(|i| (i * 7 % 251) as u8 as i8);
+    // SAFETY: AVX2 is present (checked first).
+    detected().then(|| unsafe { peak_probe_avx2(&w, rounds) })
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn peak_probe_avx2(w: &[i8; 2048], rounds: usize) -> i32 {
+    let mut x = _mm256_set1_epi8(3);
+    let mut acc = [_mm256_setzero_si256(); 8];
+    let p = w.as_ptr();
+    for _ in 0..rounds {
+        // A new activation each pass: nothing is the same from one pass to the next.
+        x = _mm256_add_epi8(x, _mm256_set1_epi8(1));
+        for block in 0..8 {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: (block * 8 + j) * 32 + 32 <= 2048: inside `w`.
+                let v = unsafe { _mm256_loadu_si256(p.add((block * 8 + j) * 32).cast()) };
+                let pairs = _mm256_maddubs_epi16(v, x);
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+            }
+        }
+    }
+    let t = acc
+        .iter()
+        .fold(_mm256_setzero_si256(), |t, a| _mm256_add_epi32(t, *a));
+    _mm256_extract_epi32::<0>(t)
+}
+
 /// `|w| * sign(w) x` summed in pairs and widened to i32 (see the module docs).
 #[target_feature(enable = "avx2")]
 fn madd_i8(x: __m256i, w: __m256i) -> __m256i {

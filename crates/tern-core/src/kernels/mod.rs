@@ -134,6 +134,68 @@ pub type AxpyRows = fn(p: &[f32], rows: &[f32], offs: &[usize], y: &mut [f32]);
 /// table must give the same text).
 pub type Exp = fn(x: &mut [f32]);
 
+/// Runs `work(part, parts)` for every `part` in `0..parts` and returns when all are done;
+/// `parts` is the implementation's: how many threads it has for this call. The int8 products
+/// split their output rows over the parts, each part writing only its own. Their sums are
+/// exact, so a product gives the same bits however many parts there are.
+///
+/// [`serial`] runs one part on the caller's thread (the core has no threads); the `tern` crate's
+/// runs them on a session's pool of threads (`Settings::intra_threads`).
+pub type FanOut = fn(work: &(dyn Fn(usize, usize) + Sync));
+
+/// The [`FanOut`] of one thread: `work(0, 1)`.
+pub fn serial(work: &(dyn Fn(usize, usize) + Sync)) {
+    work(0, 1)
+}
+
+/// Products smaller than this many multiply-adds run on one thread: handing out parts costs
+/// about a microsecond, a 128 x 256 int8 product a couple.
+/// (Under Miri, which checks the parts' shared output on tiny products, any size.)
+const FAN_OUT_MIN_MACS: usize = if cfg!(miri) { 0 } else { 1 << 15 };
+
+/// Floats of the stack tile a part of a product with a few rows of `x` writes through (16 KB).
+const TILE_FLOATS: usize = 4096;
+
+/// Part `part` of `0..n` split into `parts` ranges of whole `block`s (the kernels' row blocks).
+fn share(n: usize, part: usize, parts: usize, block: usize) -> core::ops::Range<usize> {
+    let each = n.div_ceil(parts).next_multiple_of(block);
+    let start = (part * each).min(n);
+    start..(start + each).min(n)
+}
+
+/// An output buffer the parts of a fan-out write, each its own range.
+struct Disjoint<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _borrow: core::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: parts write disjoint ranges (`range`'s contract); the buffer is f32s, which any thread
+// may write.
+unsafe impl Sync for Disjoint<'_> {}
+
+impl<'a> Disjoint<'a> {
+    fn new(y: &'a mut [f32]) -> Self {
+        Disjoint {
+            ptr: y.as_mut_ptr(),
+            len: y.len(),
+            _borrow: core::marker::PhantomData,
+        }
+    }
+
+    /// Elements `r` of the buffer.
+    ///
+    /// # Safety
+    /// No two live results may overlap: each part of a fan-out asks for its own range.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, r: core::ops::Range<usize>) -> &mut [f32] {
+        assert!(r.start <= r.end && r.end <= self.len);
+        // SAFETY: in bounds (asserted); exclusive by the caller's contract; `'a` keeps the
+        // buffer borrowed while `self` lives.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len()) }
+    }
+}
+
 /// The table. Copy it around freely: it is a handful of pointers.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -150,6 +212,8 @@ pub struct Kernels {
     pub dots: Dots,
     pub axpy_rows: AxpyRows,
     pub exp: Exp,
+    /// How the int8 products are spread over threads ([`serial`] unless the caller has some).
+    pub fan_out: FanOut,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -223,12 +287,94 @@ impl Kernels {
             } => {
                 let (xq, xs) = (&mut q.q[..m * k], &mut q.scales[..m]);
                 self.quantize(x, xq, xs, m, k, act_scale);
-                (self.matmul_i8)(xq, xs, wq, scales, y, m, k, n);
+                self.matmul_i8_fanned(xq, xs, wq, scales, y, m, k, n);
             }
         }
         if let Some(b) = bias {
             y.chunks_exact_mut(n)
                 .for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
+        }
+    }
+
+    /// [`MatmulI8`] with its work spread by [`FanOut`]. Up to [`TILE_FLOATS`]`/16` rows of `x`
+    /// (the decoder's, batches and beams included), the parts split the weight rows, so each
+    /// streams only its share of the weights; more rows (the encoder's), they split the rows
+    /// of `x` and each reads all the weights, which then come from cache.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_i8_fanned(
+        &self,
+        xq: &[i8],
+        xs: &[f32],
+        wq: &[i8],
+        ws: &[f32],
+        y: &mut [f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        if m.saturating_mul(n).saturating_mul(k) < FAN_OUT_MIN_MACS {
+            return (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
+        }
+        let out = Disjoint::new(y);
+        (self.fan_out)(&|part, parts| {
+            if parts == 1 {
+                // SAFETY: the only part.
+                let y = unsafe { out.range(0..m * n) };
+                (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n)
+            } else if m * 16 > TILE_FLOATS {
+                let r = share(m, part, parts, 4);
+                // SAFETY: the parts' row ranges are disjoint, so their outputs are.
+                let y = unsafe { out.range(r.start * n..r.end * n) };
+                let (xq, xs) = (&xq[r.start * k..r.end * k], &xs[r.clone()]);
+                (self.matmul_i8)(xq, xs, wq, ws, y, r.len(), k, n)
+            } else {
+                let c = share(n, part, parts, 16);
+                self.columns(xq, xs, wq, ws, &out, c, m, k, n)
+            }
+        });
+    }
+
+    /// Columns `c` of every row of a [`MatmulI8`] into `out` (m x n): straight for one row,
+    /// else a tile of columns at a time through a stack buffer, since the kernels write whole
+    /// rows. Not inlined: the buffer is on the stack only while a part runs (a host's thread;
+    /// never a microcontroller's serial run).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn columns(
+        &self,
+        xq: &[i8],
+        xs: &[f32],
+        wq: &[i8],
+        ws: &[f32],
+        out: &Disjoint,
+        c: core::ops::Range<usize>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        if m == 1 {
+            // SAFETY: the parts' column ranges are disjoint, so their outputs are.
+            let y = unsafe { out.range(c.clone()) };
+            let (wq, ws) = (&wq[c.start * k..c.end * k], &ws[c.clone()]);
+            return (self.matmul_i8)(xq, xs, wq, ws, y, 1, k, c.len());
+        }
+        let mut tile = [0f32; TILE_FLOATS];
+        // Whole 16s of weight rows where the tile allows (the kernels' blocks).
+        let width = match TILE_FLOATS / m {
+            w if w >= 16 => w & !15,
+            w => w.max(1),
+        };
+        let mut j = c.start;
+        while j < c.end {
+            let w = width.min(c.end - j);
+            let t = &mut tile[..m * w];
+            (self.matmul_i8)(xq, xs, &wq[j * k..(j + w) * k], &ws[j..j + w], t, m, k, w);
+            for (i, row) in t.chunks_exact(w).enumerate() {
+                // SAFETY: the parts' column ranges are disjoint, so within row `i` their
+                // outputs are.
+                unsafe { out.range(i * n + j..i * n + j + w) }.copy_from_slice(row);
+            }
+            j += w;
         }
     }
 
@@ -283,13 +429,119 @@ impl Kernels {
             } => {
                 let (xq, xs) = (&mut q.q[..k], &mut q.scales[..1]);
                 self.quantize(x, xq, xs, 1, k, act_scale);
-                (self.gemv_rows_i8)(xq, xs[0], wq, scales, rows, y);
+                let (xq, xs, y) = (&*xq, xs[0], &mut y[..rows.len()]);
+                if rows.len().saturating_mul(k) < FAN_OUT_MIN_MACS {
+                    (self.gemv_rows_i8)(xq, xs, wq, scales, rows, y);
+                } else {
+                    let out = Disjoint::new(y);
+                    (self.fan_out)(&|part, parts| {
+                        let r = share(rows.len(), part, parts, 16);
+                        // SAFETY: the parts' ranges of the list are disjoint, so their outputs are.
+                        let y = unsafe { out.range(r.clone()) };
+                        (self.gemv_rows_i8)(xq, xs, wq, scales, &rows[r], y);
+                    });
+                }
             }
         }
         if let Some(b) = bias {
             rows.iter()
                 .zip(y.iter_mut())
                 .for_each(|(&r, o)| *o += b[r as usize]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::{format, vec, vec::Vec};
+
+    /// Parts run in reverse, each on the caller's thread: a pool's parts run in any order.
+    fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
+        (0..3).rev().for_each(|p| work(p, 3))
+    }
+
+    fn two(work: &(dyn Fn(usize, usize) + Sync)) {
+        (0..2).for_each(|p| work(p, 2))
+    }
+
+    /// Pseudo-random values in -1..1.
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Split over the input rows (many rows), over the weight rows (few), and the shortlisted
+    /// rows: every split gives the serial product's bits, for each table this machine runs.
+    #[test]
+    fn fanned_out_int8_products_equal_serial() {
+        let names = ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod"];
+        for serial_table in names.iter().filter_map(|n| Kernels::named(n)) {
+            for fan_out in [three_in_reverse as FanOut, two] {
+                let fanned = Kernels {
+                    fan_out,
+                    ..serial_table
+                };
+                // Under Miri (which checks the unsafe output sharing), tiny ones of each kind.
+                let shapes: &[(usize, usize, usize)] = match cfg!(miri) {
+                    true => &[(1, 16, 40), (3, 8, 24), (257, 2, 2)],
+                    false => &[
+                        (1, 256, 1000),
+                        (3, 128, 999),
+                        (4, 64, 520),
+                        (29, 96, 300),
+                        (300, 64, 120),
+                    ],
+                };
+                for &(m, k, n) in shapes {
+                    let wq: Vec<i8> = values(n * k, 7).iter().map(|v| (v * 127.0) as i8).collect();
+                    let scales = values(n, 3)
+                        .iter()
+                        .map(|v| v.abs() / 64.0)
+                        .collect::<Vec<_>>();
+                    for act_scale in [None, Some(0.01)] {
+                        let w = Matrix {
+                            rows: n,
+                            cols: k,
+                            data: MatrixData::I8 {
+                                q: &wq,
+                                scales: &scales,
+                                act_scale,
+                            },
+                        };
+                        let x = values(m * k, 11);
+                        let bias = values(n, 5);
+                        let run = |t: &Kernels, rows: Option<&[u32]>| {
+                            let (mut xq, mut xs) = (vec![0i8; m * k], vec![0f32; m]);
+                            let mut q = Quant::<crate::plan::Carver> {
+                                q: &mut xq,
+                                scales: &mut xs,
+                            };
+                            let mut y = vec![0f32; m * n];
+                            match rows {
+                                None => t.linear(&x, m, &w, Some(&bias), &mut y, &mut q),
+                                Some(r) => t.linear_rows(&x, &w, Some(&bias), r, &mut y, &mut q),
+                            }
+                            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                        };
+                        let what = format!("{} m {m} k {k} n {n} {act_scale:?}", serial_table.name);
+                        assert_eq!(run(&serial_table, None), run(&fanned, None), "{what}");
+                        let rows: Vec<u32> = (0..n as u32).rev().step_by(2).collect();
+                        assert_eq!(
+                            run(&serial_table, Some(&rows)),
+                            run(&fanned, Some(&rows)),
+                            "{what}, shortlisted"
+                        );
+                    }
+                }
+            }
         }
     }
 }

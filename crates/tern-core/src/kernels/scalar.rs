@@ -18,6 +18,7 @@ pub const KERNELS: Kernels = Kernels {
     dots,
     axpy_rows,
     exp,
+    fan_out: super::serial,
 };
 
 /// [`dot`] of `q` with each row (attention scores).
