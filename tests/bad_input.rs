@@ -240,11 +240,7 @@ fn convert_refuses_broken_hf_checkpoints() {
 
 #[test]
 fn convert_refuses_broken_marian_models() {
-    let real = tern_e2e::root().join("models/downloads/enpt");
-    assert!(
-        real.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let real = tern_e2e::downloaded("enpt");
     let file = |d: &Path, suffix: &str| {
         std::fs::read_dir(d)
             .unwrap()
@@ -354,11 +350,7 @@ fn hostile_text_with_a_tiny_model() {
 
 #[test]
 fn hostile_text_with_the_real_model() {
-    let real = tern_e2e::root().join("models/downloads/enpt");
-    assert!(
-        real.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let real = tern_e2e::downloaded("enpt");
     let model = tern_e2e::scratch().join("bad-input-enpt.gguf");
     std::fs::write(
         &model,

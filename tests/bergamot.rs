@@ -7,12 +7,7 @@ use tern_e2e::root;
 
 /// Converts a downloaded model directory, or says how to get it.
 fn model(pair: &str) -> tern::Translator {
-    let dir = root().join("models/downloads").join(pair);
-    assert!(
-        dir.join(".tern-source").exists(),
-        "{} is missing: run `cargo xtask fetch-model {pair}` (cargo xtask test does)",
-        dir.display()
-    );
+    let dir = tern_e2e::downloaded(pair);
     let bytes = tern_convert::build(&dir, None, true)
         .unwrap_or_else(|e| panic!("converting {pair}: {e:#}"));
     tern::Translator::from_bytes(&bytes).expect("the converted file loads")
@@ -98,11 +93,7 @@ fn pt_en_matches_bergamot() {
 #[test]
 fn float_npz_models_equal_bergamot_float() {
     for (pair, src) in [("enpt", "en.txt"), ("pten", "pt.txt")] {
-        let dir = root().join("models/downloads").join(pair);
-        assert!(
-            dir.join(".tern-source").exists(),
-            "run `cargo xtask fetch-model {pair}`"
-        );
+        let dir = tern_e2e::downloaded(pair);
         let npz = tern_e2e::scratch().join(format!("{pair}-npz"));
         tern_e2e::run_python(
             "marian_bin_to_npz.py",
@@ -182,11 +173,7 @@ fn float_npz_models_equal_bergamot_float() {
 #[test]
 fn every_kernel_table_translates_identically() {
     use tern_core::kernels::Kernels;
-    let dir = root().join("models/downloads/enpt");
-    assert!(
-        dir.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let dir = tern_e2e::downloaded("enpt");
     let bytes = tern_convert::build(&dir, None, true).expect("converts");
     let lines = sample_lines("en.txt");
     let tables: Vec<Kernels> = ["scalar", "avx2", "avx512vnni"]
@@ -214,11 +201,7 @@ fn every_kernel_table_translates_identically() {
 #[test]
 fn f32_model_translates_as_scalar_on_99_percent() {
     use tern_core::kernels::Kernels;
-    let dir = root().join("models/downloads/enpt");
-    assert!(
-        dir.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let dir = tern_e2e::downloaded("enpt");
     let npz = tern_e2e::scratch().join("enpt-npz-f32");
     tern_e2e::run_python(
         "marian_bin_to_npz.py",
@@ -359,11 +342,7 @@ fn a_batch_decodes_each_sentence_as_alone() {
 /// original does, greedy and beam, in f32 and in tern's own int8.
 #[test]
 fn split_vocabulary_models_translate_as_the_shared_original() {
-    let dir = root().join("models/downloads/enpt");
-    assert!(
-        dir.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let dir = tern_e2e::downloaded("enpt");
     let npz = tern_e2e::scratch().join("enpt-npz-for-split");
     // Not `enpt-split`: float_npz_models_equal_bergamot_float writes that one, in parallel.
     let split = tern_e2e::scratch().join("enpt-split-vocab");

@@ -55,11 +55,7 @@ fn byte_level_fixture_model_survives_truncations_and_flips() {
 /// 4 KiB of data.
 #[test]
 fn bergamot_model_survives_truncations_and_flips() {
-    let dir = tern_e2e::root().join("models/downloads/enpt");
-    assert!(
-        dir.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let dir = tern_e2e::downloaded("enpt");
     walk(&tern_convert::build(&dir, None, true).expect("converts"));
 }
 

@@ -88,12 +88,7 @@ fn format_1_hf_marian_file_computes_as_a_fresh_conversion() {
 
 #[test]
 fn format_1_marian_toolkit_file_computes_as_a_fresh_conversion() {
-    let enpt = root().join("models/downloads/enpt");
-    assert!(
-        enpt.join(".tern-source").exists(),
-        "{} is missing: run `cargo xtask fetch-model enpt` (cargo xtask test does)",
-        enpt.display()
-    );
+    let enpt = tern_e2e::downloaded("enpt");
     let float = tern_e2e::scratch().join("format-v1-enpt-npz");
     let tiny = tern_e2e::scratch().join("format-v1-marian-nmt-tiny");
     tern_e2e::run_python(

@@ -67,11 +67,7 @@ fn same_as_one_thread(name: &str, t: &Translator, base: Settings, lines: &[Strin
 
 #[test]
 fn firefox_model_translates_as_with_one_thread() {
-    let dir = tern_e2e::root().join("models/downloads/enpt");
-    assert!(
-        dir.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt`"
-    );
+    let dir = tern_e2e::downloaded("enpt");
     let t = Translator::from_bytes(&tern_convert::build(&dir, None, true).expect("converts"))
         .expect("loads");
     let samples = tern_e2e::root().join("models/samples/bergamot/en.txt");

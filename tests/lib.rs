@@ -77,6 +77,18 @@ pub fn convert(dir: &Path, precision: tern_convert::Precision) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("converting {}: {e:#}", dir.display()))
 }
 
+/// A real Firefox model's directory under `models/downloads` (`enpt`, `pten`), fetched by
+/// `cargo xtask fetch-model`; panics with that command when it is missing.
+pub fn downloaded(pair: &str) -> PathBuf {
+    let dir = root().join("models/downloads").join(pair);
+    assert!(
+        dir.join(".tern-source").exists(),
+        "{} is missing: run `cargo xtask fetch-model {pair}` (cargo xtask test does)",
+        dir.display()
+    );
+    dir
+}
+
 /// Path of a workspace binary (`tern`, `convert`), built once per test run.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();

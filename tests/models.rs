@@ -2,9 +2,8 @@
 //! local Remote Settings server (no internet) serving Mozilla's real en->pt and pt->en tiny
 //! models (`cargo xtask fetch-model enpt|pten`) in the catalogue's format.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use tern_e2e::root;
 use tern_models::testing::{pair_records, Packing, Server};
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, String, String) {
@@ -12,19 +11,9 @@ fn run(cmd: &mut Command, stdin: &[u8]) -> (bool, String, String) {
     (ok, String::from_utf8_lossy(&out).into_owned(), err)
 }
 
-fn downloads(pair: &str) -> PathBuf {
-    let dir = root().join("models/downloads").join(pair);
-    assert!(
-        dir.join(".tern-source").exists(),
-        "{} is missing: run `cargo xtask fetch-model {pair}` (cargo xtask test does)",
-        dir.display()
-    );
-    dir
-}
-
 /// zstd records (as Firefox's collection has them) for `src`->`trg` holding `pair`'s files.
 fn records(pair: &str, src: &str, trg: &str) -> Vec<(serde_json::Value, Vec<u8>)> {
-    pair_records(&downloads(pair), pair, src, trg, Packing::Zstd)
+    pair_records(&tern_e2e::downloaded(pair), pair, src, trg, Packing::Zstd)
 }
 
 fn tern(args: &[&str], cache: &Path, url: &str) -> Command {

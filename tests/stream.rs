@@ -77,11 +77,7 @@ fn fixtures_stream_their_exact_text() {
 /// between sentences is streamed too.
 #[test]
 fn firefox_model_streams_its_exact_text() {
-    let dir = root().join("models/downloads/enpt");
-    assert!(
-        dir.join(".tern-source").exists(),
-        "run `cargo xtask fetch-model enpt` (cargo xtask test does)"
-    );
+    let dir = tern_e2e::downloaded("enpt");
     let bytes = tern_convert::build(&dir, None, true).expect("converts");
     let t = tern::Translator::from_bytes(&bytes).unwrap();
     let mut lines: Vec<String> = tern_e2e::flores("eng_Latn")

@@ -164,7 +164,7 @@ impl Pool {
     fn fan_out(&self, work: Work<'_>) {
         let parts = self.threads();
         if parts == 1 {
-            return work(0, 1);
+            return tern_core::kernels::serial(work);
         }
         let s = &*self.shared;
         let g = self.generation.get().wrapping_add(1).max(1);
@@ -235,7 +235,7 @@ pub fn install<R>(pool: Option<&Pool>, f: impl FnOnce() -> R) -> R {
 pub fn fan_out(work: &(dyn Fn(usize, usize) + Sync)) {
     let pool = INSTALLED.with(Cell::get);
     if pool.is_null() {
-        return work(0, 1);
+        return tern_core::kernels::serial(work);
     }
     // SAFETY: `install` keeps the pool borrowed, and installed only on its own thread, while
     // `f` runs; this call comes from within `f` (the kernels run on the caller's thread).
