@@ -59,12 +59,16 @@ fn bandwidth() -> f64 {
     (buf.len() * 8) as f64 / median(times)
 }
 
-/// The roofline line: this core's int8 peak with the AVX2 table's instruction mix
-/// (`kernels::avx2::peak_probe`) and what the best table's `matmul_i8` reaches on an
-/// encoder-shaped product of OPUS-MT (32 tokens x 512 -> 2048, the first FFN layer), weights
-/// in cache after the first call. Medians of 7.
+/// The roofline line: this core's int8 peak with the best table's instruction mix
+/// (`kernels::avx512::peak_probe` for the VNNI table, else `kernels::avx2::peak_probe`) and
+/// what that table's `matmul_i8` reaches on an encoder-shaped product of OPUS-MT (32 tokens x
+/// 512 -> 2048, the first FFN layer), weights in cache after the first call. Medians of 7.
 fn roofline() {
-    let k = tern_core::kernels::Kernels::best();
+    // As the engine picks: `TERN_KERNELS`, else the best.
+    let k = std::env::var("TERN_KERNELS")
+        .ok()
+        .and_then(|n| tern_core::kernels::Kernels::named(&n))
+        .unwrap_or_else(tern_core::kernels::Kernels::best);
     let median_of = |f: &mut dyn FnMut()| {
         let v = (0..7)
             .map(|_| {
@@ -77,17 +81,21 @@ fn roofline() {
     };
     #[cfg(target_arch = "x86_64")]
     {
+        use tern_core::kernels::{avx2, avx512};
+        let (probe, mix): (fn(usize) -> Option<i32>, &str) = match k.name {
+            "avx512vnni" => (avx512::peak_probe, "dpbusd"),
+            _ => (avx2::peak_probe, "maddubs + madd + add"),
+        };
         let rounds = 1 << 17;
         let secs = median_of(&mut || {
-            std::hint::black_box(tern_core::kernels::avx2::peak_probe(std::hint::black_box(
-                rounds,
-            )));
+            std::hint::black_box(probe(std::hint::black_box(rounds)));
         });
-        if tern_core::kernels::avx2::peak_probe(1).is_some() {
+        if probe(1).is_some() {
             println!(
                 "int8 peak GMAC/s: {:.1}",
                 (rounds * 2048) as f64 / secs / 1e9
             );
+            println!("int8 peak mix: {mix}");
         }
     }
     let (m, kk, n) = (32, 512, 2048);

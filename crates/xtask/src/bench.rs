@@ -366,11 +366,14 @@ fn roofline() -> Result<()> {
         .lines()
         .find_map(|l| l.strip_prefix("kernels: "))
         .unwrap_or("?");
+    let mix = text
+        .lines()
+        .find_map(|l| l.strip_prefix("int8 peak mix: "))
+        .unwrap_or("?");
     match field(&text, "int8 peak GMAC/s") {
         Ok(peak) => println!(
             "roofline, 1 core: the encoder's int8 GEMM (32 x 512 -> 2048, {kernels}) {gemm:.1} \
-             GMAC/s = {:.0}% of this core's int8 peak {peak:.1} GMAC/s (maddubs + madd + add \
-             from L1)",
+             GMAC/s = {:.0}% of this core's int8 peak {peak:.1} GMAC/s ({mix} from L1)",
             100.0 * gemm / peak
         ),
         Err(_) => println!(

@@ -205,6 +205,39 @@ fn matmul_i8_vnni(
     }
 }
 
+/// This core's int8 peak with VNNI, for `cargo xtask bench`'s roofline line: `rounds` passes
+/// over 2 KB of weights in L1, each 64-byte load one `dpbusd` into one of eight independent
+/// accumulators, the only instruction a VNNI product needs (the products add the weights' bias
+/// `xor` and the tiles' sums): `rounds * 2048` multiply-adds. `None` without AVX-512 VNNI.
+/// The result only keeps the work from being optimized away.
+pub fn peak_probe(rounds: usize) -> Option<i32> {
+    let w: [i8; 2048] = core::array::from_fn(|i| (i * 7 % 251) as u8 as i8);
+    // SAFETY: AVX-512 F/BW/VNNI are present (checked first).
+    detected().then(|| unsafe { peak_probe_vnni(&w, rounds) })
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn peak_probe_vnni(w: &[i8; 2048], rounds: usize) -> i32 {
+    let mut x = _mm512_set1_epi8(3);
+    let mut acc = [_mm512_setzero_si512(); 8];
+    let p = w.as_ptr();
+    for _ in 0..rounds {
+        // A new activation each pass: nothing is the same from one pass to the next.
+        x = _mm512_add_epi8(x, _mm512_set1_epi8(1));
+        for block in 0..4 {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: (block * 8 + j) * 64 + 64 <= 2048: inside `w`.
+                let v = unsafe { _mm512_loadu_si512(p.add((block * 8 + j) * 64).cast()) };
+                *a = _mm512_dpbusd_epi32(*a, x, v);
+            }
+        }
+    }
+    let t = acc
+        .iter()
+        .fold(_mm512_setzero_si512(), |t, a| _mm512_add_epi32(t, *a));
+    _mm512_reduce_add_epi32(t)
+}
+
 /// What the unsigned weights add to a row's dots: `128 *` the sum of the first `k - k % 64`
 /// activations (the part that goes through `dpbusd`; the tail is multiplied exactly).
 fn correction(x: &[i8]) -> i32 {
@@ -519,6 +552,17 @@ mod tests {
                 assert_eq!(y1, y2, "m {m}, extreme {extreme}");
             }
         }
+    }
+
+    /// The probe does the multiply-adds it counts: one pass is every weight byte times the
+    /// pass's activation (4).
+    #[test]
+    fn peak_probe_counts_every_weight_once_a_pass() {
+        let Some(got) = peak_probe(1) else { return };
+        let sum: i32 = (0..2048)
+            .map(|i| i32::from((i * 7 % 251) as u8 as i8))
+            .sum();
+        assert_eq!(got, 4 * sum);
     }
 
     #[test]
