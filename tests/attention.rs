@@ -13,8 +13,11 @@ use tern_core::model::Seq2Seq;
 use tern_core::plan::Limits;
 use tern_e2e::ids;
 
-/// Tensors `c<i>` / `e<i>` of a fixture's attention.safetensors, as (shape, values).
-fn recorded(dir: &Path) -> Vec<(usize, (Vec<usize>, Vec<f32>), (Vec<usize>, Vec<f32>))> {
+/// A tensor's shape and values.
+type Tensor = (Vec<usize>, Vec<f32>);
+
+/// Tensors `c<i>` / `e<i>` of a fixture's attention.safetensors: (i, cross, encoder).
+fn recorded(dir: &Path) -> Vec<(usize, Tensor, Tensor)> {
     let bytes = std::fs::read(dir.join("attention.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let read = |name: &str| {

@@ -163,7 +163,7 @@ impl<'a> MarianBin<'a> {
         }
         let mut names = Vec::with_capacity(n);
         for (i, &(len, ..)) in heads.iter().enumerate() {
-            ensure!(len >= 1 && len <= 4096, "item {i}: name length {len}");
+            ensure!((1..=4096).contains(&len), "item {i}: name length {len}");
             let b = c.take(len as usize, "item name")?;
             ensure!(b[b.len() - 1] == 0, "item {i}: name is not NUL-terminated");
             names.push(

@@ -588,7 +588,7 @@ fn check_config(cfg: &Config) -> Result<Shapes> {
     };
     let heads = cfg.usize("transformer-heads")?;
     ensure!(
-        heads > 0 && s.d % heads == 0,
+        heads > 0 && s.d.is_multiple_of(heads),
         "model.yml: dim-emb {} is not divisible by transformer-heads {heads}",
         s.d
     );
@@ -789,6 +789,7 @@ impl Tensors<'_, '_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
         w: &mut GgufWriter,

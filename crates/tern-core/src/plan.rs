@@ -126,6 +126,16 @@ impl<'w> Arena for Carver<'w> {
     }
 }
 
+/// Views words as bytes (for aligned model buffers built from `u64` storage).
+pub fn as_bytes(v: &[u64]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+/// Views words as mutable bytes.
+pub fn as_bytes_mut(v: &mut [u64]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,14 +161,4 @@ mod tests {
             Err(Error::WorkspaceTooSmall { .. })
         ));
     }
-}
-
-/// Views words as bytes (for aligned model buffers built from `u64` storage).
-pub fn as_bytes(v: &[u64]) -> &[u8] {
-    bytemuck::cast_slice(v)
-}
-
-/// Views words as mutable bytes.
-pub fn as_bytes_mut(v: &mut [u64]) -> &mut [u8] {
-    bytemuck::cast_slice_mut(v)
 }

@@ -236,6 +236,9 @@ pub struct Translator {
     settings: Settings,
 }
 
+/// A unit of lines a thread of `translate_batch` translated: its index and the lines' results.
+type UnitResults = (usize, Vec<Result<Output, Error>>);
+
 /// One translated line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
@@ -434,32 +437,32 @@ impl Translator {
         let units: Vec<&[S]> = lines.chunks(unit).collect();
         let next = AtomicUsize::new(0);
         let threads = threads.clamp(1, units.len().max(1));
-        let mut parts: Vec<Vec<(usize, Vec<Result<Output, Error>>)>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut session = self.session_with(settings.clone());
-                            let mut done = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some(unit) = units.get(i) else { break };
-                                let out = if batched {
-                                    session.translate_many(unit)
-                                } else {
-                                    unit.iter().map(|l| session.translate(l.as_ref())).collect()
-                                };
-                                done.push((i, out));
-                            }
-                            done
-                        })
+        // Per thread: the units it translated, each (index, its lines' results).
+        let mut parts: Vec<Vec<UnitResults>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut session = self.session_with(settings.clone());
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(unit) = units.get(i) else { break };
+                            let out = if batched {
+                                session.translate_many(unit)
+                            } else {
+                                unit.iter().map(|l| session.translate(l.as_ref())).collect()
+                            };
+                            done.push((i, out));
+                        }
+                        done
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
         let mut out: Vec<Option<Vec<Result<Output, Error>>>> = units.iter().map(|_| None).collect();
         for (i, r) in parts.iter_mut().flat_map(std::mem::take) {
             out[i] = Some(r);

@@ -359,7 +359,7 @@ pub fn target_elements(
 ) -> Vec<(Vec<usize>, usize)> {
     // The source's last piece with text: where pieces aligned to EOS go (Bergamot gives EOS
     // the last span before the sentence's end).
-    let last = ranges.iter().flatten().filter(|r| !r.is_empty()).last();
+    let last = ranges.iter().flatten().rfind(|r| !r.is_empty());
     let end = last.map_or((Vec::new(), sentence_end), |r| {
         (f.elements_at(r.end - 1).to_vec(), r.start)
     });

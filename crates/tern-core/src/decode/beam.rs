@@ -242,7 +242,7 @@ fn top_k(x: &[f32], idx: &mut [u32], val: &mut [f32]) {
     let k = idx.len();
     let mut n = 0;
     for (i, &v) in x.iter().enumerate() {
-        if n == k && !(v > val[k - 1]) {
+        if n == k && v.partial_cmp(&val[k - 1]) != Some(core::cmp::Ordering::Greater) {
             continue;
         }
         let mut j = if n < k { n } else { k - 1 };

@@ -95,10 +95,10 @@ fn run<M: Seq2Seq>(
     }
     let (v, t) = (model.vocab_size(), limits.max_tgt);
     // Row r is sentence sentences[r], whose cache slot is its own index for its whole life.
-    for i in 0..n {
+    for (i, h) in hyps.iter_mut().enumerate().take(n) {
         sb.tokens[i] = special.decoder_start;
         sb.sentences[i] = i as u32;
-        hyps[i] = Hypothesis { len, score: 0.0 };
+        *h = Hypothesis { len, score: 0.0 };
     }
     let mut live = n;
     for pos in 0..len {

@@ -326,7 +326,7 @@ impl<'a> Gguf<'a> {
             buf,
             pos: tensors_at,
         };
-        if n_tensors > 0 && (buf.as_ptr() as usize) % 4 != 0 {
+        if n_tensors > 0 && !(buf.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::MisalignedBuffer);
         }
         for _ in 0..n_tensors {
@@ -470,7 +470,7 @@ impl<'a> Gguf<'a> {
 
     fn place(&self, raw: &RawTensor<'a>, at: usize) -> Result<TensorInfo<'a>> {
         let bad = Error::BadTensorData { at };
-        if raw.offset % self.alignment as u64 != 0 {
+        if !raw.offset.is_multiple_of(self.alignment as u64) {
             return Err(bad);
         }
         let start = (self.data_at as u64).checked_add(raw.offset).ok_or(bad)?;

@@ -129,7 +129,7 @@ unsafe fn dots_avx2(q: &[f32], rows: &[f32], offs: &[usize], out: &mut [f32]) {
     let n = q.len();
     let count = out.len().min(offs.len());
     let mut s = 0;
-    if n % 16 == 0 {
+    if n.is_multiple_of(16) {
         let pq = q.as_ptr();
         while s + 8 <= count {
             let group = &offs[s..s + 8];

@@ -206,6 +206,7 @@ pub fn matmul_f16(x: &[f32], w: &[f16], y: &mut [f32], m: usize, k: usize, n: us
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the table's `MatmulI8` signature
 pub fn matmul_i8(
     xq: &[i8],
     xs: &[f32],

@@ -37,7 +37,7 @@ impl<'a> Normalizer<'a> {
             let size = charsmap.get(..4).ok_or(bad)?;
             let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
             let rest = &charsmap[4..];
-            if size >= rest.len() || size % 4 != 0 {
+            if size >= rest.len() || !size.is_multiple_of(4) {
                 return Err(bad);
             }
             rest.split_at(size)
