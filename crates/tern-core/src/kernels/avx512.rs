@@ -482,7 +482,11 @@ unsafe fn dot_rows<const R: usize>(x: &[i8], w: &[i8], k: usize, corr: i32) -> [
     }
     let body = k - k % 64;
     for (r, o) in out.iter_mut().enumerate() {
-        *o += scalar::dot_i8(&x[body..k], &w[r * k + body..(r + 1) * k]) - corr;
+        // The tail only when there is one (see `avx2::dot4_i8_avx2`).
+        if body < k {
+            *o += scalar::dot_i8(&x[body..k], &w[r * k + body..(r + 1) * k]);
+        }
+        *o -= corr;
     }
     out
 }

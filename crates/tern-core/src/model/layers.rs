@@ -4,7 +4,7 @@
 
 use super::spec::{NormKind, Positions, RelativeBias, Sublayer};
 use crate::error::{Error, Result};
-use crate::kernels::scalar::{max, ordered_sum};
+use crate::kernels::scalar::{max, ordered_sum_of};
 use crate::kernels::{Kernels, Matrix, Quant, QuantScratch};
 use crate::plan::Arena;
 use crate::plan::Carver;
@@ -122,19 +122,19 @@ pub struct Norm<'a> {
 
 impl Norm<'_> {
     /// Normalizes each row of `x` (rows of `weight.len()`) in place. Sums run in `dot`'s fixed
-    /// order ([`ordered_sum`]), so every kernel table gives the same bits.
+    /// order ([`ordered_sum_of`]), so every kernel table gives the same bits.
     pub fn forward(&self, x: &mut [f32]) {
         let d = self.weight.len();
         for row in x.chunks_exact_mut(d) {
             let (mean, var) = match self.kind {
                 NormKind::Layer => {
-                    let mean = ordered_sum(d, |i| row[i]) / d as f32;
+                    let mean = ordered_sum_of(row, |v| v) / d as f32;
                     (
                         mean,
-                        ordered_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32,
+                        ordered_sum_of(row, |v| (v - mean) * (v - mean)) / d as f32,
                     )
                 }
-                NormKind::Rms => (0.0, ordered_sum(d, |i| row[i] * row[i]) / d as f32),
+                NormKind::Rms => (0.0, ordered_sum_of(row, |v| v * v) / d as f32),
             };
             let inv = 1.0 / libm::sqrtf(var + self.eps);
             match self.bias {

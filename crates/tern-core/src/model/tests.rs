@@ -2,7 +2,7 @@
 
 use super::layers::{add_sinusoidal_position, Activation};
 use crate::error::Error;
-use crate::kernels::scalar::ordered_sum;
+use crate::kernels::scalar::{ordered_sum, ordered_sum_of};
 use crate::kernels::Kernels;
 
 #[test]
@@ -18,6 +18,13 @@ fn ordered_sum_is_dots_order() {
         assert_eq!(
             s.to_bits(),
             crate::kernels::scalar::dot(&x[..n], &ones[..n]).to_bits()
+        );
+        // The slice walk (norms) sums in the same order.
+        assert_eq!(ordered_sum_of(&x[..n], |v| v).to_bits(), s.to_bits());
+        let squares = ordered_sum(n, |i| x[i] * x[i]);
+        assert_eq!(
+            ordered_sum_of(&x[..n], |v| v * v).to_bits(),
+            squares.to_bits()
         );
     }
     let y = [1.0f32, 2.0, 3.0];
