@@ -64,11 +64,8 @@ fn bandwidth() -> f64 {
 /// what that table's `matmul_i8` reaches on an encoder-shaped product of OPUS-MT (32 tokens x
 /// 512 -> 2048, the first FFN layer), weights in cache after the first call. Medians of 7.
 fn roofline() {
-    // As the engine picks: `TERN_KERNELS`, else the best.
-    let k = std::env::var("TERN_KERNELS")
-        .ok()
-        .and_then(|n| tern_core::kernels::Kernels::named(&n))
-        .unwrap_or_else(tern_core::kernels::Kernels::best);
+    // As the engine picks.
+    let k = tern::env_kernels();
     let median_of = |f: &mut dyn FnMut()| {
         let v = (0..7)
             .map(|_| {
@@ -166,7 +163,7 @@ fn main() -> Result<(), tern::Error> {
     };
     let ws_bytes = tern_core::decode::workspace_bytes(&e.model, &limits);
     // One workspace and output buffer per thread, made before any timing.
-    let mut states: Vec<(Vec<u8>, Vec<u32>, Option<tern::pool::Pool>)> = (0..threads)
+    let mut states: Vec<State> = (0..threads)
         .map(|_| {
             let pool = (intra > 1).then(|| tern::pool::Pool::new(intra));
             (vec![0u8; ws_bytes], vec![0u32; share * tokens], pool)

@@ -220,7 +220,7 @@ impl Settings {
 
 /// The kernel table `TERN_KERNELS=scalar|avx2|avx512vnni|...` names (benchmarks, comparisons),
 /// else the best this machine runs.
-fn env_kernels() -> Kernels {
+pub fn env_kernels() -> Kernels {
     std::env::var("TERN_KERNELS")
         .ok()
         .and_then(|n| Kernels::named(&n))

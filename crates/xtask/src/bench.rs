@@ -80,11 +80,17 @@ fn timed(cmd: &mut Command, input: Option<&Path>, pattern: &str) -> Result<(f64,
     Ok((rate, rss))
 }
 
-/// The value of a `key: value` line.
-fn field(text: &str, key: &str) -> Result<f64> {
+/// The text of a `key: value` line's value, trimmed.
+fn value<'t>(text: &'t str, key: &str) -> Option<&'t str> {
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
-        .and_then(|v| v.trim().parse().ok())
+        .map(str::trim)
+}
+
+/// The number of a `key: value` line.
+fn field(text: &str, key: &str) -> Result<f64> {
+    value(text, key)
+        .and_then(|v| v.parse().ok())
         .with_context(|| format!("no `{key}:` in {text}"))
 }
 
@@ -379,14 +385,8 @@ fn roofline() -> Result<()> {
     let exe = root().join("target/release/examples/generate_ids");
     let text = timed_run(Command::new(&exe).arg("--roofline"), None)?.0;
     let gemm = field(&text, "encoder GEMM GMAC/s")?;
-    let kernels = text
-        .lines()
-        .find_map(|l| l.strip_prefix("kernels: "))
-        .unwrap_or("?");
-    let mix = text
-        .lines()
-        .find_map(|l| l.strip_prefix("int8 peak mix: "))
-        .unwrap_or("?");
+    let kernels = value(&text, "kernels").unwrap_or("?");
+    let mix = value(&text, "int8 peak mix").unwrap_or("?");
     match field(&text, "int8 peak GMAC/s") {
         Ok(peak) => println!(
             "roofline, 1 core: the encoder's int8 GEMM (32 x 512 -> 2048, {kernels}) {gemm:.1} \
@@ -409,9 +409,8 @@ fn nllb(args: &[String]) -> Result<()> {
     let (hf, ct2_model) = checkpoints(&py, "make_nllb_shape.py", "nllb-shape", "bench_ids.txt")?;
     let meta = bench_ids(&hf, "make_nllb_shape.py")?;
     let text = |key: &str| -> Result<String> {
-        meta.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(": "))
-            .map(|v| v.trim().to_string())
+        value(&meta, key)
+            .map(str::to_string)
             .with_context(|| format!("no `{key}:` in bench_ids.txt"))
     };
     let id = |key: &str| -> Result<u32> { Ok(field(&meta, key)? as u32) };
@@ -569,11 +568,7 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
                 got[c][e].push([field(&text, "tok/s")?, field(&text, "ms/step est")?, rss]);
                 if e == 0 {
                     bytes_per_token = field(&text, "weight bytes per token")?;
-                    kernels = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("kernels: "))
-                        .unwrap_or("?")
-                        .to_string();
+                    kernels = value(&text, "kernels").unwrap_or("?").to_string();
                 }
             }
         }

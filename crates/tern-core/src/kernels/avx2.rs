@@ -337,9 +337,14 @@ fn matmul_i8(
 /// see the module docs), which is part of what keeps them under it. `None` without AVX2. The
 /// result only keeps the work from being optimized away.
 pub fn peak_probe(rounds: usize) -> Option<i32> {
-    let w: [i8; 2048] = core::array::from_fn(|i| (i * 7 % 251) as u8 as i8);
+    let w = probe_weights();
     // SAFETY: AVX2 is present (checked first).
     detected().then(|| unsafe { peak_probe_avx2(&w, rounds) })
+}
+
+/// The 2 KB the peak probes (this one and `avx512::peak_probe`) read from L1.
+pub(super) fn probe_weights() -> [i8; 2048] {
+    core::array::from_fn(|i| (i * 7 % 251) as u8 as i8)
 }
 
 #[target_feature(enable = "avx2")]

@@ -211,7 +211,7 @@ fn matmul_i8_vnni(
 /// `xor` and the tiles' sums): `rounds * 2048` multiply-adds. `None` without AVX-512 VNNI.
 /// The result only keeps the work from being optimized away.
 pub fn peak_probe(rounds: usize) -> Option<i32> {
-    let w: [i8; 2048] = core::array::from_fn(|i| (i * 7 % 251) as u8 as i8);
+    let w = avx2::probe_weights();
     // SAFETY: AVX-512 F/BW/VNNI are present (checked first).
     detected().then(|| unsafe { peak_probe_vnni(&w, rounds) })
 }
@@ -563,9 +563,7 @@ mod tests {
     #[test]
     fn peak_probe_counts_every_weight_once_a_pass() {
         let Some(got) = peak_probe(1) else { return };
-        let sum: i32 = (0..2048)
-            .map(|i| i32::from((i * 7 % 251) as u8 as i8))
-            .sum();
+        let sum: i32 = avx2::probe_weights().iter().map(|&w| i32::from(w)).sum();
         assert_eq!(got, 4 * sum);
     }
 

@@ -359,11 +359,10 @@ impl Kernels {
             return (self.matmul_i8)(xq, xs, wq, ws, y, 1, k, c.len());
         }
         let mut tile = [0f32; TILE_FLOATS];
-        // Whole 16s of weight rows where the tile allows (the kernels' blocks).
-        let width = match TILE_FLOATS / m {
-            w if w >= 16 => w & !15,
-            w => w.max(1),
-        };
+        // Whole 16s of weight rows (the kernels' blocks): the caller sends at most
+        // `TILE_FLOATS / 16` rows here, so at least one 16 fits.
+        debug_assert!(m * 16 <= TILE_FLOATS);
+        let width = (TILE_FLOATS / m) & !15;
         let mut j = c.start;
         while j < c.end {
             let w = width.min(c.end - j);

@@ -150,14 +150,20 @@ pub fn ordered_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
         }
         i += 16;
     }
-    let v: [f32; 8] = core::array::from_fn(|l| acc0[l] + acc1[l]);
-    let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
-    let mut s = (q[0] + q[2]) + (q[1] + q[3]);
+    let mut s = fold16(acc0, acc1);
     while i < n {
         s += f(i);
         i += 1;
     }
     s
+}
+
+/// The sixteen lane sums of [`ordered_sum`] and [`ordered_sum_of`] added in `dot`'s tree.
+#[inline(always)]
+fn fold16(acc0: [f32; 8], acc1: [f32; 8]) -> f32 {
+    let v: [f32; 8] = core::array::from_fn(|l| acc0[l] + acc1[l]);
+    let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
+    (q[0] + q[2]) + (q[1] + q[3])
 }
 
 /// [`ordered_sum`] of `f` over the values of `x`, walking the slice: no index to bounds-check,
@@ -173,9 +179,7 @@ pub fn ordered_sum_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
             acc1[l] += f(b[8 + l]);
         }
     }
-    let v: [f32; 8] = core::array::from_fn(|l| acc0[l] + acc1[l]);
-    let q: [f32; 4] = core::array::from_fn(|l| v[l] + v[l + 4]);
-    let mut s = (q[0] + q[2]) + (q[1] + q[3]);
+    let mut s = fold16(acc0, acc1);
     for &t in blocks.remainder() {
         s += f(t);
     }
