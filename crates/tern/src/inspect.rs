@@ -120,10 +120,16 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
         size(ws),
         ws
     );
+    let per_token = e.model.bytes_per_token();
     let _ = writeln!(
         s,
-        "  weights read per generated token:  {}",
-        size(e.model.bytes_per_token())
+        "  weights read per generated token:  {}{}",
+        size(per_token),
+        if per_token > tern_core::kernels::STREAMING_BYTES {
+            " (more than the caches hold: products read in streaming order)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,

@@ -18,6 +18,7 @@ pub fn kernels() -> Option<Kernels> {
             dot_i8,
             gemv_rows_i8,
             matmul_i8,
+            matmul_i8_streaming: Some(matmul_i8_streaming),
             ..base
         })
     } else {
@@ -45,8 +46,15 @@ fn detected() -> bool {
 // the CPU features were detected.
 
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let k = a.len().min(b.len());
     // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+    unsafe { dot_i8_vnni(a, b) }
+}
+
+/// [`dot_i8`] compiled with the kernels' features, so that [`dot_rows`] inlines.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn dot_i8_vnni(a: &[i8], b: &[i8]) -> i32 {
+    let k = a.len().min(b.len());
+    // SAFETY: AVX-512 F/BW/VNNI are present (this function's own features).
     unsafe { dot_rows::<1>(a, b, k, correction(&a[..k]))[0] }
 }
 
@@ -97,7 +105,23 @@ fn matmul_i8(
     n: usize,
 ) {
     // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
-    unsafe { matmul_i8_vnni(xq, xs, wq, ws, y, m, k, n) }
+    unsafe { matmul_i8_vnni(xq, xs, wq, ws, y, m, k, n, false) }
+}
+
+/// [`matmul_i8`] for weights that stream from memory (see [`gemv_vnni`]).
+#[allow(clippy::too_many_arguments)]
+fn matmul_i8_streaming(
+    xq: &[i8],
+    xs: &[f32],
+    wq: &[i8],
+    ws: &[f32],
+    y: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
+    unsafe { matmul_i8_vnni(xq, xs, wq, ws, y, m, k, n, true) }
 }
 
 /// Activation rows per block: their corrections are counted once into a stack array, and each
@@ -110,7 +134,8 @@ const BLOCK: usize = 64;
 const GEMV16_MAX: usize = 4 << 20;
 
 /// [`matmul_i8`]'s loops, compiled with the kernels' features so that the tiles, their sums and
-/// the scaled stores inline into one body and keep their values in registers.
+/// the scaled stores inline into one body and keep their values in registers. One row of `x`
+/// (batch-1 decoding) goes to [`gemv_vnni`]; `stream` picks its order of reads.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn matmul_i8_vnni(
@@ -122,7 +147,11 @@ fn matmul_i8_vnni(
     m: usize,
     k: usize,
     n: usize,
+    stream: bool,
 ) {
+    if m == 1 {
+        return gemv_vnni(&xq[..k], xs[0], &wq[..n * k], ws, &mut y[..n], stream);
+    }
     let mut i0 = 0;
     while i0 < m {
         let rows = (m - i0).min(BLOCK);
@@ -131,22 +160,6 @@ fn matmul_i8_vnni(
             *c = correction(&xq[(i0 + r) * k..(i0 + r + 1) * k]);
         }
         let mut j = 0;
-        if rows == 1 && n * k <= GEMV16_MAX {
-            // One row (batch-1 decoding): sixteen weight rows per call, summed into one vector.
-            let x = &xq[i0 * k..(i0 + 1) * k];
-            while j + 16 <= n {
-                // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`).
-                unsafe {
-                    let d = gemv16(x, wq, core::array::from_fn(|r| (j + r) * k), corr[0]);
-                    let sw = _mm512_mul_ps(_mm512_set1_ps(xs[i0]), load16(&ws[j..j + 16]));
-                    let v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), sw);
-                    let out = &mut y[i0 * n + j..i0 * n + j + 16];
-                    // SAFETY: `out` holds 16 floats.
-                    _mm512_storeu_ps(out.as_mut_ptr(), v);
-                }
-                j += 16;
-            }
-        }
         while j + 4 <= n {
             let w = &wq[j * k..(j + 4) * k];
             if rows >= 2 {
@@ -285,6 +298,73 @@ fn fold_rows(u: &[__m512i; 4]) -> __m512i {
         )
     };
     pair(pair(u[0], u[1]), pair(u[2], u[3]))
+}
+
+/// `y = x * w^T` scaled, for one row `x` (`k` bytes) and the `n = y.len()` rows of `w`.
+///
+/// Cached weights (`stream` false) go sixteen rows at a time ([`gemv16_all`]) up to
+/// [`GEMV16_MAX`]. Weights that stream from memory (a model whose step outgrows the caches:
+/// `Kernels::streaming`) go four rows at a time, in address order, with the next four
+/// prefetched first: the hardware alone does not run far enough ahead on short rows. Measured
+/// (Zen 4, 2026-12-07, separate processes alternating, an A/A control alongside, medians): the
+/// t5-small shape +7-12% tokens/s, OPUS-MT +15-21%; on the Firefox model, whose weights stay
+/// in cache, the same reads were 6% slower, hence the switch. Matrices of at least 1024 x 1024
+/// (NLLB's layers) keep sixteen rows: four were 4-5% slower there.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn gemv_vnni(x: &[i8], xs: f32, wq: &[i8], ws: &[f32], y: &mut [f32], stream: bool) {
+    let (k, n) = (x.len(), y.len());
+    let corr = correction(x);
+    let mut j = 0;
+    if n * k <= GEMV16_MAX && (!stream || n.min(k) >= 1024) {
+        j = gemv16_all(x, xs, wq, ws, y, corr);
+    }
+    while j + 4 <= n {
+        if stream {
+            let next = wq.as_ptr().wrapping_add((j + 4) * k);
+            let mut t = 0;
+            while t < 4 * k {
+                // A prefetch never faults, even past the end of `wq`.
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(t).cast());
+                t += 64;
+            }
+        }
+        // SAFETY: AVX-512 F/BW/VNNI are present (this function's own features).
+        let d = unsafe { dot_rows::<4>(x, &wq[j * k..(j + 4) * k], k, corr) };
+        for (t, &v) in d.iter().enumerate() {
+            y[j + t] = v as f32 * (xs * ws[j + t]);
+        }
+        j += 4;
+    }
+    for j in j..n {
+        // SAFETY: as above.
+        let d = unsafe { dot_rows::<1>(x, &wq[j * k..(j + 1) * k], k, corr) }[0];
+        y[j] = d as f32 * (xs * ws[j]);
+    }
+}
+
+/// `y = x * w^T` scaled, for one row `x` and the first `n - n % 16` rows of `w` (`n = y.len()`),
+/// sixteen at a time ([`gemv16`]); returns how many rows it did. Less `corr`, `x`'s
+/// [`correction`]. Never inlined: inlined into [`gemv_vnni`], its sixteen accumulators cost the
+/// four-row loop registers, and a streamed t5-small step took 6% longer (2026-12-07).
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn gemv16_all(x: &[i8], xs: f32, wq: &[i8], ws: &[f32], y: &mut [f32], corr: i32) -> usize {
+    let (k, n) = (x.len(), y.len());
+    let mut j = 0;
+    while j + 16 <= n {
+        // SAFETY: AVX-512 F/BW/VNNI are present (this function's own features).
+        unsafe {
+            let d = gemv16(x, wq, core::array::from_fn(|r| (j + r) * k), corr);
+            let sw = _mm512_mul_ps(_mm512_set1_ps(xs), load16(&ws[j..j + 16]));
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), sw);
+            let out = &mut y[j..j + 16];
+            // SAFETY: `out` holds 16 floats.
+            _mm512_storeu_ps(out.as_mut_ptr(), v);
+        }
+        j += 16;
+    }
+    j
 }
 
 /// Sixteen floats from a slice of (at least) sixteen.
@@ -447,12 +527,17 @@ fn store_tile<const M: usize>(
 /// OPUS-MT-sized decoder step took 2.6 ms with a software prefetch 8 KiB ahead (3.5 ms without);
 /// read in order it takes 1.8 ms, no prefetch needed (Zen 4, 2026-11-30). `x` is re-read for
 /// every row, from L1.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+///
+/// # Safety
+/// The CPU has AVX-512 F/BW/VNNI. Not a `target_feature` function, so that it can be
+/// `inline(always)` (as [`gemv16`]): its callers are, and its loops belong in theirs.
+#[inline(always)]
 unsafe fn dot_rows<const R: usize>(x: &[i8], w: &[i8], k: usize, corr: i32) -> [i32; R] {
     assert!(x.len() >= k && w.len() >= R * k);
     let (px, pw) = (x.as_ptr(), w.as_ptr());
-    let bias = _mm512_set1_epi8(-128);
-    let mut acc = [_mm512_setzero_si512(); R];
+    // SAFETY (every intrinsic below): the CPU has the features (this function's contract).
+    let bias = unsafe { _mm512_set1_epi8(-128) };
+    let mut acc = [unsafe { _mm512_setzero_si512() }; R];
     for (r, a) in acc.iter_mut().enumerate() {
         let mut i = 0;
         while i + 64 <= k {
@@ -477,7 +562,8 @@ unsafe fn dot_rows<const R: usize>(x: &[i8], w: &[i8], k: usize, corr: i32) -> [
         out[..4].copy_from_slice(&all[..4]);
     } else {
         for (o, a) in out.iter_mut().zip(&acc) {
-            *o = _mm512_reduce_add_epi32(*a);
+            // SAFETY: the CPU has AVX-512 F.
+            *o = unsafe { _mm512_reduce_add_epi32(*a) };
         }
     }
     let body = k - k % 64;
@@ -596,23 +682,30 @@ mod tests {
         extern crate alloc;
         use alloc::vec;
         let Some(t) = kernels() else { return };
-        // A matrix the size of a model's (128 KiB and a tail of rows), with the extremes:
+        let streaming = t
+            .matmul_i8_streaming
+            .expect("the VNNI table has a streaming product");
+        // Matrices the size of a model's, with a tail of rows: four at a time when streamed,
+        // sixteen when cached; and one of NLLB's width, sixteen at a time both ways. Extremes:
         // x = -127 / 127, w = -128 / 127.
-        let (k, n): (usize, usize) = (512, 263);
-        let x: vec::Vec<i8> = (0..k)
-            .map(|i| if i % 3 == 0 { -127 } else { 127 })
-            .collect();
-        let w: vec::Vec<i8> = (0..n * k)
-            .map(|i| match i % 5 {
-                0 => -128,
-                1 => 127,
-                _ => (i.wrapping_mul(2654435761) >> 13) as i8,
-            })
-            .collect();
-        let ws = vec![1.0f32; n];
-        let (mut y1, mut y2) = (vec![0f32; n], vec![0f32; n]);
-        (t.matmul_i8)(&x, &[1.0], &w, &ws, &mut y1, 1, k, n);
-        scalar::matmul_i8(&x, &[1.0], &w, &ws, &mut y2, 1, k, n);
-        assert_eq!(y1, y2);
+        for (k, n) in [(512usize, 263usize), (1024, 1030)] {
+            let x: vec::Vec<i8> = (0..k)
+                .map(|i| if i % 3 == 0 { -127 } else { 127 })
+                .collect();
+            let w: vec::Vec<i8> = (0..n * k)
+                .map(|i| match i % 5 {
+                    0 => -128,
+                    1 => 127,
+                    _ => (i.wrapping_mul(2654435761) >> 13) as i8,
+                })
+                .collect();
+            let ws = vec![1.0f32; n];
+            let (mut y1, mut y2, mut y3) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+            (t.matmul_i8)(&x, &[1.0], &w, &ws, &mut y1, 1, k, n);
+            streaming(&x, &[1.0], &w, &ws, &mut y3, 1, k, n);
+            scalar::matmul_i8(&x, &[1.0], &w, &ws, &mut y2, 1, k, n);
+            assert_eq!(y1, y2, "k {k} n {n}");
+            assert_eq!(y3, y2, "streamed, k {k} n {n}");
+        }
     }
 }

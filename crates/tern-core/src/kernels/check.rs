@@ -65,6 +65,10 @@ pub fn compare_with_scalar(k: &Kernels) -> Result<(), Mismatch> {
             (k.matmul_i8)(xq, &xs[..m], wq, &ws[..n], &mut got[..m * n], m, kk, n);
             (s.matmul_i8)(xq, &xs[..m], wq, &ws[..n], &mut want[..m * n], m, kk, n);
             same(&got, &want).ok_or(at("matmul_i8"))?;
+            if let Some(streaming) = k.matmul_i8_streaming {
+                streaming(xq, &xs[..m], wq, &ws[..n], &mut got[..m * n], m, kk, n);
+                same(&got, &want).ok_or(at("matmul_i8_streaming"))?;
+            }
             if (k.dot_i8)(&xq[..kk], &wq[..kk]) != (s.dot_i8)(&xq[..kk], &wq[..kk]) {
                 return Err(at("dot_i8"));
             }

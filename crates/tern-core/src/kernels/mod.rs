@@ -153,6 +153,12 @@ pub fn serial(work: &(dyn Fn(usize, usize) + Sync)) {
 /// (Under Miri, which checks the parts' shared output on tiny products, any size.)
 const FAN_OUT_MIN_MACS: usize = if cfg!(miri) { 0 } else { 1 << 15 };
 
+/// Weights read per generated token above which a model's products stream from memory
+/// ([`Kernels::streaming`]): half the last-level cache of a Zen 4 CCD (32 MiB), and more than
+/// most client CPUs have. Models measured either side: Firefox's tiny ones read ~3 MB a token,
+/// t5-small 37 MiB, OPUS-MT 50 MB, NLLB-600M 440 MB.
+pub const STREAMING_BYTES: usize = 16 << 20;
+
 /// Floats of the stack tile a part of a product with a few rows of `x` writes through (16 KB).
 const TILE_FLOATS: usize = 4096;
 
@@ -214,6 +220,10 @@ pub struct Kernels {
     pub exp: Exp,
     /// How the int8 products are spread over threads ([`serial`] unless the caller has some).
     pub fan_out: FanOut,
+    /// [`MatmulI8`] for weights that stream from memory, not from cache (a model whose step
+    /// outgrows the last-level cache): same sums, a different order of reads. `None` where one
+    /// product serves both. [`Kernels::streaming`] swaps it in.
+    pub matmul_i8_streaming: Option<MatmulI8>,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -263,6 +273,16 @@ impl Kernels {
             Some(wasm::SIMD128),
         ];
         candidates.into_iter().flatten().find(|k| k.name == name)
+    }
+
+    /// This table with its products for weights that stream from memory
+    /// ([`Kernels::matmul_i8_streaming`], where it has one); the model picks it when its weights
+    /// per token outgrow the caches ([`STREAMING_BYTES`]).
+    pub fn streaming(self) -> Kernels {
+        Kernels {
+            matmul_i8: self.matmul_i8_streaming.unwrap_or(self.matmul_i8),
+            ..self
+        }
     }
 
     /// `y = x * w^T + bias` for `m` rows of `x`. `q` is only touched for int8 weights.
@@ -477,12 +497,34 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn streaming_swaps_only_the_int8_product() {
+        let s = scalar::KERNELS.streaming();
+        assert!(s.matmul_i8 as usize == scalar::KERNELS.matmul_i8 as usize);
+        for t in ["avx2", "avx512vnni", "neon"]
+            .iter()
+            .filter_map(|n| Kernels::named(n))
+        {
+            let st = t.streaming();
+            let want = t.matmul_i8_streaming.unwrap_or(t.matmul_i8);
+            assert!(st.matmul_i8 as usize == want as usize, "{}", t.name);
+            assert!(
+                st.gemv_rows_i8 as usize == t.gemv_rows_i8 as usize,
+                "{}",
+                t.name
+            );
+            assert_eq!(st.name, t.name);
+        }
+    }
+
     /// Split over the input rows (many rows), over the weight rows (few), and the shortlisted
     /// rows: every split gives the serial product's bits, for each table this machine runs.
     #[test]
     fn fanned_out_int8_products_equal_serial() {
         let names = ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod"];
-        for serial_table in names.iter().filter_map(|n| Kernels::named(n)) {
+        let tables = names.iter().filter_map(|n| Kernels::named(n));
+        // Each with its products for streamed weights too (where it has them).
+        for serial_table in tables.flat_map(|t| [t, t.streaming()]) {
             for fan_out in [three_in_reverse as FanOut, two] {
                 let fanned = Kernels {
                     fan_out,

@@ -19,6 +19,7 @@ pub const KERNELS: Kernels = Kernels {
     axpy_rows,
     exp,
     fan_out: super::serial,
+    matmul_i8_streaming: None,
 };
 
 /// [`dot`] of `q` with each row (attention scores).

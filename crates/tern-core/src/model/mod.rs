@@ -49,11 +49,15 @@ impl<'a> Transformer<'a> {
     pub fn from_gguf(g: &Gguf<'a>, kernels: Kernels) -> Result<Self> {
         let spec = Spec::from_gguf(g)?;
         let weights = Weights::load(g, &spec)?;
-        Ok(Transformer {
+        let mut model = Transformer {
             spec,
             weights,
             kernels,
-        })
+        };
+        if model.bytes_per_token() > crate::kernels::STREAMING_BYTES {
+            model.kernels = kernels.streaming();
+        }
+        Ok(model)
     }
 
     /// The kernel table the model runs on.
