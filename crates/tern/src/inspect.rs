@@ -121,15 +121,19 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
         ws
     );
     let per_token = e.model.bytes_per_token();
+    let kernels = e.model.kernels();
+    let streamed = match kernels.matmul_i8_streaming {
+        _ if per_token <= tern_core::kernels::STREAMING_BYTES => String::new(),
+        Some(_) => format!(
+            " (more than caches hold: {}'s streaming product)",
+            kernels.name
+        ),
+        None => " (more than caches hold)".to_string(),
+    };
     let _ = writeln!(
         s,
-        "  weights read per generated token:  {}{}",
-        size(per_token),
-        if per_token > tern_core::kernels::STREAMING_BYTES {
-            " (more than the caches hold: products read in streaming order)"
-        } else {
-            ""
-        }
+        "  weights read per generated token:  {}{streamed}",
+        size(per_token)
     );
     let _ = writeln!(
         s,
