@@ -301,6 +301,25 @@ fn matmul_i8(
     let mut j = 0;
     while j + 4 <= n {
         let w = &wq[j * k..(j + 4) * k];
+        if m >= 2 {
+            // Several rows read the four weight rows side by side: ask for the next four in
+            // address order meanwhile, rows of 1 KiB and more into L2 (as `avx512`'s tiles do).
+            // Batch 16 on 2 threads (2026-12-07): NLLB shape +25%, t5-small and OPUS-MT +3%.
+            let next = wq.as_ptr().wrapping_add((j + 4) * k);
+            let mut t = 0;
+            while t < 4 * k {
+                let line = next.wrapping_add(t).cast();
+                // SAFETY: SSE, all a prefetch needs, is in every x86-64; a prefetch never
+                // faults, even past the end of `wq`.
+                unsafe {
+                    match k >= 1024 {
+                        true => _mm_prefetch::<_MM_HINT_T1>(line),
+                        false => _mm_prefetch::<_MM_HINT_T0>(line),
+                    }
+                }
+                t += 64;
+            }
+        }
         let mut i = 0;
         // Two input rows share each weight load and its absolute value.
         while i + 2 <= m {
