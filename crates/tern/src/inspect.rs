@@ -120,20 +120,19 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
         size(ws),
         ws
     );
-    let per_token = e.model.bytes_per_token();
     let kernels = e.model.kernels();
-    let streamed = match kernels.matmul_i8_streaming {
-        _ if per_token <= tern_core::kernels::STREAMING_BYTES => String::new(),
-        Some(_) => format!(
+    let streamed = match (e.model.streams_weights(), kernels.matmul_i8_streaming) {
+        (false, _) => String::new(),
+        (true, Some(_)) => format!(
             " (more than caches hold: {}'s streaming product)",
             kernels.name
         ),
-        None => " (more than caches hold)".to_string(),
+        (true, None) => " (more than caches hold)".to_string(),
     };
     let _ = writeln!(
         s,
         "  weights read per generated token:  {}{streamed}",
-        size(per_token)
+        size(e.model.bytes_per_token())
     );
     let _ = writeln!(
         s,

@@ -150,22 +150,9 @@ fn matmul_i8_vnni(
             let w = &wq[j * k..(j + 4) * k];
             if rows >= 2 {
                 // The tiles read their four rows side by side; ask for the next four in address
-                // order meanwhile, so that the hardware sees one stream. Rows of 1 KiB and more
-                // into L2 only: a burst of 64 or more lines into L1 waits on its miss buffers.
-                // Measured (Zen 4, 2026-12-07, separate processes alternating): batch 16 on 2
-                // threads, NLLB shape +13%, t5-small +12%, OPUS-MT +8% (all of L2 instead:
-                // NLLB +27%, the others 7-11% slower); the Firefox model 2-3% faster.
-                let next = wq.as_ptr().wrapping_add((j + 4) * k);
-                let mut t = 0;
-                while t < 4 * k {
-                    // A prefetch never faults, even past the end of `wq`.
-                    let line = next.wrapping_add(t).cast();
-                    match k >= 1024 {
-                        true => _mm_prefetch::<_MM_HINT_T1>(line),
-                        false => _mm_prefetch::<_MM_HINT_T0>(line),
-                    }
-                    t += 64;
-                }
+                // order meanwhile, so that the hardware sees one stream (long rows into L2:
+                // `avx2::L2_ROW_BYTES` says why).
+                avx2::prefetch_four_rows(wq, j + 4, k, k >= avx2::L2_ROW_BYTES);
             }
             let mut i = i0;
             // Four (then two) input rows share each weight load.
@@ -315,13 +302,8 @@ fn gemv_vnni(x: &[i8], xs: f32, wq: &[i8], ws: &[f32], y: &mut [f32], stream: bo
     }
     while j + 4 <= n {
         if stream {
-            let next = wq.as_ptr().wrapping_add((j + 4) * k);
-            let mut t = 0;
-            while t < 4 * k {
-                // A prefetch never faults, even past the end of `wq`.
-                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(t).cast());
-                t += 64;
-            }
+            // Into L1 whatever the rows' length: NLLB's 1 KiB rows were no faster from L2.
+            avx2::prefetch_four_rows(wq, j + 4, k, false);
         }
         // SAFETY: AVX-512 F/BW/VNNI are present (this function's own features).
         let d = unsafe { dot_rows::<4>(x, &wq[j * k..(j + 4) * k], k, corr) };

@@ -54,7 +54,7 @@ impl<'a> Transformer<'a> {
             weights,
             kernels,
         };
-        if model.bytes_per_token() > crate::kernels::STREAMING_BYTES {
+        if model.streams_weights() {
             model.kernels = kernels.streaming();
         }
         Ok(model)
@@ -67,6 +67,13 @@ impl<'a> Transformer<'a> {
 
     fn dims(&self, limits: &Limits) -> Dims {
         Dims::new(&self.spec, self.weights.ends.shortlist.as_ref(), limits)
+    }
+
+    /// Whether the weights read per token outgrow the caches
+    /// ([`STREAMING_BYTES`](crate::kernels::STREAMING_BYTES)): such a model runs its table's
+    /// products for streamed weights ([`Kernels::streaming`]).
+    pub fn streams_weights(&self) -> bool {
+        self.bytes_per_token() > crate::kernels::STREAMING_BYTES
     }
 
     /// Bytes of weights read per generated token at batch 1 (what bounds speed): every decoder
