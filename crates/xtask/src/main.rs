@@ -101,8 +101,39 @@ fn without_package_env(cmd: &mut Command) {
 fn timed(part: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     let started = Instant::now();
     let result = f();
-    eprintln!("xtask: {part}: {} s", started.elapsed().as_secs());
+    eprintln!(
+        "xtask: {part}: {} s ({})",
+        started.elapsed().as_secs(),
+        disk_report()
+    );
     result
+}
+
+/// The build's size and the disk's free space, said after every part: CI's disk is shared, and a
+/// run that ran out of it (stop 31) said only "No space left on device".
+fn disk_report() -> String {
+    let size = |args: &[&str]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .unwrap_or_default()
+    };
+    let target = root().join("target");
+    let target = target.to_string_lossy();
+    // `du -sk DIR` prints "KB\tDIR"; `df -Pk DIR` a header and "fs blocks used free ...".
+    let used = size(&["du", "-sk", &target]);
+    let free = size(&["df", "-Pk", &target]);
+    let gb = |kb: Option<&str>| {
+        kb.and_then(|k| k.parse::<f64>().ok())
+            .map_or("?".to_string(), |k| format!("{:.1} GB", k / 1048576.0))
+    };
+    format!(
+        "target/ {}, disk free {}",
+        gb(used.split_whitespace().next()),
+        gb(free.lines().nth(1).and_then(|l| l.split_whitespace().nth(3)))
+    )
 }
 
 fn cargo() -> Command {
@@ -223,6 +254,11 @@ fn check_msrv() -> Result<()> {
 }
 
 fn test() -> Result<()> {
+    if std::env::var_os("CI").is_some() && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        // A clean checkout builds once: incremental state would only take disk (0.5 GB).
+        std::env::set_var("CARGO_INCREMENTAL", "0");
+    }
+    eprintln!("xtask: test starts ({})", disk_report());
     let python = py_env()?;
     // The real Firefox models: translated against Bergamot's recorded output (tests/bergamot.rs);
     // the en-pt vocabulary is also one of the tokenizer's test cases.
@@ -241,6 +277,12 @@ fn test() -> Result<()> {
     let miri = Background::start("Miri", &mut miri_command())?;
     timed("firmware", || firmware::firmware(&[]))?;
     timed("Miri (waited for)", || miri.wait())?;
+    if std::env::var_os("CI").is_some() {
+        // Nothing later reads them; the Cortex-M builds alone are 1.7 GB of a shared disk.
+        for dir in ["target/firmware", "target/miri"] {
+            let _ = std::fs::remove_dir_all(root().join(dir));
+        }
+    }
     timed("C API", || capi::capi(&["--header-tested".to_string()]))?;
     timed("Python", || python::python(&[]))?;
     timed("wasm", || wasm::wasm(&["--test".to_string()]))?;
