@@ -143,6 +143,9 @@ pub type Exp = fn(x: &mut [f32]);
 /// runs them on a session's pool of threads (`Settings::intra_threads`).
 pub type FanOut = fn(work: &(dyn Fn(usize, usize) + Sync));
 
+/// One attention head's work for [`Kernels::for_each_head`]: `(head, scores, its outputs)`.
+pub type Head<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
+
 /// The [`FanOut`] of one thread: `work(0, 1)`.
 pub fn serial(work: &(dyn Fn(usize, usize) + Sync)) {
     work(0, 1)
@@ -162,11 +165,32 @@ pub const STREAMING_BYTES: usize = 16 << 20;
 /// Floats of the stack tile a part of a product with a few rows of `x` writes through (16 KB).
 const TILE_FLOATS: usize = 4096;
 
+/// The longest score row a part of [`Kernels::for_each_head`] keeps on its stack (4 KB); past
+/// it, heads run on the calling thread in its own scratch.
+const HEAD_SCORES_MAX: usize = 1024;
+
 /// Part `part` of `0..n` split into `parts` ranges of whole `block`s (the kernels' row blocks).
 fn share(n: usize, part: usize, parts: usize, block: usize) -> core::ops::Range<usize> {
     let each = n.div_ceil(parts).next_multiple_of(block);
     let start = (part * each).min(n);
     start..(start + each).min(n)
+}
+
+/// Adds `bias` to each of `y`'s rows (as long as `bias`); nothing without one.
+fn add_bias(y: &mut [f32], bias: Option<&[f32]>) {
+    if let Some(b) = bias.filter(|b| !b.is_empty()) {
+        y.chunks_exact_mut(b.len())
+            .for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
+    }
+}
+
+/// Calls `f` with `n` (at most [`HEAD_SCORES_MAX`]) floats of this thread's stack. Not inlined,
+/// so the row is only on a stack while a part of [`Kernels::for_each_head`] runs on a host's
+/// thread (never on a microcontroller's serial run).
+#[inline(never)]
+fn on_stack_scores(n: usize, f: &dyn Fn(&mut [f32])) {
+    let mut row = [0f32; HEAD_SCORES_MAX];
+    f(&mut row[..n])
 }
 
 /// An output buffer the parts of a fan-out write, each its own range.
@@ -307,13 +331,11 @@ impl Kernels {
             } => {
                 let (xq, xs) = (&mut q.q[..m * k], &mut q.scales[..m]);
                 self.quantize(x, xq, xs, m, k, act_scale);
-                self.matmul_i8_fanned(xq, xs, wq, scales, y, m, k, n);
+                // The bias too goes to the parts, each adding it to its own outputs.
+                return self.matmul_i8_fanned(xq, xs, wq, scales, bias, y, m, k, n);
             }
         }
-        if let Some(b) = bias {
-            y.chunks_exact_mut(n)
-                .for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
-        }
+        add_bias(y, bias);
     }
 
     /// [`MatmulI8`] with its work spread by [`FanOut`]. Up to [`TILE_FLOATS`]`/16` rows of `x`
@@ -327,29 +349,33 @@ impl Kernels {
         xs: &[f32],
         wq: &[i8],
         ws: &[f32],
+        bias: Option<&[f32]>,
         y: &mut [f32],
         m: usize,
         k: usize,
         n: usize,
     ) {
         if m.saturating_mul(n).saturating_mul(k) < FAN_OUT_MIN_MACS {
-            return (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
+            (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
+            return add_bias(y, bias);
         }
         let out = Disjoint::new(y);
         (self.fan_out)(&|part, parts| {
             if parts == 1 {
                 // SAFETY: the only part.
                 let y = unsafe { out.range(0..m * n) };
-                (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n)
+                (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
+                add_bias(y, bias);
             } else if m * 16 > TILE_FLOATS {
                 let r = share(m, part, parts, 4);
                 // SAFETY: the parts' row ranges are disjoint, so their outputs are.
                 let y = unsafe { out.range(r.start * n..r.end * n) };
                 let (xq, xs) = (&xq[r.start * k..r.end * k], &xs[r.clone()]);
-                (self.matmul_i8)(xq, xs, wq, ws, y, r.len(), k, n)
+                (self.matmul_i8)(xq, xs, wq, ws, y, r.len(), k, n);
+                add_bias(y, bias);
             } else {
                 let c = share(n, part, parts, 16);
-                self.columns(xq, xs, wq, ws, &out, c, m, k, n)
+                self.columns(xq, xs, wq, ws, bias, &out, c, m, k, n)
             }
         });
     }
@@ -366,17 +392,20 @@ impl Kernels {
         xs: &[f32],
         wq: &[i8],
         ws: &[f32],
+        bias: Option<&[f32]>,
         out: &Disjoint,
         c: core::ops::Range<usize>,
         m: usize,
         k: usize,
         n: usize,
     ) {
+        let bias = bias.map(|b| &b[c.clone()]);
         if m == 1 {
             // SAFETY: the parts' column ranges are disjoint, so their outputs are.
             let y = unsafe { out.range(c.clone()) };
             let (wq, ws) = (&wq[c.start * k..c.end * k], &ws[c.clone()]);
-            return (self.matmul_i8)(xq, xs, wq, ws, y, 1, k, c.len());
+            (self.matmul_i8)(xq, xs, wq, ws, y, 1, k, c.len());
+            return add_bias(y, bias);
         }
         let mut tile = [0f32; TILE_FLOATS];
         // Whole 16s of weight rows (the kernels' blocks): the caller sends at most
@@ -388,6 +417,7 @@ impl Kernels {
             let w = width.min(c.end - j);
             let t = &mut tile[..m * w];
             (self.matmul_i8)(xq, xs, &wq[j * k..(j + w) * k], &ws[j..j + w], t, m, k, w);
+            add_bias(t, bias.map(|b| &b[j - c.start..j - c.start + w]));
             for (i, row) in t.chunks_exact(w).enumerate() {
                 // SAFETY: the parts' column ranges are disjoint, so within row `i` their
                 // outputs are.
@@ -395,6 +425,61 @@ impl Kernels {
             }
             j += w;
         }
+    }
+
+    /// Runs `head(h, scores, ctx_h)` for every head `h` of an attention: `ctx_h` is head `h`'s
+    /// `ctx.len() / heads` outputs, `scores` `n` floats of scratch; with `keep` (a buffer and a
+    /// stride), head `h`'s scores are then copied to `buffer[h * stride..]`. Heads are
+    /// independent, so with [`FanOut`] they split over threads (`macs`, the attention's
+    /// multiply-adds, above [`FAN_OUT_MIN_MACS`]): the first part uses `scores`, the others a
+    /// stack row each. Each head's bits are the same wherever it runs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_each_head(
+        &self,
+        heads: usize,
+        n: usize,
+        macs: usize,
+        scores: &mut [f32],
+        ctx: &mut [f32],
+        keep: Option<(&mut [f32], usize)>,
+        head: &Head<'_>,
+    ) {
+        let width = ctx.len() / heads.max(1);
+        let scores = &mut scores[..n];
+        let (kept, stride) = match keep {
+            Some((buf, stride)) => (buf, stride),
+            None => (&mut [][..], 0),
+        };
+        if macs < FAN_OUT_MIN_MACS || n > HEAD_SCORES_MAX || heads < 2 {
+            for (h, out) in ctx.chunks_exact_mut(width).enumerate().take(heads) {
+                head(h, scores, out);
+                if let Some(k) = kept.get_mut(h * stride..h * stride + n) {
+                    k.copy_from_slice(scores);
+                }
+            }
+            return;
+        }
+        let (first, out, kept_out) = (
+            Disjoint::new(scores),
+            Disjoint::new(ctx),
+            Disjoint::new(kept),
+        );
+        let run = |hs: core::ops::Range<usize>, scores: &mut [f32]| {
+            for h in hs {
+                // SAFETY: each head is in one part only, so its output span is written once.
+                head(h, scores, unsafe { out.range(h * width..(h + 1) * width) });
+                let at = h * stride..h * stride + n;
+                if stride > 0 && at.end <= kept_out.len {
+                    // SAFETY: as above, for head `h`'s span of the kept scores.
+                    unsafe { kept_out.range(at) }.copy_from_slice(scores);
+                }
+            }
+        };
+        (self.fan_out)(&|part, parts| match part {
+            // SAFETY: only part 0 uses the caller's scratch.
+            0 => run(share(heads, 0, parts, 1), unsafe { first.range(0..n) }),
+            _ => on_stack_scores(n, &|scores| run(share(heads, part, parts, 1), scores)),
+        });
     }
 
     fn quantize(
@@ -514,6 +599,38 @@ mod tests {
                 t.name
             );
             assert_eq!(st.name, t.name);
+        }
+    }
+
+    /// The heads' split (what `attend` runs on threads): every head's output span and kept
+    /// scores written exactly once, whatever the parts' number and order.
+    #[test]
+    fn each_head_runs_once() {
+        let (heads, n, width, stride) = (5, 4, 3, 6);
+        for fan_out in [serial as FanOut, three_in_reverse, two] {
+            let k = Kernels {
+                fan_out,
+                ..scalar::KERNELS
+            };
+            let mut scores = vec![9f32; n];
+            let mut ctx = vec![0f32; heads * width];
+            let mut kept = vec![-1f32; heads * stride];
+            let head = |h: usize, s: &mut [f32], c: &mut [f32]| {
+                s.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v = (h * 10 + i) as f32);
+                c.iter_mut().for_each(|v| *v += h as f32 + 1.0);
+            };
+            let keep = Some((&mut kept[..], stride));
+            k.for_each_head(heads, n, usize::MAX, &mut scores, &mut ctx, keep, &head);
+            for h in 0..heads {
+                assert!(ctx[h * width..(h + 1) * width] == [h as f32 + 1.0; 3]);
+                let row = &kept[h * stride..(h + 1) * stride];
+                let want: Vec<f32> = (0..stride)
+                    .map(|i| if i < n { (h * 10 + i) as f32 } else { -1.0 })
+                    .collect();
+                assert_eq!(row, &want[..]);
+            }
         }
     }
 

@@ -314,7 +314,7 @@ pub(crate) fn attend(
     scores: &mut [f32],
     offs: &mut [usize],
     ctx: &mut [f32],
-    mut keep: Option<Keep>,
+    keep: Option<Keep>,
     mut bias: Option<PositionBias>,
 ) {
     let d = q.len();
@@ -328,25 +328,21 @@ pub(crate) fn attend(
     if let Some(b) = bias.as_mut() {
         b.bucket_keys(n);
     }
-    let scores = &mut scores[..n];
-    for h in 0..heads {
-        let span = h * hd..(h + 1) * hd;
-        (k.dots)(&q[span.clone()], &keys[span.start..], offs, scores);
+    let (offs, bias) = (&*offs, bias.as_ref());
+    let keep = keep.map(|k| (k.out, k.head_stride));
+    // Each head's dots and weighted sum of values (its own scores; heads may run on threads).
+    k.for_each_head(heads, n, 2 * n * d, scores, ctx, keep, &|h, scores, ctx| {
+        let at = h * hd;
+        (k.dots)(&q[at..at + hd], &keys[at..], offs, scores);
         if scale != 1.0 {
             scores.iter_mut().for_each(|s| *s *= scale);
         }
-        if let Some(b) = &bias {
+        if let Some(b) = bias {
             b.add(h, heads, scores);
         }
         softmax(k, scores);
-        if let Some(keep) = keep.as_mut() {
-            let at = h * keep.head_stride;
-            if let Some(out) = keep.out.get_mut(at..at + n) {
-                out.copy_from_slice(scores);
-            }
-        }
-        (k.axpy_rows)(scores, &values[span.start..], offs, &mut ctx[span]);
-    }
+        (k.axpy_rows)(scores, &values[at..], offs, ctx);
+    });
 }
 
 /// Attention projections.

@@ -79,3 +79,68 @@ fn activations() {
     assert_eq!(big, [-0.0, 1e4]);
     assert_eq!(Activation::from_name("tanh"), Err(Error::UnknownActivation));
 }
+
+/// Heads split over parts (in any order, on any number of them) give each head's serial bits:
+/// the context, the kept weights, with and without T5's relative bias, for every table here.
+#[test]
+fn attention_heads_fanned_out_equal_serial() {
+    use super::layers::{attend, Keep, PositionBias};
+    use super::spec::RelativeBias;
+    fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
+        (0..3).rev().for_each(|p| work(p, 3))
+    }
+    fn two(work: &(dyn Fn(usize, usize) + Sync)) {
+        (0..2).for_each(|p| work(p, 2))
+    }
+    let wave = |n: usize, seed: f32| -> std::vec::Vec<f32> {
+        (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
+    };
+    let (heads, d) = if cfg!(miri) { (4, 16) } else { (8, 128) };
+    // Below the fan-out's size, above it, and past the parts' stack row (serial again).
+    let lens: &[usize] = if cfg!(miri) { &[3, 9] } else { &[3, 130, 300, 1100] };
+    let rel = RelativeBias {
+        buckets: 32,
+        max_distance: 128,
+    };
+    let tables = ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "wasm-simd128"];
+    for table in tables.iter().filter_map(|n| Kernels::named(n)) {
+        for &n in lens {
+            let (q, keys, values) = (wave(d, 0.1), wave(n * d, 0.7), wave(n * d, 1.3));
+            let stride = n + 2;
+            let run = |k: &Kernels, with_bias: bool| {
+                let (mut scores, mut offs) = (std::vec![0f32; n], std::vec![0usize; n]);
+                let mut ctx = std::vec![0f32; d];
+                let mut kept = std::vec![-1f32; heads * stride];
+                let table = wave(rel.buckets * heads, 2.9);
+                let mut buckets = std::vec![0u16; n];
+                let bias = with_bias.then(|| PositionBias {
+                    table: &table,
+                    rel,
+                    query: n / 2,
+                    bidirectional: true,
+                    buckets: &mut buckets,
+                });
+                let keep = Keep {
+                    out: &mut kept,
+                    head_stride: stride,
+                };
+                let rows = |s: usize| (s * 7) % n;
+                attend(
+                    k, &q, &keys, &values, n, rows, heads, 0.5, &mut scores, &mut offs, &mut ctx,
+                    Some(keep), bias,
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
+                (bits(&ctx), bits(&kept))
+            };
+            for with_bias in [false, true] {
+                let want = run(&table, with_bias);
+                assert!(want.1.iter().any(|&b| b != (-1f32).to_bits()));
+                for fan_out in [three_in_reverse as crate::kernels::FanOut, two] {
+                    let fanned = Kernels { fan_out, ..table };
+                    let got = run(&fanned, with_bias);
+                    assert_eq!(got, want, "{} n {n} bias {with_bias}", table.name);
+                }
+            }
+        }
+    }
+}
