@@ -445,6 +445,9 @@ impl Kernels {
         head: &Head<'_>,
     ) {
         let width = ctx.len() / heads.max(1);
+        if width == 0 {
+            return; // No head has an output (a spec's widths are checked at load).
+        }
         let scores = &mut scores[..n];
         let (kept, stride) = match keep {
             Some((buf, stride)) => (buf, stride),
