@@ -2,7 +2,7 @@
 //! layer's cross-attention keys and values, computed once per sentence.
 
 use super::attention::Grid;
-use super::layers::{add_position, attend, PositionBias, Scratch};
+use super::layers::{add_position, attend, attend_rows, PositionBias, Scratch};
 use super::spec::{KvInput, Spec};
 use super::state::State;
 use super::weights::EncoderLayer;
@@ -40,32 +40,39 @@ impl EncoderLayer<'_> {
         a.k.forward(kern, kv_input, n, s.k, &mut s.qs);
         a.v.forward(kern, kv_input, n, s.v, &mut s.qs);
         let scale = spec.attention_factor(w / heads);
-        for t in 0..n {
-            let row = t * w..(t + 1) * w;
-            let bias = rel_bias
-                .zip(spec.relative_bias)
-                .map(|(table, rel)| PositionBias {
-                    table,
-                    rel,
-                    query: t,
-                    bidirectional: true,
-                    buckets: &mut s.buckets[..],
-                });
-            attend(
-                kern,
-                &s.q[row.clone()],
-                s.k,
-                s.v,
-                n,
-                |r| r,
-                heads,
-                scale,
-                s.scores,
-                s.offs,
-                &mut s.ctx[row],
-                keep.as_mut().and_then(|(grid, l)| grid.at(*l, t)),
-                bias,
-            );
+        if keep.is_none() && rel_bias.is_none() {
+            // Every row against the same keys: one fan-out for the layer's attention.
+            let (q, ctx) = (&s.q[..n * w], &mut s.ctx[..]);
+            let (scores, offs) = (&mut s.scores[..], &mut s.offs[..]);
+            attend_rows(kern, (q, w), s.k, s.v, n, heads, scale, scores, offs, ctx);
+        } else {
+            for t in 0..n {
+                let row = t * w..(t + 1) * w;
+                let bias = rel_bias
+                    .zip(spec.relative_bias)
+                    .map(|(table, rel)| PositionBias {
+                        table,
+                        rel,
+                        query: t,
+                        bidirectional: true,
+                        buckets: &mut s.buckets[..],
+                    });
+                attend(
+                    kern,
+                    &s.q[row.clone()],
+                    s.k,
+                    s.v,
+                    n,
+                    |r| r,
+                    heads,
+                    scale,
+                    s.scores,
+                    s.offs,
+                    &mut s.ctx[row],
+                    keep.as_mut().and_then(|(grid, l)| grid.at(*l, t)),
+                    bias,
+                );
+            }
         }
         a.o.forward(kern, s.ctx, n, s.tmp, &mut s.qs);
         self.attn_wrap.output(x, s.tmp);

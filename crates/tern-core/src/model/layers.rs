@@ -333,16 +333,66 @@ pub(crate) fn attend(
     // Each head's dots and weighted sum of values (its own scores; heads may run on threads).
     k.for_each_head(heads, n, 2 * n * d, scores, ctx, keep, &|h, scores, ctx| {
         let at = h * hd;
-        (k.dots)(&q[at..at + hd], &keys[at..], offs, scores);
-        if scale != 1.0 {
-            scores.iter_mut().for_each(|s| *s *= scale);
-        }
-        if let Some(b) = bias {
-            b.add(h, heads, scores);
-        }
-        softmax(k, scores);
-        (k.axpy_rows)(scores, &values[at..], offs, ctx);
+        let bias = bias.map(|b| (b, h, heads));
+        let head = (&q[at..at + hd], &keys[at..], &values[at..]);
+        one_head(k, head, offs, scale, bias, scores, ctx);
     });
+}
+
+/// [`attend`] for each of the `rows` query rows of `q` (`w` wide) against the same `n` keys and
+/// values, in order (the encoder's self-attention, with no position bias and no weights kept):
+/// every (row, head) pair is one item of [`Kernels::for_each_head`], so the layer's attention
+/// is one fan-out, not one per row. Each row gets [`attend`]'s bits.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend_rows(
+    k: &Kernels,
+    (q, w): (&[f32], usize),
+    keys: &[f32],
+    values: &[f32],
+    n: usize,
+    heads: usize,
+    scale: f32,
+    scores: &mut [f32],
+    offs: &mut [usize],
+    ctx: &mut [f32],
+) {
+    let rows = q.len() / w.max(1);
+    let hd = w / heads.max(1);
+    let ctx = &mut ctx[..rows * w];
+    ctx.fill(0.0);
+    let offs = &mut offs[..n];
+    offs.iter_mut().enumerate().for_each(|(s, o)| *o = s * w);
+    let offs = &*offs;
+    let macs = 2 * rows * n * w;
+    k.for_each_head(rows * heads, n, macs, scores, ctx, None, &|i, scores, ctx| {
+        // Item i is row i / heads, head i % heads: its outputs are ctx[i * hd..][..hd].
+        let (at, row) = ((i % heads) * hd, (i / heads) * w);
+        let head = (&q[row + at..row + at + hd], &keys[at..], &values[at..]);
+        one_head(k, head, offs, scale, None, scores, ctx);
+    });
+}
+
+/// One head of one query row: `ctx = softmax(q . keys * scale + bias) values` over the key and
+/// value rows at `offs` (`q`, `keys` and `values` start at the head's first feature); `bias` is
+/// T5's, with the head and the number of heads.
+fn one_head(
+    k: &Kernels,
+    (q, keys, values): (&[f32], &[f32], &[f32]),
+    offs: &[usize],
+    scale: f32,
+    bias: Option<(&PositionBias, usize, usize)>,
+    scores: &mut [f32],
+    ctx: &mut [f32],
+) {
+    (k.dots)(q, keys, offs, scores);
+    if scale != 1.0 {
+        scores.iter_mut().for_each(|s| *s *= scale);
+    }
+    if let Some((b, h, heads)) = bias {
+        b.add(h, heads, scores);
+    }
+    softmax(k, scores);
+    (k.axpy_rows)(scores, values, offs, ctx);
 }
 
 /// Attention projections.

@@ -144,3 +144,42 @@ fn attention_heads_fanned_out_equal_serial() {
         }
     }
 }
+
+/// The encoder's one fan-out for a layer (every row and head an item) gives [`attend`]'s bits
+/// for each row, serial or split over parts in any order, on every table here.
+#[test]
+fn attention_rows_equal_attend_per_row() {
+    use super::layers::{attend, attend_rows};
+    fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
+        (0..3).rev().for_each(|p| work(p, 3))
+    }
+    let wave = |n: usize, seed: f32| -> std::vec::Vec<f32> {
+        (0..n).map(|i| (i as f32 * 0.29 + seed).cos()).collect()
+    };
+    let (heads, w) = if cfg!(miri) { (2, 8) } else { (8, 64) };
+    let lens: &[usize] = if cfg!(miri) { &[3] } else { &[1, 7, 40, 300] };
+    let tables = ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "wasm-simd128"];
+    for table in tables.iter().filter_map(|n| Kernels::named(n)) {
+        for &n in lens {
+            let (q, keys, values) = (wave(n * w, 0.3), wave(n * w, 1.1), wave(n * w, 2.2));
+            let (mut scores, mut offs) = (std::vec![0f32; n], std::vec![0usize; n]);
+            let mut want = std::vec![0f32; n * w];
+            for t in 0..n {
+                let (q, ctx) = (&q[t * w..(t + 1) * w], &mut want[t * w..(t + 1) * w]);
+                attend(
+                    &table, q, &keys, &values, n, |r| r, heads, 0.125, &mut scores, &mut offs,
+                    ctx, None, None,
+                );
+            }
+            for fan_out in [crate::kernels::serial as crate::kernels::FanOut, three_in_reverse] {
+                let k = Kernels { fan_out, ..table };
+                let mut got = std::vec![7f32; n * w];
+                attend_rows(
+                    &k, (&q, w), &keys, &values, n, heads, 0.125, &mut scores, &mut offs, &mut got,
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{} n {n}", table.name);
+            }
+        }
+    }
+}
