@@ -427,7 +427,8 @@ impl Kernels {
         }
     }
 
-    /// Runs `head(h, scores, ctx_h)` for every head `h` of an attention: `ctx_h` is head `h`'s
+    /// Runs `head(h, scores, ctx_h)` for every head `h` of an attention (or every (row, head)
+    /// pair of several query rows, `heads` of them in all): `ctx_h` is head `h`'s
     /// `ctx.len() / heads` outputs, `scores` `n` floats of scratch; with `keep` (a buffer and a
     /// stride), head `h`'s scores are then copied to `buffer[h * stride..]`. Heads are
     /// independent, so with [`FanOut`] they split over threads (`macs`, the attention's
