@@ -454,7 +454,9 @@ impl Kernels {
             Some((buf, stride)) => (buf, stride),
             None => (&mut [][..], 0),
         };
-        if macs < FAN_OUT_MIN_MACS || n > HEAD_SCORES_MAX || heads < 2 {
+        // Kept rows closer than `n` would overlap between heads: those run in order, here.
+        let overlapping = !kept.is_empty() && stride < n;
+        if macs < FAN_OUT_MIN_MACS || n > HEAD_SCORES_MAX || heads < 2 || overlapping {
             for (h, out) in ctx.chunks_exact_mut(width).enumerate().take(heads) {
                 head(h, scores, out);
                 if let Some(k) = kept.get_mut(h * stride..h * stride + n) {
@@ -473,8 +475,9 @@ impl Kernels {
                 // SAFETY: each head is in one part only, so its output span is written once.
                 head(h, scores, unsafe { out.range(h * width..(h + 1) * width) });
                 let at = h * stride..h * stride + n;
-                if stride > 0 && at.end <= kept_out.len {
-                    // SAFETY: as above, for head `h`'s span of the kept scores.
+                if at.end <= kept_out.len {
+                    // SAFETY: as above, for head `h`'s span of the kept scores (`stride >= n`
+                    // here, so no two heads' spans overlap).
                     unsafe { kept_out.range(at) }.copy_from_slice(scores);
                 }
             }
@@ -635,6 +638,14 @@ mod tests {
                     .collect();
                 assert_eq!(row, &want[..]);
             }
+            // Kept rows that overlap (stride 2 < n) end as one thread leaves them: the last
+            // head's scores over the earlier heads'.
+            let mut kept = vec![-1f32; heads * 2 + n];
+            let keep = Some((&mut kept[..], 2));
+            k.for_each_head(heads, n, usize::MAX, &mut scores, &mut ctx, keep, &head);
+            let last = heads - 1;
+            assert_eq!(kept[last * 2..last * 2 + n], [40.0, 41.0, 42.0, 43.0]);
+            assert_eq!(kept[..2], [0.0, 1.0]);
         }
     }
 
