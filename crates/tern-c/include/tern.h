@@ -136,8 +136,9 @@ typedef struct TernSettings {
   // Zero (default): translate its beginning, as the CLI does (Bergamot models translate it
   // in pieces).
   int32_t refuse_too_long;
-  // Threads for each sentence, 1..=256 (default 1): its int8 products are split over them;
-  // the output is the same. With `threads`, each of those threads has this many.
+  // Threads for each sentence, 1..=256 (default 1): its int8 products and larger attentions
+  // are split over them; the output is the same. With `threads`, each of those threads has
+  // this many.
   size_t intra_threads;
 } TernSettings;
 

@@ -80,8 +80,9 @@ pub struct TernSettings {
     /// Zero (default): translate its beginning, as the CLI does (Bergamot models translate it
     /// in pieces).
     pub refuse_too_long: i32,
-    /// Threads for each sentence, 1..=256 (default 1): its int8 products are split over them;
-    /// the output is the same. With `threads`, each of those threads has this many.
+    /// Threads for each sentence, 1..=256 (default 1): its int8 products and larger attentions
+    /// are split over them; the output is the same. With `threads`, each of those threads has
+    /// this many.
     pub intra_threads: usize,
 }
 

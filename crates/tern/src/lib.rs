@@ -105,8 +105,9 @@ pub struct Settings {
     pub source_lang: Option<String>,
     pub target_lang: Option<String>,
     /// Threads for each sentence (default 1): a session keeps this many (its own thread
-    /// included) and splits the int8 products of each sentence over them ([`pool`]). The output
-    /// is the same as with one. Products of f32 and f16 models stay on one thread.
+    /// included) and splits the int8 products and the larger attentions of each sentence over
+    /// them ([`pool`]). The output is the same as with one. Products of f32 and f16 models stay
+    /// on one thread.
     pub intra_threads: Option<usize>,
 }
 

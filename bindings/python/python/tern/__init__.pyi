@@ -54,8 +54,8 @@ class Translator:
     ``FileNotFoundError`` (or another ``OSError``) for a file that cannot be opened,
     ``ModelError`` for one that is not a usable model, ``SettingError`` (a ``ValueError``) for a
     setting out of range and ``LanguageError`` for a missing or unknown language code.
-    ``intra_threads`` threads work on each sentence (its int8 products are split over them;
-    the output is the same as with one).
+    ``intra_threads`` threads work on each sentence (its int8 products and larger attentions
+    are split over them; the output is the same as with one).
     """
 
     def __init__(
