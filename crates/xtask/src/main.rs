@@ -112,7 +112,7 @@ fn timed(part: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
 /// The build's size and the disk's free space, said after every part: CI's disk is shared, and a
 /// run that ran out of it (stop 31) said only "No space left on device".
 fn disk_report() -> String {
-    let size = |args: &[&str]| {
+    let stdout = |args: &[&str]| {
         Command::new(args[0])
             .args(&args[1..])
             .output()
@@ -123,8 +123,8 @@ fn disk_report() -> String {
     let target = root().join("target");
     let target = target.to_string_lossy();
     // `du -sk DIR` prints "KB\tDIR"; `df -Pk DIR` a header and "fs blocks used free ...".
-    let used = size(&["du", "-sk", &target]);
-    let free = size(&["df", "-Pk", &target]);
+    let used = stdout(&["du", "-sk", &target]);
+    let free = stdout(&["df", "-Pk", &target]);
     let gb = |kb: Option<&str>| {
         kb.and_then(|k| k.parse::<f64>().ok())
             .map_or("?".to_string(), |k| format!("{:.1} GB", k / 1048576.0))
@@ -254,7 +254,7 @@ fn check_msrv() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    if std::env::var_os("CI").is_some() && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+    if in_ci() && std::env::var_os("CARGO_INCREMENTAL").is_none() {
         // A clean checkout builds once: incremental state would only take disk (0.5 GB).
         std::env::set_var("CARGO_INCREMENTAL", "0");
     }
@@ -289,11 +289,16 @@ fn test() -> Result<()> {
     })
 }
 
+/// Whether this is a CI run (`CI` set, as CI services and `.ci/run`'s callers set it).
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
 /// In CI, removes what a finished part built and no later part reads (the tests' converted
 /// models, 1.3 GB; the Cortex-M builds, 1.7 GB): CI's disk is shared. Kept on a developer's
 /// machine, where they make the next run faster.
 fn ci_remove(dirs: &[&str]) {
-    if std::env::var_os("CI").is_some() {
+    if in_ci() {
         for dir in dirs {
             let _ = std::fs::remove_dir_all(root().join(dir));
         }

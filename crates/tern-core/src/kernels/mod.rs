@@ -356,28 +356,44 @@ impl Kernels {
         n: usize,
     ) {
         if m.saturating_mul(n).saturating_mul(k) < FAN_OUT_MIN_MACS {
-            (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
-            return add_bias(y, bias);
+            return self.matmul_i8_biased(xq, xs, wq, ws, bias, y, m, k, n);
         }
         let out = Disjoint::new(y);
         (self.fan_out)(&|part, parts| {
             if parts == 1 {
                 // SAFETY: the only part.
                 let y = unsafe { out.range(0..m * n) };
-                (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
-                add_bias(y, bias);
+                self.matmul_i8_biased(xq, xs, wq, ws, bias, y, m, k, n);
             } else if m * 16 > TILE_FLOATS {
                 let r = share(m, part, parts, 4);
                 // SAFETY: the parts' row ranges are disjoint, so their outputs are.
                 let y = unsafe { out.range(r.start * n..r.end * n) };
                 let (xq, xs) = (&xq[r.start * k..r.end * k], &xs[r.clone()]);
-                (self.matmul_i8)(xq, xs, wq, ws, y, r.len(), k, n);
-                add_bias(y, bias);
+                self.matmul_i8_biased(xq, xs, wq, ws, bias, y, r.len(), k, n);
             } else {
                 let c = share(n, part, parts, 16);
                 self.columns(xq, xs, wq, ws, bias, &out, c, m, k, n)
             }
         });
+    }
+
+    /// [`MatmulI8`], then `bias` (one per output column) added to each row: what every part of
+    /// a fanned-out product runs on its own rows or columns.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_i8_biased(
+        &self,
+        xq: &[i8],
+        xs: &[f32],
+        wq: &[i8],
+        ws: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
+        add_bias(y, bias);
     }
 
     /// Columns `c` of every row of a [`MatmulI8`] into `out` (m x n): straight for one row,
@@ -404,8 +420,7 @@ impl Kernels {
             // SAFETY: the parts' column ranges are disjoint, so their outputs are.
             let y = unsafe { out.range(c.clone()) };
             let (wq, ws) = (&wq[c.start * k..c.end * k], &ws[c.clone()]);
-            (self.matmul_i8)(xq, xs, wq, ws, y, 1, k, c.len());
-            return add_bias(y, bias);
+            return self.matmul_i8_biased(xq, xs, wq, ws, bias, y, 1, k, c.len());
         }
         let mut tile = [0f32; TILE_FLOATS];
         // Whole 16s of weight rows (the kernels' blocks): the caller sends at most
@@ -416,8 +431,9 @@ impl Kernels {
         while j < c.end {
             let w = width.min(c.end - j);
             let t = &mut tile[..m * w];
-            (self.matmul_i8)(xq, xs, &wq[j * k..(j + w) * k], &ws[j..j + w], t, m, k, w);
-            add_bias(t, bias.map(|b| &b[j - c.start..j - c.start + w]));
+            let (wq, ws) = (&wq[j * k..(j + w) * k], &ws[j..j + w]);
+            let bias = bias.map(|b| &b[j - c.start..j - c.start + w]);
+            self.matmul_i8_biased(xq, xs, wq, ws, bias, t, m, k, w);
             for (i, row) in t.chunks_exact(w).enumerate() {
                 // SAFETY: the parts' column ranges are disjoint, so within row `i` their
                 // outputs are.
