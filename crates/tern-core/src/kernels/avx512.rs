@@ -119,6 +119,15 @@ const BLOCK: usize = 64;
 /// 29.7 MB output projection streamed from memory 15% slower than four rows at a time.
 const GEMV16_MAX: usize = 4 << 20;
 
+/// Streamed rows this long and longer are read in address order with no software prefetch:
+/// the hardware's runs far enough ahead on them, and the prefetches only cost. Measured (Zen 4,
+/// 2026-12-07, separate processes alternating, 5 rounds, medians), against prefetching them
+/// and taking NLLB's 1024 x 1024 and 1024 x 4096 layers sixteen rows at a time: the NLLB-shape
+/// step 20.2 against 23.7 ms; OPUS-MT 363 against 321 tokens/s and t5-small 550 against 490,
+/// whose FFN output layers have 2048-byte rows. Alone, NLLB's output projection (256206 x 1024,
+/// 262 MB) read at 24-28 GB/s against 17-20 with the prefetch.
+const STREAM_PREFETCH_BELOW: usize = 1024;
+
 /// [`matmul_i8`]'s loops, compiled with the kernels' features so that the tiles, their sums and
 /// the scaled stores inline into one body and keep their values in registers. One row of `x`
 /// (batch-1 decoding) goes to [`gemv_vnni`]; `stream` picks its order of reads.
@@ -285,24 +294,24 @@ fn fold_rows(u: &[__m512i; 4]) -> __m512i {
 ///
 /// Cached weights (`stream` false) go sixteen rows at a time ([`gemv16_all`]) up to
 /// [`GEMV16_MAX`]. Weights that stream from memory (a model whose step outgrows the caches:
-/// `Kernels::streaming`) go four rows at a time, in address order, with the next four
-/// prefetched first: the hardware alone does not run far enough ahead on short rows. Measured
-/// (Zen 4, 2026-12-07, separate processes alternating, an A/A control alongside, medians): the
-/// t5-small shape +7-12% tokens/s, OPUS-MT +15-21%; on the Firefox model, whose weights stay
-/// in cache, the same reads were 6% slower, hence the switch. Matrices of at least 1024 x 1024
-/// (NLLB's layers) keep sixteen rows: four were 4-5% slower there.
+/// `Kernels::streaming`) go four rows at a time, in address order. Rows shorter than
+/// [`STREAM_PREFETCH_BELOW`] have the next four prefetched first: the hardware alone does not
+/// run far enough ahead on short rows. Measured (Zen 4, 2026-12-07, separate processes
+/// alternating, an A/A control alongside, medians): the t5-small shape +7-12% tokens/s, OPUS-MT
+/// +15-21%; on the Firefox model, whose weights stay in cache, the same reads were 6% slower,
+/// hence the switch.
 #[inline(never)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn gemv_vnni(x: &[i8], xs: f32, wq: &[i8], ws: &[f32], y: &mut [f32], stream: bool) {
     let (k, n) = (x.len(), y.len());
     let corr = correction(x);
     let mut j = 0;
-    if n * k <= GEMV16_MAX && (!stream || n.min(k) >= 1024) {
+    if !stream && n * k <= GEMV16_MAX {
         j = gemv16_all(x, xs, wq, ws, y, corr);
     }
+    let prefetch = stream && k < STREAM_PREFETCH_BELOW;
     while j + 4 <= n {
-        if stream {
-            // Into L1 whatever the rows' length: NLLB's 1 KiB rows were no faster from L2.
+        if prefetch {
             avx2::prefetch_four_rows(wq, j + 4, k, false);
         }
         // SAFETY: AVX-512 F/BW/VNNI are present (this function's own features).
@@ -661,8 +670,8 @@ mod tests {
         let streaming = t
             .matmul_i8_streaming
             .expect("the VNNI table has a streaming product");
-        // Matrices the size of a model's, with a tail of rows: four at a time when streamed,
-        // sixteen when cached; and one of NLLB's width, sixteen at a time both ways. Extremes:
+        // Matrices the size of a model's, with a tail of rows: four at a time when streamed
+        // (prefetched, then one of NLLB's width, not), sixteen when cached. Extremes:
         // x = -127 / 127, w = -128 / 127.
         for (k, n) in [(512usize, 263usize), (1024, 1030)] {
             let x: vec::Vec<i8> = (0..k)
