@@ -5,7 +5,7 @@
 //!     cargo run --release -p tern --example generate_ids -- model.gguf --ids 5,9,13,0 \
 //!         [--tokens 64] [--batch 1] [--threads 1] [--intra-threads 1] [--runs 7] [--warmup 2]
 //!         [--separate]
-//!     cargo run --release -p tern --example generate_ids -- --bandwidth
+//!     cargo run --release -p tern --example generate_ids -- --bandwidth [--threads 1]
 //!     cargo run --release -p tern --example generate_ids -- --roofline
 //!
 //! Prints one `key: value` line per figure: the median seconds of a call that generates
@@ -16,7 +16,8 @@
 //! M2M100) decodes into the file's default languages (`convert --source-lang/--target-lang`): the
 //! source-language token must be the first of `--ids` (given as is), the target-language token
 //! is forced as the first output, one of the `tokens`. `--bandwidth` prints one core's read bandwidth instead (median of 5
-//! passes summing a 1 GiB buffer), the figure the batch-1 bound divides by.
+//! passes summing a 1 GiB buffer), the figure the batch-1 bound divides by; with `--threads N`,
+//! that of N cores reading at once (what a product split over N threads can stream).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -39,24 +40,46 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One core's read bandwidth in bytes/s.
-fn bandwidth() -> f64 {
-    let buf = vec![1u64; 1 << 27]; // 1 GiB, touched by the fill
-    let times: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            // Four independent sums so the adds do not bound the loop.
-            let mut s = [0u64; 4];
-            for c in buf.chunks_exact(4) {
-                for (a, &b) in s.iter_mut().zip(c) {
-                    *a = a.wrapping_add(b);
-                }
-            }
-            std::hint::black_box(s);
-            t.elapsed().as_secs_f64()
-        })
+/// The read bandwidth of `threads` cores at once, in bytes/s: each sums a buffer of its own
+/// (1 GiB in all), the threads starting each of 5 passes together; a pass takes as long as its
+/// slowest thread, and the median pass counts. With 1 thread, one core's: the figure the
+/// batch-1 bound divides by.
+fn bandwidth(threads: usize) -> f64 {
+    let threads = threads.max(1);
+    let words = (1usize << 27) / threads;
+    let start = std::sync::Barrier::new(threads);
+    let times: Vec<Vec<f64>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let buf = vec![1u64; words]; // touched by the fill
+                    (0..5)
+                        .map(|_| {
+                            start.wait();
+                            let t = Instant::now();
+                            // Four independent sums so the adds do not bound the loop.
+                            let mut s = [0u64; 4];
+                            for c in buf.chunks_exact(4) {
+                                for (a, &b) in s.iter_mut().zip(c) {
+                                    *a = a.wrapping_add(b);
+                                }
+                            }
+                            std::hint::black_box(s);
+                            t.elapsed().as_secs_f64()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a bandwidth thread panicked"))
+            .collect()
+    });
+    let passes = (0..5)
+        .map(|p| times.iter().map(|t: &Vec<f64>| t[p]).fold(0.0, f64::max))
         .collect();
-    (buf.len() * 8) as f64 / median(times)
+    (words * threads * 8) as f64 / median(passes)
 }
 
 /// The roofline line: this core's int8 peak with the best table's instruction mix
@@ -119,7 +142,8 @@ type State = (Vec<u8>, Vec<u32>, Option<tern::pool::Pool>);
 fn main() -> Result<(), tern::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--bandwidth") {
-        println!("read GB/s: {:.2}", bandwidth() / 1e9);
+        let threads = arg(&args, "--threads", 1);
+        println!("read GB/s: {:.2}", bandwidth(threads) / 1e9);
         return Ok(());
     }
     if args.iter().any(|a| a == "--roofline") {

@@ -516,10 +516,15 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
         .join(",");
     let forced = w.forced.map(|f| f.to_string());
 
-    let bw_before = field(
-        &timed_run(Command::new(&exe).arg("--bandwidth"), None)?.0,
-        "read GB/s",
-    )?;
+    // One core's read bandwidth, and two cores' reading at once (the 2-thread bound).
+    let read = |threads: &str| -> Result<f64> {
+        let out = timed_run(
+            Command::new(&exe).args(["--bandwidth", "--threads", threads]),
+            None,
+        )?;
+        field(&out.0, "read GB/s")
+    };
+    let (bw_before, bw2_before) = (read("1")?, read("2")?);
     // (batch, threads): at batch 1 on 2 threads tern puts both on the sentence
     // (`--intra-threads 2`), as CTranslate2's intra-op threads do; at batch 16 each of its 2
     // threads decodes 8.
@@ -573,12 +578,11 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
             }
         }
     }
-    let bw_after = field(
-        &timed_run(Command::new(&exe).arg("--bandwidth"), None)?.0,
-        "read GB/s",
-    )?;
+    let (bw_after, bw2_after) = (read("1")?, read("2")?);
     let bw = bw_before.max(bw_after);
+    let bw2 = bw2_before.max(bw2_after);
     let bound_ms = bytes_per_token / (bw * 1e9) * 1e3;
+    let bound2_ms = bytes_per_token / (bw2 * 1e9) * 1e3;
     let med = |v: &[[f64; 3]], i: usize| median(v.iter().map(|x| x[i]).collect());
 
     println!(
@@ -609,6 +613,17 @@ fn versus_ct2(args: &[String], py: &Path, w: &Workload) -> Result<()> {
     println!(
         "tern at batch 1, 2 threads on the sentence / 1 thread: {:.2}x tokens/s (target 1.7x)",
         med(&got[1][0], 0) / med(&got[0][0], 0)
+    );
+    // What the memory allows two threads: the weights a step streams, read by two cores at once.
+    println!(
+        "2-thread bound, batch 1: 2 cores read {bw2:.1} GB/s at once against {bw:.1} for one \
+         ({:.2}x); {:.1} MB per token / {bw2:.1} GB/s = {bound2_ms:.2} ms, so the 2-thread step \
+         can be at most {:.2}x tern's 1-thread step; it is {:.2} ms = {:.2}x that bound",
+        bw2 / bw,
+        bytes_per_token / 1e6,
+        med(&got[0][0], 1) / bound2_ms,
+        med(&got[1][0], 1),
+        med(&got[1][0], 1) / bound2_ms
     );
     let top = |v: &[[f64; 3]]| best(&v.iter().map(|x| x[0]).collect::<Vec<_>>());
     let ratios: Vec<String> = configs
