@@ -132,7 +132,10 @@ fn disk_report() -> String {
     format!(
         "target/ {}, disk free {}",
         gb(used.split_whitespace().next()),
-        gb(free.lines().nth(1).and_then(|l| l.split_whitespace().nth(3)))
+        gb(free
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(3)))
     )
 }
 

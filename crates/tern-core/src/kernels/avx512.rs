@@ -119,13 +119,13 @@ const BLOCK: usize = 64;
 /// 29.7 MB output projection streamed from memory 15% slower than four rows at a time.
 const GEMV16_MAX: usize = 4 << 20;
 
-/// Streamed rows this long and longer are read in address order with no software prefetch:
-/// the hardware's runs far enough ahead on them, and the prefetches only cost. Measured (Zen 4,
-/// 2026-12-07, separate processes alternating, 5 rounds, medians), against prefetching them
-/// and taking NLLB's 1024 x 1024 and 1024 x 4096 layers sixteen rows at a time: the NLLB-shape
-/// step 20.2 against 23.7 ms; OPUS-MT 363 against 321 tokens/s and t5-small 550 against 490,
-/// whose FFN output layers have 2048-byte rows. Alone, NLLB's output projection (256206 x 1024,
-/// 262 MB) read at 24-28 GB/s against 17-20 with the prefetch.
+/// Streamed rows this long and longer are read in address order with no software prefetch: the
+/// hardware prefetcher keeps up with them, and the prefetch instructions only cost. Measured
+/// (Zen 4, 2026-12-07, separate builds alternating, 4 rounds), against prefetching them and
+/// taking NLLB's 1024 x 1024 and 1024 x 4096 layers sixteen rows at a time: the NLLB shape
+/// 48.8 against 41.4 tokens/s; OPUS-MT and t5-small, whose FFN output layers have 2048-byte
+/// rows, 371 against 367 and 560 against 547. Alone, NLLB's output projection (256206 x 1024,
+/// 262 MB) read at 19.5-23 GB/s against 15-20 with the prefetch.
 const STREAM_PREFETCH_BELOW: usize = 1024;
 
 /// [`matmul_i8`]'s loops, compiled with the kernels' features so that the tiles, their sums and

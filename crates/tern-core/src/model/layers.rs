@@ -364,12 +364,20 @@ pub(crate) fn attend_rows(
     offs.iter_mut().enumerate().for_each(|(s, o)| *o = s * w);
     let offs = &*offs;
     let macs = 2 * rows * n * w;
-    k.for_each_head(rows * heads, n, macs, scores, ctx, None, &|i, scores, ctx| {
-        // Item i is row i / heads, head i % heads: its outputs are ctx[i * hd..][..hd].
-        let (at, row) = ((i % heads) * hd, (i / heads) * w);
-        let head = (&q[row + at..row + at + hd], &keys[at..], &values[at..]);
-        one_head(k, head, offs, scale, None, scores, ctx);
-    });
+    k.for_each_head(
+        rows * heads,
+        n,
+        macs,
+        scores,
+        ctx,
+        None,
+        &|i, scores, ctx| {
+            // Item i is row i / heads, head i % heads: its outputs are ctx[i * hd..][..hd].
+            let (at, row) = ((i % heads) * hd, (i / heads) * w);
+            let head = (&q[row + at..row + at + hd], &keys[at..], &values[at..]);
+            one_head(k, head, offs, scale, None, scores, ctx);
+        },
+    );
 }
 
 /// One head of one query row: `ctx = softmax(q . keys * scale + bias) values` over the key and

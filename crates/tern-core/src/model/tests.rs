@@ -97,12 +97,23 @@ fn attention_heads_fanned_out_equal_serial() {
     };
     let (heads, d) = if cfg!(miri) { (4, 16) } else { (8, 128) };
     // Below the fan-out's size, above it, and past the parts' stack row (serial again).
-    let lens: &[usize] = if cfg!(miri) { &[3, 9] } else { &[3, 130, 300, 1100] };
+    let lens: &[usize] = if cfg!(miri) {
+        &[3, 9]
+    } else {
+        &[3, 130, 300, 1100]
+    };
     let rel = RelativeBias {
         buckets: 32,
         max_distance: 128,
     };
-    let tables = ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "wasm-simd128"];
+    let tables = [
+        "scalar",
+        "avx2",
+        "avx512vnni",
+        "neon",
+        "neon-dotprod",
+        "wasm-simd128",
+    ];
     for table in tables.iter().filter_map(|n| Kernels::named(n)) {
         for &n in lens {
             let (q, keys, values) = (wave(d, 0.1), wave(n * d, 0.7), wave(n * d, 1.3));
@@ -126,8 +137,19 @@ fn attention_heads_fanned_out_equal_serial() {
                 };
                 let rows = |s: usize| (s * 7) % n;
                 attend(
-                    k, &q, &keys, &values, n, rows, heads, 0.5, &mut scores, &mut offs, &mut ctx,
-                    Some(keep), bias,
+                    k,
+                    &q,
+                    &keys,
+                    &values,
+                    n,
+                    rows,
+                    heads,
+                    0.5,
+                    &mut scores,
+                    &mut offs,
+                    &mut ctx,
+                    Some(keep),
+                    bias,
                 );
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
                 (bits(&ctx), bits(&kept))
@@ -158,7 +180,14 @@ fn attention_rows_equal_attend_per_row() {
     };
     let (heads, w) = if cfg!(miri) { (2, 8) } else { (8, 64) };
     let lens: &[usize] = if cfg!(miri) { &[3] } else { &[1, 7, 40, 300] };
-    let tables = ["scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "wasm-simd128"];
+    let tables = [
+        "scalar",
+        "avx2",
+        "avx512vnni",
+        "neon",
+        "neon-dotprod",
+        "wasm-simd128",
+    ];
     for table in tables.iter().filter_map(|n| Kernels::named(n)) {
         for &n in lens {
             let (q, keys, values) = (wave(n * w, 0.3), wave(n * w, 1.1), wave(n * w, 2.2));
@@ -167,15 +196,38 @@ fn attention_rows_equal_attend_per_row() {
             for t in 0..n {
                 let (q, ctx) = (&q[t * w..(t + 1) * w], &mut want[t * w..(t + 1) * w]);
                 attend(
-                    &table, q, &keys, &values, n, |r| r, heads, 0.125, &mut scores, &mut offs,
-                    ctx, None, None,
+                    &table,
+                    q,
+                    &keys,
+                    &values,
+                    n,
+                    |r| r,
+                    heads,
+                    0.125,
+                    &mut scores,
+                    &mut offs,
+                    ctx,
+                    None,
+                    None,
                 );
             }
-            for fan_out in [crate::kernels::serial as crate::kernels::FanOut, three_in_reverse] {
+            for fan_out in [
+                crate::kernels::serial as crate::kernels::FanOut,
+                three_in_reverse,
+            ] {
                 let k = Kernels { fan_out, ..table };
                 let mut got = std::vec![7f32; n * w];
                 attend_rows(
-                    &k, (&q, w), &keys, &values, n, heads, 0.125, &mut scores, &mut offs, &mut got,
+                    &k,
+                    (&q, w),
+                    &keys,
+                    &values,
+                    n,
+                    heads,
+                    0.125,
+                    &mut scores,
+                    &mut offs,
+                    &mut got,
                 );
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "{} n {n}", table.name);
