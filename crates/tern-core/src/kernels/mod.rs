@@ -579,16 +579,17 @@ impl Kernels {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::{format, vec, vec::Vec};
 
     /// Parts run in reverse, each on the caller's thread: a pool's parts run in any order.
-    fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
+    pub(crate) fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
         (0..3).rev().for_each(|p| work(p, 3))
     }
 
-    fn two(work: &(dyn Fn(usize, usize) + Sync)) {
+    /// Two parts in order, on the caller's thread.
+    pub(crate) fn two(work: &(dyn Fn(usize, usize) + Sync)) {
         (0..2).for_each(|p| work(p, 2))
     }
 

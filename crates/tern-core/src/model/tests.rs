@@ -80,18 +80,23 @@ fn activations() {
     assert_eq!(Activation::from_name("tanh"), Err(Error::UnknownActivation));
 }
 
+/// The kernel tables the attention tests run on (those this machine has).
+const ATTENTION_TABLES: [&str; 6] = [
+    "scalar",
+    "avx2",
+    "avx512vnni",
+    "neon",
+    "neon-dotprod",
+    "wasm-simd128",
+];
+
 /// Heads split over parts (in any order, on any number of them) give each head's serial bits:
 /// the context, the kept weights, with and without T5's relative bias, for every table here.
 #[test]
 fn attention_heads_fanned_out_equal_serial() {
     use super::layers::{attend, Keep, PositionBias};
     use super::spec::RelativeBias;
-    fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
-        (0..3).rev().for_each(|p| work(p, 3))
-    }
-    fn two(work: &(dyn Fn(usize, usize) + Sync)) {
-        (0..2).for_each(|p| work(p, 2))
-    }
+    use crate::kernels::tests::{three_in_reverse, two};
     let wave = |n: usize, seed: f32| -> std::vec::Vec<f32> {
         (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
     };
@@ -106,15 +111,7 @@ fn attention_heads_fanned_out_equal_serial() {
         buckets: 32,
         max_distance: 128,
     };
-    let tables = [
-        "scalar",
-        "avx2",
-        "avx512vnni",
-        "neon",
-        "neon-dotprod",
-        "wasm-simd128",
-    ];
-    for table in tables.iter().filter_map(|n| Kernels::named(n)) {
+    for table in ATTENTION_TABLES.iter().filter_map(|n| Kernels::named(n)) {
         for &n in lens {
             let (q, keys, values) = (wave(d, 0.1), wave(n * d, 0.7), wave(n * d, 1.3));
             let stride = n + 2;
@@ -172,23 +169,13 @@ fn attention_heads_fanned_out_equal_serial() {
 #[test]
 fn attention_rows_equal_attend_per_row() {
     use super::layers::{attend, attend_rows};
-    fn three_in_reverse(work: &(dyn Fn(usize, usize) + Sync)) {
-        (0..3).rev().for_each(|p| work(p, 3))
-    }
+    use crate::kernels::tests::three_in_reverse;
     let wave = |n: usize, seed: f32| -> std::vec::Vec<f32> {
         (0..n).map(|i| (i as f32 * 0.29 + seed).cos()).collect()
     };
     let (heads, w) = if cfg!(miri) { (2, 8) } else { (8, 64) };
     let lens: &[usize] = if cfg!(miri) { &[3] } else { &[1, 7, 40, 300] };
-    let tables = [
-        "scalar",
-        "avx2",
-        "avx512vnni",
-        "neon",
-        "neon-dotprod",
-        "wasm-simd128",
-    ];
-    for table in tables.iter().filter_map(|n| Kernels::named(n)) {
+    for table in ATTENTION_TABLES.iter().filter_map(|n| Kernels::named(n)) {
         for &n in lens {
             let (q, keys, values) = (wave(n * w, 0.3), wave(n * w, 1.1), wave(n * w, 2.2));
             let (mut scores, mut offs) = (std::vec![0f32; n], std::vec![0usize; n]);
