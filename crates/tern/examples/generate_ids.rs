@@ -40,6 +40,27 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Seconds of each of 5 passes summing a buffer of `words` u64 of this thread's own, each pass
+/// started when every thread waiting on `start` is ready.
+fn read_passes(words: usize, start: &std::sync::Barrier) -> Vec<f64> {
+    let buf = vec![1u64; words]; // touched by the fill
+    (0..5)
+        .map(|_| {
+            start.wait();
+            let t = Instant::now();
+            // Four independent sums so the adds do not bound the loop.
+            let mut s = [0u64; 4];
+            for c in buf.chunks_exact(4) {
+                for (a, &b) in s.iter_mut().zip(c) {
+                    *a = a.wrapping_add(b);
+                }
+            }
+            std::hint::black_box(s);
+            t.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
 /// The read bandwidth of `threads` cores at once, in bytes/s: each sums a buffer of its own
 /// (1 GiB in all), the threads starting each of 5 passes together; a pass takes as long as its
 /// slowest thread, and the median pass counts. With 1 thread, one core's: the figure the
@@ -50,26 +71,7 @@ fn bandwidth(threads: usize) -> f64 {
     let start = std::sync::Barrier::new(threads);
     let times: Vec<Vec<f64>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let buf = vec![1u64; words]; // touched by the fill
-                    (0..5)
-                        .map(|_| {
-                            start.wait();
-                            let t = Instant::now();
-                            // Four independent sums so the adds do not bound the loop.
-                            let mut s = [0u64; 4];
-                            for c in buf.chunks_exact(4) {
-                                for (a, &b) in s.iter_mut().zip(c) {
-                                    *a = a.wrapping_add(b);
-                                }
-                            }
-                            std::hint::black_box(s);
-                            t.elapsed().as_secs_f64()
-                        })
-                        .collect()
-                })
-            })
+            .map(|_| s.spawn(|| read_passes(words, &start)))
             .collect();
         workers
             .into_iter()
