@@ -63,7 +63,8 @@ fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut
     unsafe { gemv_rows_vnni(xq, xs, wq, ws, rows, y) }
 }
 
-/// [`gemv_rows_i8`] compiled with the kernels' features, so that [`gemv16`] inlines.
+/// [`gemv_rows_i8`] compiled with the kernels' features, so that [`gemv16`] inlines. Each
+/// sixteen's rows are asked for while the sixteen before sum (see [`avx2::ROWS_AHEAD`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn gemv_rows_vnni(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]) {
     let k = xq.len();
@@ -71,6 +72,10 @@ fn gemv_rows_vnni(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &m
     let mut s = 0;
     while s + 16 <= rows.len().min(y.len()) {
         let ids: [usize; 16] = core::array::from_fn(|t| rows[s + t] as usize);
+        // The next sixteen rows are anywhere in the matrix: ask for them while these sum.
+        for &r in rows.get(s + 16..s + 32).unwrap_or(&rows[s + 16..]) {
+            avx2::prefetch_row(wq, r as usize * k, k);
+        }
         let mut d = [0i32; 16];
         // SAFETY: AVX-512 F/BW/VNNI are present (see `kernels`); `d` holds 16 i32.
         unsafe {

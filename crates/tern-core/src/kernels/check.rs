@@ -72,9 +72,10 @@ pub fn compare_with_scalar(k: &Kernels) -> Result<(), Mismatch> {
             if (k.dot_i8)(&xq[..kk], &wq[..kk]) != (s.dot_i8)(&xq[..kk], &wq[..kk]) {
                 return Err(at("dot_i8"));
             }
-            // Output rows listed out of order, one twice.
-            let rows: [u32; 5] = core::array::from_fn(|r| ((r * 7 + 3) % n) as u32);
-            let (mut got, mut want) = ([0f32; 5], [0f32; 5]);
+            // Output rows listed out of order, most several times; 37 of them, so that tables
+            // that take sixteen at a time or read ahead do both, and a rest.
+            let rows: [u32; 37] = core::array::from_fn(|r| ((r * 7 + 3) % n) as u32);
+            let (mut got, mut want) = ([0f32; 37], [0f32; 37]);
             (k.gemv_rows_i8)(&xq[..kk], xs[0], wq, &ws[..n], &rows, &mut got);
             (s.gemv_rows_i8)(&xq[..kk], xs[0], wq, &ws[..n], &rows, &mut want);
             same(&got, &want).ok_or(at("gemv_rows_i8"))?;
