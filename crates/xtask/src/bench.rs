@@ -108,8 +108,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Sentences per batch for tern's batched run against Bergamot's batched mode (the best of 8,
-/// 16 and 32 measured on FLORES en->pt; larger batches spill the per-row logits out of L2).
+/// Sentences per batch for tern's batched run against Bergamot's batched mode: on FLORES en->pt
+/// 8, 16 and 32 are within a few percent of each other (since the shortlisted rows and the
+/// next sentence's encoder keys are read ahead, 2026-12-07), 64 slower (each sentence's
+/// logits, keys and candidate rows spill out of L2).
 const TERN_BATCH: &str = "8";
 
 /// tern against Bergamot on Firefox's en->pt model, same sentences, same machine, one run:

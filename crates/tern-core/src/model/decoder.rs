@@ -112,7 +112,17 @@ impl Attention<'_> {
         let d = self.q.w.rows;
         let input = wrap.input(x, s.pre);
         self.q.forward(kern, input, nb, s.q, &mut s.qs);
-        for (bi, &sent) in step.rows.sentences.iter().enumerate().take(nb) {
+        let sentences = &step.rows.sentences[..nb.min(step.rows.sentences.len())];
+        for (bi, &sent) in sentences.iter().enumerate() {
+            if let Some(&next) = sentences.get(bi + 1) {
+                // The next row's keys and values, read next: in a large batch they come from L3.
+                let (at, len) = (
+                    next as usize * mem.stride,
+                    mem.lens[next as usize] as usize * d,
+                );
+                crate::kernels::prefetch(mem.keys.get(at..at + len).unwrap_or(&[]));
+                crate::kernels::prefetch(mem.values.get(at..at + len).unwrap_or(&[]));
+            }
             let row = bi * d..(bi + 1) * d;
             let span = sent as usize * mem.stride..(sent as usize + 1) * mem.stride;
             attend(
