@@ -250,13 +250,12 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 /// [`scalar::gemv_rows_with`], each row asked for [`ROWS_AHEAD`] rows before its turn.
 fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut [f32]) {
     let k = xq.len();
-    for (i, (&r, o)) in rows.iter().zip(y.iter_mut()).enumerate() {
+    let ahead = |i: usize| {
         if let Some(&next) = rows.get(i + ROWS_AHEAD) {
             prefetch_row(wq, next as usize * k, k);
         }
-        let r = r as usize;
-        *o = dot_i8(xq, &wq[r * k..(r + 1) * k]) as f32 * (xs * ws[r]);
-    }
+    };
+    scalar::gemv_rows_reading_ahead(dot_i8, ahead, xq, xs, wq, ws, rows, y)
 }
 
 /// How far ahead the shortlisted output layer asks for its rows. They are anywhere in the
@@ -267,17 +266,10 @@ fn gemv_rows_i8(xq: &[i8], xs: f32, wq: &[i8], ws: &[f32], rows: &[u32], y: &mut
 /// batch 1 and 8 the same.
 pub(super) const ROWS_AHEAD: usize = 16;
 
-/// Asks for the `k` bytes of `wq` from `at` into L1, a 64-byte line at a time.
+/// Asks for the `k` bytes of `wq` from `at` into L1.
 #[inline(always)]
 pub(super) fn prefetch_row(wq: &[i8], at: usize, k: usize) {
-    let row = wq.as_ptr().wrapping_add(at);
-    let mut t = 0;
-    while t < k {
-        // SAFETY: SSE, all a prefetch needs, is in every x86-64; a prefetch never faults, even
-        // past the end of `wq`.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(t).cast()) };
-        t += 64;
-    }
+    prefetch_lines(wq.as_ptr().wrapping_add(at), k, false)
 }
 
 fn matmul_f32(x: &[f32], w: &[f32], y: &mut [f32], m: usize, k: usize, n: usize) {
@@ -372,16 +364,22 @@ fn matmul_i8(
 /// slower).
 pub(super) const L2_ROW_BYTES: usize = 1024;
 
-/// Asks for weight rows `first..first + 4` (`k` bytes each) of `wq`, a 64-byte line at a time in
-/// address order: into L2 only when `l2`, else into L1.
+/// Asks for weight rows `first..first + 4` (`k` bytes each) of `wq`, in address order: into
+/// L2 only when `l2`, else into L1.
 #[inline(always)]
 pub(super) fn prefetch_four_rows(wq: &[i8], first: usize, k: usize, l2: bool) {
-    let next = wq.as_ptr().wrapping_add(first * k);
+    prefetch_lines(wq.as_ptr().wrapping_add(first * k), 4 * k, l2)
+}
+
+/// Asks for the `bytes` from `start`, a 64-byte line at a time in address order: into L2 only
+/// when `l2`, else into L1. Any address will do: a prefetch never faults.
+#[inline(always)]
+pub(super) fn prefetch_lines(start: *const i8, bytes: usize, l2: bool) {
     let mut t = 0;
-    while t < 4 * k {
-        let line = next.wrapping_add(t).cast();
+    while t < bytes {
+        let line = start.wrapping_add(t);
         // SAFETY: SSE, all a prefetch needs, is in every x86-64; a prefetch never faults, even
-        // past the end of `wq`.
+        // outside any allocation.
         unsafe {
             match l2 {
                 true => _mm_prefetch::<_MM_HINT_T1>(line),

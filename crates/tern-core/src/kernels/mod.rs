@@ -146,22 +146,13 @@ pub type FanOut = fn(work: &(dyn Fn(usize, usize) + Sync));
 /// One attention head's work for [`Kernels::for_each_head`]: `(head, scores, its outputs)`.
 pub type Head<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
 
-/// Asks for `data` to be brought into L2, a 64-byte line at a time, where the target has a
-/// prefetch instruction (x86-64); elsewhere it does nothing. For data read soon in an order the
-/// hardware cannot guess (the next sentence's encoder keys and values, in a batch).
+/// Asks for `data` to be brought into L2, where the target has a prefetch instruction
+/// (x86-64); elsewhere it does nothing. For data read soon in an order the hardware cannot
+/// guess (the next sentence's encoder keys and values, in a batch).
 #[inline]
-pub fn prefetch(data: &[f32]) {
+pub(crate) fn prefetch(data: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let (p, bytes) = (data.as_ptr().cast::<i8>(), core::mem::size_of_val(data));
-        let mut t = 0;
-        while t < bytes {
-            // SAFETY: SSE, all a prefetch needs, is in every x86-64; a prefetch never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(t)) };
-            t += 64;
-        }
-    }
+    avx2::prefetch_lines(data.as_ptr().cast(), core::mem::size_of_val(data), true);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
 }

@@ -282,8 +282,26 @@ pub fn gemv_rows_with(
     rows: &[u32],
     y: &mut [f32],
 ) {
+    gemv_rows_reading_ahead(dot, |_| {}, xq, xs, wq, ws, rows, y)
+}
+
+/// [`gemv_rows_with`], calling `ahead(i)` before the `i`th listed row's dot: where a table asks
+/// for rows still to come.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn gemv_rows_reading_ahead(
+    dot: super::DotI8,
+    ahead: impl Fn(usize),
+    xq: &[i8],
+    xs: f32,
+    wq: &[i8],
+    ws: &[f32],
+    rows: &[u32],
+    y: &mut [f32],
+) {
     let k = xq.len();
-    for (&r, o) in rows.iter().zip(y.iter_mut()) {
+    for (i, (&r, o)) in rows.iter().zip(y.iter_mut()).enumerate() {
+        ahead(i);
         let r = r as usize;
         *o = dot(xq, &wq[r * k..(r + 1) * k]) as f32 * (xs * ws[r]);
     }
