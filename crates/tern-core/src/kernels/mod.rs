@@ -167,6 +167,14 @@ pub fn serial(work: &(dyn Fn(usize, usize) + Sync)) {
 /// (Under Miri, which checks the parts' shared output on tiny products, any size.)
 const FAN_OUT_MIN_MACS: usize = if cfg!(miri) { 0 } else { 1 << 15 };
 
+/// Attentions smaller than this many multiply-adds run their heads on one thread. Lower than
+/// the products': each head's part is a softmax (an `exp` per score) on top of its dots and
+/// sums, and the heads are serial work the other thread would wait through. Measured (Zen 4,
+/// 2026-12-07, Firefox en->pt, FLORES devtest, 2 threads on a sentence, 5 rounds): with the
+/// decoder's cross-attention split too (8 heads x ~30 keys, ~15k multiply-adds) 401 against
+/// 393 sentences/s.
+const HEADS_FAN_OUT_MIN_MACS: usize = if cfg!(miri) { 0 } else { 1 << 12 };
+
 /// Weights read per generated token above which a model's products stream from memory
 /// ([`Kernels::streaming`]): half the last-level cache of a Zen 4 CCD (32 MiB), and more than
 /// most client CPUs have. Models measured either side: Firefox's tiny ones read ~3 MB a token,
@@ -459,7 +467,7 @@ impl Kernels {
     /// `ctx.len() / heads` outputs, `scores` `n` floats of scratch; with `keep` (a buffer and a
     /// stride), head `h`'s scores are then copied to `buffer[h * stride..]`. Heads are
     /// independent, so with [`FanOut`] they split over threads (`macs`, the attention's
-    /// multiply-adds, above [`FAN_OUT_MIN_MACS`]): the first part uses `scores`, the others a
+    /// multiply-adds, above [`HEADS_FAN_OUT_MIN_MACS`]): the first part uses `scores`, the others a
     /// stack row each. Each head's bits are the same wherever it runs.
     #[allow(clippy::too_many_arguments)]
     pub fn for_each_head(
@@ -483,7 +491,7 @@ impl Kernels {
         };
         // Kept rows closer than `n` would overlap between heads: those run in order, here.
         let overlapping = !kept.is_empty() && stride < n;
-        if macs < FAN_OUT_MIN_MACS || n > HEAD_SCORES_MAX || heads < 2 || overlapping {
+        if macs < HEADS_FAN_OUT_MIN_MACS || n > HEAD_SCORES_MAX || heads < 2 || overlapping {
             for (h, out) in ctx.chunks_exact_mut(width).enumerate().take(heads) {
                 head(h, scores, out);
                 if let Some(k) = kept.get_mut(h * stride..h * stride + n) {
