@@ -2,7 +2,9 @@
 //! cached self-attention or the SSRU —, cross-attention, FFN), the final norm, the logits.
 
 use super::attention::Grid;
-use super::layers::{attend, relu, Attention, Keep, Linear, PositionBias, Scratch, Wrap};
+use super::layers::{
+    attend, relu, Attention, Keep, Linear, PositionBias, RowPositions, Scratch, Wrap,
+};
 use super::seq2seq::Rows;
 use super::spec::RelativeBias;
 use super::state::State;
@@ -242,9 +244,10 @@ impl Transformer<'_> {
         }
         let start = pos == 0 && self.spec.decoder_start == super::spec::DecoderStart::Zeros;
         for (&id, row) in rows.tokens.iter().zip(st.x.chunks_exact_mut(d)) {
-            self.embed(true, (!start).then_some(id), pos, row)?;
+            self.embed(true, (!start).then_some(id), row)?;
         }
         let x = &mut st.x[..nb * d];
+        self.add_positions(true, x, RowPositions::All(pos));
         let ends = &self.weights.ends;
         if let Some(norm) = &ends.dec_embed_norm {
             norm.forward(x);

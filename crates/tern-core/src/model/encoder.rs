@@ -2,7 +2,7 @@
 //! layer's cross-attention keys and values, computed once per sentence.
 
 use super::attention::Grid;
-use super::layers::{add_position, attend, attend_rows, PositionBias, Scratch};
+use super::layers::{add_positions, attend, attend_rows, PositionBias, RowPositions, Scratch};
 use super::spec::{KvInput, Spec};
 use super::state::State;
 use super::weights::EncoderLayer;
@@ -81,27 +81,14 @@ impl EncoderLayer<'_> {
 }
 
 impl Transformer<'_> {
-    /// Token embedding times the spec's scale, plus position `pos`, into `row`; `None` is the
-    /// decoder's all-zero start (the Marian toolkit).
-    pub(crate) fn embed(
-        &self,
-        decoder: bool,
-        id: Option<u32>,
-        pos: usize,
-        row: &mut [f32],
-    ) -> Result<()> {
+    /// Token embedding times the spec's scale into `row` (positions come after, for all rows
+    /// at once: [`Self::add_positions`]); `None` is the decoder's all-zero start (the Marian
+    /// toolkit).
+    pub(crate) fn embed(&self, decoder: bool, id: Option<u32>, row: &mut [f32]) -> Result<()> {
         let ends = &self.weights.ends;
-        let (table, positions, rows) = match decoder {
-            false => (
-                &ends.enc_embed,
-                ends.enc_positions.as_ref(),
-                self.spec.source_vocab_size,
-            ),
-            true => (
-                &ends.dec_embed,
-                ends.dec_positions.as_ref(),
-                self.spec.vocab_size,
-            ),
+        let (table, rows) = match decoder {
+            false => (&ends.enc_embed, self.spec.source_vocab_size),
+            true => (&ends.dec_embed, self.spec.vocab_size),
         };
         match id {
             Some(id) if id as usize >= rows => {
@@ -116,9 +103,23 @@ impl Transformer<'_> {
             }
             None => row.fill(0.0),
         }
-        let at = pos + self.spec.position_offset;
-        add_position(&self.kernels, self.spec.positions, positions, row, at);
         Ok(())
+    }
+
+    /// Adds the positions of the embedded rows `x` (before the spec's offset).
+    pub(crate) fn add_positions(&self, decoder: bool, x: &mut [f32], at: RowPositions) {
+        let ends = &self.weights.ends;
+        let table = match decoder {
+            false => ends.enc_positions.as_ref(),
+            true => ends.dec_positions.as_ref(),
+        };
+        let offset = self.spec.position_offset;
+        let at = match at {
+            RowPositions::From(first) => RowPositions::From(first + offset),
+            RowPositions::All(pos) => RowPositions::All(pos + offset),
+        };
+        let d = self.spec.d_model;
+        add_positions(&self.kernels, (self.spec.positions, table), x, d, at);
     }
 
     /// Encodes sentence slot `sentence`: the stack over `src`, then the cross-attention keys
@@ -145,9 +146,10 @@ impl Transformer<'_> {
         }
         let (d, kern) = (self.spec.d_model, &self.kernels);
         st.src_len[sentence] = 0;
-        for (t, (&id, row)) in src.iter().zip(st.x.chunks_exact_mut(d)).enumerate() {
-            self.embed(false, Some(id), t, row)?;
+        for (&id, row) in src.iter().zip(st.x.chunks_exact_mut(d)) {
+            self.embed(false, Some(id), row)?;
         }
+        self.add_positions(false, &mut st.x[..n * d], RowPositions::From(0));
         let ends = &self.weights.ends;
         if let Some(list) = &ends.shortlist {
             let cap = st.dims.cands;

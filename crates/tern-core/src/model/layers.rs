@@ -210,26 +210,58 @@ pub fn softmax(k: &Kernels, x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// Adds the sinusoidal position embedding of `pos` to `x` (HF Marian layout: the first half of
-/// the features are sines, the second half cosines, with frequencies `10000^(-2i/d)`). Computed
-/// in f64 like HF's table, so nothing has to be stored in flash.
-pub fn add_sinusoidal_position(x: &mut [f32], pos: usize) {
-    let d = x.len();
-    let half = d.div_ceil(2);
-    for i in 0..half {
-        let angle = pos as f64 / libm::pow(10000.0, (2 * i) as f64 / d as f64);
-        x[i] += libm::sin(angle) as f32;
-        if half + i < d {
-            x[half + i] += libm::cos(angle) as f32;
+/// Which position each row of a block of embeddings is at: the encoder's rows are
+/// consecutive, a decoder step's rows (sentences and beams) all at the step's position.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowPositions {
+    /// Row `r` at `first + r`.
+    From(usize),
+    /// Every row at this one.
+    All(usize),
+}
+
+impl RowPositions {
+    fn of(self, r: usize) -> usize {
+        match self {
+            RowPositions::From(first) => first + r,
+            RowPositions::All(pos) => pos,
         }
     }
 }
 
-/// Adds fairseq's (and the Marian toolkit's) sinusoid for `pos` to `x`: with `n = d/2`
-/// frequencies, `x[i] += sin(pos * e^(-i ln(10000)/(n-1)))` and `x[n+i] += cos(...)`, in f32
-/// (note the `n - 1`, unlike HF Marian's `10000^(-2i/d)`).
-pub fn add_fairseq_position(k: &Kernels, x: &mut [f32], pos: usize) {
-    let n = x.len() / 2;
+/// Adds the sinusoidal position embedding to each `d`-wide row of `x` (HF Marian layout: the
+/// first half of the features are sines, the second half cosines, with frequencies
+/// `10000^(-2i/d)`). Computed in f64 like HF's table, so nothing has to be stored in flash;
+/// rows at one position share its sines and cosines.
+pub(crate) fn add_sinusoidal_positions(x: &mut [f32], d: usize, at: RowPositions) {
+    let half = d.div_ceil(2);
+    let sin_cos = |pos: usize, i: usize| {
+        let angle = pos as f64 / libm::pow(10000.0, (2 * i) as f64 / d as f64);
+        (libm::sin(angle) as f32, libm::cos(angle) as f32)
+    };
+    let add = |row: &mut [f32], i: usize, (s, c): (f32, f32)| {
+        row[i] += s;
+        if half + i < d {
+            row[half + i] += c;
+        }
+    };
+    match at {
+        RowPositions::All(pos) => (0..half).for_each(|i| {
+            let sc = sin_cos(pos, i);
+            x.chunks_exact_mut(d).for_each(|row| add(row, i, sc));
+        }),
+        RowPositions::From(_) => x.chunks_exact_mut(d).enumerate().for_each(|(r, row)| {
+            (0..half).for_each(|i| add(row, i, sin_cos(at.of(r), i)));
+        }),
+    }
+}
+
+/// Adds fairseq's (and the Marian toolkit's) sinusoid to each `d`-wide row of `x`: with
+/// `n = d/2` frequencies, `x[i] += sin(pos * e^(-i ln(10000)/(n-1)))` and `x[n+i] += cos(...)`,
+/// in f32 (note the `n - 1`, unlike HF Marian's `10000^(-2i/d)`). The frequencies are computed
+/// once for all rows, and rows at one position share its sines and cosines (a batch's rows).
+pub(crate) fn add_fairseq_positions(k: &Kernels, x: &mut [f32], d: usize, at: RowPositions) {
+    let n = d / 2;
     let inc = libm::logf(10000.0) / (n as f32 - 1.0).max(1.0);
     // The frequencies a block at a time through the table's exp (bit for bit libm's).
     let mut ts = [0f32; 64];
@@ -239,27 +271,42 @@ pub fn add_fairseq_position(k: &Kernels, x: &mut [f32], pos: usize) {
             .enumerate()
             .for_each(|(j, t)| *t = (start + j) as f32 * -inc);
         (k.exp)(ts);
-        for (j, &t) in ts.iter().enumerate() {
-            let v = pos as f32 * t;
-            x[start + j] += libm::sinf(v);
-            x[n + start + j] += libm::cosf(v);
+        let add = |row: &mut [f32], j: usize, (s, c): (f32, f32)| {
+            row[start + j] += s;
+            row[n + start + j] += c;
+        };
+        let sin_cos = |v: f32| (libm::sinf(v), libm::cosf(v));
+        match at {
+            RowPositions::All(pos) => ts.iter().enumerate().for_each(|(j, &t)| {
+                let sc = sin_cos(pos as f32 * t);
+                x.chunks_exact_mut(d).for_each(|row| add(row, j, sc));
+            }),
+            RowPositions::From(_) => x.chunks_exact_mut(d).enumerate().for_each(|(r, row)| {
+                let pos = at.of(r) as f32;
+                ts.iter()
+                    .enumerate()
+                    .for_each(|(j, &t)| add(row, j, sin_cos(pos * t)));
+            }),
         }
     }
 }
 
-/// Adds position `pos` (offset already applied) as `positions` says; `table` is the stack's
-/// learned table where there is one.
-pub(crate) fn add_position(
+/// Adds each `d`-wide row's position (offset already applied) as `positions` says; `table` is
+/// the stack's learned table where there is one.
+pub(crate) fn add_positions(
     k: &Kernels,
-    positions: Positions,
-    table: Option<&Matrix>,
+    (positions, table): (Positions, Option<&Matrix>),
     x: &mut [f32],
-    pos: usize,
+    d: usize,
+    at: RowPositions,
 ) {
     match (positions, table) {
-        (Positions::SinusoidalHf, _) => add_sinusoidal_position(x, pos),
-        (Positions::SinusoidalFairseq, _) => add_fairseq_position(k, x, pos),
-        (Positions::Learned, Some(t)) => t.add_row_into(pos, x),
+        (Positions::SinusoidalHf, _) => add_sinusoidal_positions(x, d, at),
+        (Positions::SinusoidalFairseq, _) => add_fairseq_positions(k, x, d, at),
+        (Positions::Learned, Some(t)) => x
+            .chunks_exact_mut(d)
+            .enumerate()
+            .for_each(|(r, row)| t.add_row_into(at.of(r), row)),
         _ => {}
     }
 }

@@ -1,6 +1,6 @@
 //! The shared blocks' own tests.
 
-use super::layers::{add_sinusoidal_position, Activation};
+use super::layers::{add_sinusoidal_positions, Activation, RowPositions};
 use crate::error::Error;
 use crate::kernels::scalar::{ordered_sum, ordered_sum_of};
 use crate::kernels::Kernels;
@@ -35,12 +35,49 @@ fn ordered_sum_is_dots_order() {
 fn positions_match_hf_layout() {
     // HF: out[p, i] = sin(p / 10000^(2i/d)) for i < d/2, cos(...) after.
     let mut x = [0f32; 6];
-    add_sinusoidal_position(&mut x, 3);
+    add_sinusoidal_positions(&mut x, 6, RowPositions::All(3));
     let d = 6.0f64;
     for i in 0..3 {
         let a = 3.0 / 10000f64.powf(2.0 * i as f64 / d);
         assert_eq!(x[i], a.sin() as f32);
         assert_eq!(x[3 + i], a.cos() as f32);
+    }
+}
+
+#[test]
+fn positions_of_a_block_are_each_rows_own() {
+    // A block's rows get what each gets alone: consecutive (the encoder) or all at one
+    // position (a decoder step), in both sinusoid layouts.
+    use super::layers::add_fairseq_positions;
+    let k = Kernels::best();
+    let d = 10;
+    let one = |pos: usize, fairseq: bool| {
+        let mut row = [0.25f32; 10];
+        match fairseq {
+            true => add_fairseq_positions(&k, &mut row, d, RowPositions::From(pos)),
+            false => add_sinusoidal_positions(&mut row, d, RowPositions::From(pos)),
+        }
+        row
+    };
+    for fairseq in [false, true] {
+        for at in [RowPositions::From(5), RowPositions::All(7)] {
+            let mut block = [0.25f32; 30];
+            match fairseq {
+                true => add_fairseq_positions(&k, &mut block, d, at),
+                false => add_sinusoidal_positions(&mut block, d, at),
+            }
+            for (r, row) in block.chunks_exact(d).enumerate() {
+                let pos = match at {
+                    RowPositions::From(first) => first + r,
+                    RowPositions::All(pos) => pos,
+                };
+                let want = one(pos, fairseq);
+                assert!(row
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
     }
 }
 
