@@ -56,6 +56,9 @@ pub enum Algorithm {
 }
 
 /// How source text becomes pieces.
+// SentencePiece's variant holds its pieces' first-byte index (1 KB, see `Sorted`); the
+// segmenter is built once per model and not moved after.
+#[allow(clippy::large_enum_variant)]
 enum Segmenter<'a> {
     Spm(Spm<'a>),
     ByteLevel(ByteLevel<'a>),

@@ -113,16 +113,26 @@ impl<'a> Strings<'a> {
 pub(crate) struct Sorted<'a> {
     pub ids: I32s<'a>,
     pub strings: Strings<'a>,
+    /// `by_first[c]..by_first[c + 1]`: the sorted positions of the strings that start with byte
+    /// `c` (an empty string sorts before them all). Found while the order is checked at load,
+    /// it spares the tokenizer's segmentation the two widest binary searches at every position.
+    by_first: [u32; 257],
 }
 
 impl<'a> Sorted<'a> {
     pub fn load(g: &Gguf<'a>, name: &'static str, strings: Strings<'a>) -> Result<Self> {
-        let s = Sorted {
+        let mut s = Sorted {
             ids: I32s::load(g, name)?,
             strings,
+            by_first: [0; 257],
         };
         let n = strings.len();
+        if u32::try_from(s.ids.len()).is_err() {
+            return Err(Error::BadTokenizer("sorted index too long"));
+        }
         let mut prev: Option<&[u8]> = None;
+        // Strings per first byte: `count[0]` empty, `count[c + 1]` starting with `c`.
+        let mut count = [0u32; 257];
         for i in 0..s.ids.len() {
             let id = s
                 .ids
@@ -134,7 +144,14 @@ impl<'a> Sorted<'a> {
                     "sorted index is not strictly increasing",
                 ));
             }
+            count[cur.first().map_or(0, |&b| usize::from(b) + 1)] += 1;
             prev = Some(cur);
+        }
+        // Those before byte `c`: the empty one and those starting below `c`.
+        let mut before = 0;
+        for (at, n) in s.by_first.iter_mut().zip(count) {
+            before += n;
+            *at = before;
         }
         Ok(s)
     }
@@ -148,7 +165,10 @@ impl<'a> Sorted<'a> {
     }
     /// The id whose string is exactly `key`.
     pub fn find(&self, key: &[u8]) -> Option<usize> {
-        let (mut lo, mut hi) = (0, self.len());
+        let (mut lo, mut hi) = match key.first() {
+            Some(&c) => self.narrow((0, self.len()), 0, c),
+            None => (0, self.len()),
+        };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let (id, s) = self.at(mid);
@@ -163,6 +183,10 @@ impl<'a> Sorted<'a> {
     /// Narrows `range`, whose strings all share a prefix of `depth` bytes, to those whose byte at
     /// `depth` is `c`.
     pub fn narrow(&self, range: (usize, usize), depth: usize, c: u8) -> (usize, usize) {
+        if depth == 0 && range == (0, self.len()) {
+            let c = usize::from(c);
+            return (self.by_first[c] as usize, self.by_first[c + 1] as usize);
+        }
         let key = |i: usize| self.at(i).1.get(depth).copied();
         let lo = partition(range, |i| key(i) < Some(c));
         let hi = partition((lo, range.1), |i| key(i) <= Some(c));
