@@ -195,14 +195,6 @@ fn share(n: usize, part: usize, parts: usize, block: usize) -> core::ops::Range<
     start..(start + each).min(n)
 }
 
-/// Adds `bias` to each of `y`'s rows (as long as `bias`); nothing without one.
-fn add_bias(y: &mut [f32], bias: Option<&[f32]>) {
-    if let Some(b) = bias.filter(|b| !b.is_empty()) {
-        y.chunks_exact_mut(b.len())
-            .for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v += b));
-    }
-}
-
 /// Calls `f` with `n` (at most [`HEAD_SCORES_MAX`]) floats of this thread's stack. Not inlined,
 /// so the row is only on a stack while a part of [`Kernels::for_each_head`] runs on a host's
 /// thread (never on a microcontroller's serial run).
@@ -354,7 +346,18 @@ impl Kernels {
                 return self.matmul_i8_fanned(xq, xs, wq, scales, bias, y, m, k, n);
             }
         }
-        add_bias(y, bias);
+        self.add_bias(y, bias);
+    }
+
+    /// Adds `bias` to each of `y`'s rows (as long as `bias`); nothing without one. Through the
+    /// table's `axpy` with `a = 1`, whose product is exact, so each element is `y + b`: the
+    /// vector width of the table where generic code would have the baseline's (on x86-64, 128
+    /// bits: 1.6% of a batched Firefox run before).
+    fn add_bias(&self, y: &mut [f32], bias: Option<&[f32]>) {
+        if let Some(b) = bias.filter(|b| !b.is_empty()) {
+            y.chunks_exact_mut(b.len())
+                .for_each(|row| (self.axpy)(1.0, b, row));
+        }
     }
 
     /// [`MatmulI8`] with its work spread by [`FanOut`]. Up to [`TILE_FLOATS`]`/16` rows of `x`
@@ -412,7 +415,7 @@ impl Kernels {
         n: usize,
     ) {
         (self.matmul_i8)(xq, xs, wq, ws, y, m, k, n);
-        add_bias(y, bias);
+        self.add_bias(y, bias);
     }
 
     /// Columns `c` of every row of a [`MatmulI8`] into `out` (m x n): straight for one row,
