@@ -101,6 +101,8 @@ fn run<M: Seq2Seq>(
         *h = Hypothesis { len, score: 0.0 };
     }
     let mut live = n;
+    // Banned n-grams are marked at their ids: those steps need the full layout.
+    let sparse = opts.no_repeat_ngram == 0;
     for pos in 0..len {
         for &q in &sb.sentences[..live] {
             sb.anc[q as usize * t + pos] = q;
@@ -110,7 +112,7 @@ fn run<M: Seq2Seq>(
             slots: &sb.sentences[..live],
             sentences: &sb.sentences[..live],
             anc: sb.anc,
-            sparse: true,
+            sparse,
         };
         model.step(&mut state, &rows, pos, sb.logits)?;
         let mut kept = 0;
@@ -131,7 +133,13 @@ fn run<M: Seq2Seq>(
                 );
             }
             let token = match model.candidates(&state, i) {
-                Some(cands) => argmax_among(logits, cands, special, pos, &own),
+                Some(cands) => {
+                    let at = match sparse {
+                        true => Scores::InOrder(&logits[..cands.len()]),
+                        false => Scores::AtIds(logits),
+                    };
+                    argmax_among(at, cands, special, pos, &own)
+                }
                 None => {
                     process_logits(logits, special, pos, &own);
                     argmax(logits)
@@ -155,11 +163,20 @@ fn run<M: Seq2Seq>(
     Ok(())
 }
 
+/// Where a step left the candidates' logits (see [`Rows::sparse`]).
+#[derive(Clone, Copy)]
+enum Scores<'a> {
+    /// Candidate `j`'s at `j`.
+    InOrder(&'a [f32]),
+    /// Candidate `c`'s at `c` (a whole vocabulary's row).
+    AtIds(&'a [f32]),
+}
+
 /// What [`process_logits`] then [`argmax`] choose when only `cands` (sorted) can be finite,
 /// reading only those: the first best candidate, with the suppressed token and (before
 /// `min_len`) EOS left out, and EOS when it is forced. With no finite candidate, EOS.
 fn argmax_among(
-    logits: &[f32],
+    logits: Scores,
     cands: &[u32],
     special: &Special,
     pos: usize,
@@ -172,11 +189,15 @@ fn argmax_among(
         return special.eos;
     }
     let mut best = (f32::NEG_INFINITY, None);
-    for &c in cands {
+    for (j, &c) in cands.iter().enumerate() {
         if Some(c) == special.suppress || (pos < opts.min_len && c == special.eos) {
             continue;
         }
-        if let Some(&v) = logits.get(c as usize) {
+        let v = match logits {
+            Scores::InOrder(s) => s.get(j),
+            Scores::AtIds(s) => s.get(c as usize),
+        };
+        if let Some(&v) = v {
             if v > best.0 {
                 best = (v, Some(c));
             }
@@ -209,7 +230,7 @@ mod tests {
     #[test]
     fn argmax_among_candidates_equals_the_full_argmax() {
         use super::super::{Options, Special};
-        use super::{argmax, argmax_among, process_logits};
+        use super::{argmax, argmax_among, process_logits, Scores};
         let mut seed = 0x1234_5678u32;
         let mut rnd = move || {
             seed ^= seed << 13;
@@ -240,15 +261,20 @@ mod tests {
             for &c in &cands {
                 full[c as usize] = (rnd() % 5) as f32;
             }
-            let mut sparse = [f32::NAN; 40]; // what a sparse step leaves elsewhere: anything
-            for &c in &cands {
-                sparse[c as usize] = full[c as usize];
+            // What a sparse step writes (the candidates' scores in order; after them,
+            // anything) and a full one (at their ids; elsewhere -inf, but anything is read).
+            let (mut in_order, mut at_ids) = ([f32::NAN; 40], [f32::NAN; 40]);
+            for (j, &c) in cands.iter().enumerate() {
+                in_order[j] = full[c as usize];
+                at_ids[c as usize] = full[c as usize];
             }
             process_logits(&mut full, &special, pos, &opts);
             let want = argmax(&full);
-            let got = argmax_among(&sparse, &cands, &special, pos, &opts);
-            if full.iter().any(|v| v.is_finite()) {
-                assert_eq!(got, want, "case {case}: pos {pos}, {opts:?}, {cands:?}");
+            for at in [Scores::InOrder(&in_order), Scores::AtIds(&at_ids)] {
+                let got = argmax_among(at, &cands, &special, pos, &opts);
+                if full.iter().any(|v| v.is_finite()) {
+                    assert_eq!(got, want, "case {case}: pos {pos}, {opts:?}, {cands:?}");
+                }
             }
         }
     }

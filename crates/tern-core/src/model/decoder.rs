@@ -290,21 +290,21 @@ impl Transformer<'_> {
         let logits = &mut logits[..nb * v];
         if ends.shortlist.is_some() {
             // Words outside the sentence's shortlist are impossible; only candidates are scored.
+            // Sparse rows keep them in the shortlist's order (see `Rows::sparse`); full rows get
+            // them at their ids, among impossible words.
             for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
                 let sent = rows.sentences[bi] as usize;
                 let cands = &st.cands[sent * cap..sent * cap + st.n_cands[sent] as usize];
-                if !rows.sparse {
-                    out.fill(f32::NEG_INFINITY);
+                let x = &x[bi * d..(bi + 1) * d];
+                let (w, b) = (&ends.output, ends.output_bias);
+                if rows.sparse {
+                    let scored = &mut out[..cands.len()];
+                    kern.linear_rows(x, w, b, cands, scored, &mut st.s.qs);
+                    continue;
                 }
+                out.fill(f32::NEG_INFINITY);
                 let scored = &mut st.scored[..cands.len()];
-                kern.linear_rows(
-                    &x[bi * d..(bi + 1) * d],
-                    &ends.output,
-                    ends.output_bias,
-                    cands,
-                    scored,
-                    &mut st.s.qs,
-                );
+                kern.linear_rows(x, w, b, cands, scored, &mut st.s.qs);
                 cands
                     .iter()
                     .zip(scored.iter())

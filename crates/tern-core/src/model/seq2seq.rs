@@ -32,8 +32,8 @@ pub trait Seq2Seq {
     /// models that score a shortlist; `None`: the whole vocabulary.
     fn candidates<'s>(&self, state: &'s Self::State<'_>, sentence: usize) -> Option<&'s [u32]>;
     /// One decoder step at position `pos` for the rows of `rows` (see [`Rows`]). Writes
-    /// `rows.tokens.len() x vocab` logits (with `rows.sparse`, only at the
-    /// [`candidates`](Seq2Seq::candidates) of models that have them).
+    /// `rows.tokens.len() x vocab` logits (with `rows.sparse`, only the
+    /// [`candidates`](Seq2Seq::candidates)' of models that have them, see [`Rows::sparse`]).
     fn step(
         &self,
         state: &mut Self::State<'_>,
@@ -53,7 +53,10 @@ pub struct Rows<'a> {
     pub slots: &'a [u32],
     pub sentences: &'a [u32],
     pub anc: &'a [u32],
-    /// The caller reads only the candidates' logits: the others need not be written.
+    /// The caller reads only the candidates' logits. A model with
+    /// [`candidates`](Seq2Seq::candidates) then writes only those, in their order, at the start
+    /// of each row (`logits[r * vocab + j]` is candidate `j`'s): a batch's rows are not
+    /// scattered over 128 KB each and gathered back. Models without write every logit.
     pub sparse: bool,
 }
 
