@@ -292,11 +292,11 @@ impl Transformer<'_> {
             // Words outside the sentence's shortlist are impossible; only candidates are scored.
             // Sparse rows keep them in the shortlist's order (see `Rows::sparse`); full rows get
             // them at their ids, among impossible words.
+            let (w, b) = (&ends.output, ends.output_bias);
             for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
                 let sent = rows.sentences[bi] as usize;
                 let cands = &st.cands[sent * cap..sent * cap + st.n_cands[sent] as usize];
                 let x = &x[bi * d..(bi + 1) * d];
-                let (w, b) = (&ends.output, ends.output_bias);
                 if rows.sparse {
                     let scored = &mut out[..cands.len()];
                     kern.linear_rows(x, w, b, cands, scored, &mut st.s.qs);

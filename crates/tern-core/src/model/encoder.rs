@@ -113,12 +113,7 @@ impl Transformer<'_> {
             false => ends.enc_positions.as_ref(),
             true => ends.dec_positions.as_ref(),
         };
-        let offset = self.spec.position_offset;
-        let at = match at {
-            RowPositions::From(first) => RowPositions::From(first + offset),
-            RowPositions::All(pos) => RowPositions::All(pos + offset),
-        };
-        let d = self.spec.d_model;
+        let (d, at) = (self.spec.d_model, at.shifted(self.spec.position_offset));
         add_positions(&self.kernels, (self.spec.positions, table), x, d, at);
     }
 

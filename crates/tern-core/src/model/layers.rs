@@ -227,6 +227,41 @@ impl RowPositions {
             RowPositions::All(pos) => pos,
         }
     }
+
+    /// The same rows `offset` positions on.
+    pub(crate) fn shifted(self, offset: usize) -> Self {
+        match self {
+            RowPositions::From(first) => RowPositions::From(first + offset),
+            RowPositions::All(pos) => RowPositions::All(pos + offset),
+        }
+    }
+}
+
+/// Adds `wave(pos, i) = (sin, cos)` for `i` in `0..count` to features `sin_at + i` and
+/// `cos_at + i` (those inside the row) of each `d`-wide row of `x`, `pos` being the row's
+/// position: once per `i` for rows all at one position (a decoder step's).
+fn add_waves(
+    x: &mut [f32],
+    d: usize,
+    at: RowPositions,
+    (count, sin_at, cos_at): (usize, usize, usize),
+    wave: impl Fn(usize, usize) -> (f32, f32),
+) {
+    let add = |row: &mut [f32], i: usize, (s, c): (f32, f32)| {
+        row[sin_at + i] += s;
+        if cos_at + i < d {
+            row[cos_at + i] += c;
+        }
+    };
+    match at {
+        RowPositions::All(pos) => (0..count).for_each(|i| {
+            let sc = wave(pos, i);
+            x.chunks_exact_mut(d).for_each(|row| add(row, i, sc));
+        }),
+        RowPositions::From(_) => x.chunks_exact_mut(d).enumerate().for_each(|(r, row)| {
+            (0..count).for_each(|i| add(row, i, wave(at.of(r), i)));
+        }),
+    }
 }
 
 /// Adds the sinusoidal position embedding to each `d`-wide row of `x` (HF Marian layout: the
@@ -235,25 +270,10 @@ impl RowPositions {
 /// rows at one position share its sines and cosines.
 pub(crate) fn add_sinusoidal_positions(x: &mut [f32], d: usize, at: RowPositions) {
     let half = d.div_ceil(2);
-    let sin_cos = |pos: usize, i: usize| {
+    add_waves(x, d, at, (half, 0, half), |pos, i| {
         let angle = pos as f64 / libm::pow(10000.0, (2 * i) as f64 / d as f64);
         (libm::sin(angle) as f32, libm::cos(angle) as f32)
-    };
-    let add = |row: &mut [f32], i: usize, (s, c): (f32, f32)| {
-        row[i] += s;
-        if half + i < d {
-            row[half + i] += c;
-        }
-    };
-    match at {
-        RowPositions::All(pos) => (0..half).for_each(|i| {
-            let sc = sin_cos(pos, i);
-            x.chunks_exact_mut(d).for_each(|row| add(row, i, sc));
-        }),
-        RowPositions::From(_) => x.chunks_exact_mut(d).enumerate().for_each(|(r, row)| {
-            (0..half).for_each(|i| add(row, i, sin_cos(at.of(r), i)));
-        }),
-    }
+    });
 }
 
 /// Adds fairseq's (and the Marian toolkit's) sinusoid to each `d`-wide row of `x`: with
@@ -271,23 +291,10 @@ pub(crate) fn add_fairseq_positions(k: &Kernels, x: &mut [f32], d: usize, at: Ro
             .enumerate()
             .for_each(|(j, t)| *t = (start + j) as f32 * -inc);
         (k.exp)(ts);
-        let add = |row: &mut [f32], j: usize, (s, c): (f32, f32)| {
-            row[start + j] += s;
-            row[n + start + j] += c;
-        };
-        let sin_cos = |v: f32| (libm::sinf(v), libm::cosf(v));
-        match at {
-            RowPositions::All(pos) => ts.iter().enumerate().for_each(|(j, &t)| {
-                let sc = sin_cos(pos as f32 * t);
-                x.chunks_exact_mut(d).for_each(|row| add(row, j, sc));
-            }),
-            RowPositions::From(_) => x.chunks_exact_mut(d).enumerate().for_each(|(r, row)| {
-                let pos = at.of(r) as f32;
-                ts.iter()
-                    .enumerate()
-                    .for_each(|(j, &t)| add(row, j, sin_cos(pos * t)));
-            }),
-        }
+        add_waves(x, d, at, (ts.len(), start, n + start), |pos, j| {
+            let v = pos as f32 * ts[j];
+            (libm::sinf(v), libm::cosf(v))
+        });
     }
 }
 

@@ -32,8 +32,8 @@ pub trait Seq2Seq {
     /// models that score a shortlist; `None`: the whole vocabulary.
     fn candidates<'s>(&self, state: &'s Self::State<'_>, sentence: usize) -> Option<&'s [u32]>;
     /// One decoder step at position `pos` for the rows of `rows` (see [`Rows`]). Writes
-    /// `rows.tokens.len() x vocab` logits (with `rows.sparse`, only the
-    /// [`candidates`](Seq2Seq::candidates)' of models that have them, see [`Rows::sparse`]).
+    /// `rows.tokens.len() x vocab` logits (with `rows.sparse`, a model with
+    /// [`candidates`](Seq2Seq::candidates) writes only theirs: see [`Rows::sparse`]).
     fn step(
         &self,
         state: &mut Self::State<'_>,
