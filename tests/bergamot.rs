@@ -194,6 +194,78 @@ fn every_kernel_table_translates_identically() {
     }
 }
 
+/// Copying each sentence's shortlisted output rows side by side (what `tern` plans on a host)
+/// scores exactly as reading them in place (the core's default, a microcontroller's plan), and
+/// so does a copy shorter than the list (its rest read in place): the same ids, and for beam
+/// search the same score bits, greedy (candidates' scores in order), with n-grams banned and
+/// with beams (scores at the words' ids).
+#[test]
+fn copied_candidate_rows_score_as_rows_in_place() {
+    use tern_core::decode::Options;
+    use tern_core::engine::Engine;
+    use tern_core::kernels::Kernels;
+    use tern_core::plan::Limits;
+    let dir = tern_e2e::downloaded("enpt");
+    let bytes = tern_convert::build(&dir, None, true).expect("converts");
+    let mut store = vec![0u64; bytes.len().div_ceil(8)];
+    tern_core::plan::as_bytes_mut(&mut store)[..bytes.len()].copy_from_slice(&bytes);
+    let file = &tern_core::plan::as_bytes(&store)[..bytes.len()];
+    let limits = Limits {
+        max_src: 128,
+        max_tgt: 160,
+        beam: 4,
+        batch: 1,
+    };
+    let engines: Vec<Engine> = [0, 16, tern_core::model::COPIED_ROWS]
+        .iter()
+        .map(|&rows| {
+            let mut e = Engine::load(file, Kernels::best()).expect("loads");
+            e.model.copy_candidate_rows(rows);
+            e
+        })
+        .collect();
+    let greedy = engines[0].options(&limits);
+    let settings = [
+        Options { beam: 1, ..greedy },
+        Options {
+            beam: 1,
+            no_repeat_ngram: 3,
+            ..greedy
+        },
+        Options { beam: 4, ..greedy },
+    ];
+    let mut ws = vec![0u8; engines[2].workspace_bytes(&limits, 4096)];
+    let (mut scratch, mut src) = (vec![0u8; 1 << 16], vec![0u32; limits.max_src]);
+    let langs = engines[0].languages;
+    let mut compared = 0;
+    for line in sample_lines("en.txt") {
+        let n = engines[0]
+            .encode(&langs, &line, &mut scratch, &mut src)
+            .expect("tokenizes");
+        let src = &src[..n.min(limits.max_src)];
+        for opts in &settings {
+            let runs: Vec<(Vec<u32>, u32)> = engines
+                .iter()
+                .map(|e| {
+                    let mut out = vec![0u32; limits.max_tgt];
+                    let h = e
+                        .generate(&mut ws, &limits, opts, src, &mut out)
+                        .expect("generates");
+                    (out[..h.len].to_vec(), h.score.to_bits())
+                })
+                .collect();
+            assert_eq!(runs[1], runs[0], "a copy of 16 rows: {line:?}, {opts:?}");
+            assert_eq!(runs[2], runs[0], "a full copy: {line:?}, {opts:?}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 60, "{compared} runs compared");
+    // The plans differ by the copies only.
+    let bytes_of = |e: &Engine| e.workspace_bytes(&limits, 4096);
+    assert!(bytes_of(&engines[0]) < bytes_of(&engines[1]));
+    assert!(bytes_of(&engines[1]) < bytes_of(&engines[2]));
+}
+
 /// An f32 model is the one place where the tables may differ: on hosts its several-row products
 /// go through the `gemm` crate, which sums in its own order. The text must still be the scalar
 /// table's on at least 99% of lines (the samples, and the first 150 FLORES devtest lines where

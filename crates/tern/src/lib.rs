@@ -306,7 +306,12 @@ impl Translator {
             fan_out: pool::fan_out,
             ..kernels
         };
-        let loaded = Loaded::try_new(bytes, |b| Engine::load(b.as_slice(), kernels))?;
+        let loaded = Loaded::try_new(bytes, |b| {
+            let mut e = Engine::load(b.as_slice(), kernels)?;
+            // A host has the memory: shortlisted steps read their rows side by side.
+            e.model.copy_candidate_rows(tern_core::model::COPIED_ROWS);
+            Ok::<_, tern_core::error::Error>(e)
+        })?;
         Ok(Translator {
             loaded,
             settings: Settings::default(),

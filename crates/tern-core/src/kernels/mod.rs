@@ -150,7 +150,7 @@ pub type Head<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
 /// (x86-64); elsewhere it does nothing. For data read soon in an order the hardware cannot
 /// guess (the next sentence's encoder keys and values, in a batch).
 #[inline]
-pub(crate) fn prefetch(data: &[f32]) {
+pub(crate) fn prefetch<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     avx2::prefetch_lines(data.as_ptr().cast(), core::mem::size_of_val(data), true);
     #[cfg(not(target_arch = "x86_64"))]

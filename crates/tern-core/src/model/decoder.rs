@@ -7,11 +7,11 @@ use super::layers::{
 };
 use super::seq2seq::Rows;
 use super::spec::RelativeBias;
-use super::state::State;
+use super::state::{CopiedRows, State};
 use super::weights::{Cell, DecoderLayer};
 use super::Transformer;
 use crate::error::{Error, Result};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, Matrix, MatrixData, QuantScratch};
 use crate::plan::Carver;
 
 /// One decoder layer's view of the encoder outputs: `batch` sentences of `stride` floats
@@ -293,18 +293,24 @@ impl Transformer<'_> {
             // Sparse rows keep them in the shortlist's order (see `Rows::sparse`); full rows get
             // them at their ids, among impossible words.
             let (w, b) = (&ends.output, ends.output_bias);
+            let g = st.dims.copied;
             for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
                 let sent = rows.sentences[bi] as usize;
                 let cands = &st.cands[sent * cap..sent * cap + st.n_cands[sent] as usize];
+                let copied = CopiedRows {
+                    q: &st.copied.q[sent * g * d..(sent + 1) * g * d],
+                    scales: &st.copied.scales[sent * g..(sent + 1) * g],
+                    bias: &st.copied.bias[sent * g..(sent + 1) * g],
+                };
                 let x = &x[bi * d..(bi + 1) * d];
                 if rows.sparse {
                     let scored = &mut out[..cands.len()];
-                    kern.linear_rows(x, w, b, cands, scored, &mut st.s.qs);
+                    score(kern, x, (w, b), cands, copied, scored, &mut st.s.qs);
                     continue;
                 }
                 out.fill(f32::NEG_INFINITY);
                 let scored = &mut st.scored[..cands.len()];
-                kern.linear_rows(x, w, b, cands, scored, &mut st.s.qs);
+                score(kern, x, (w, b), cands, copied, scored, &mut st.s.qs);
                 cands
                     .iter()
                     .zip(scored.iter())
@@ -315,6 +321,67 @@ impl Transformer<'_> {
         }
         Ok(())
     }
+}
+
+/// The output layer's scores of a sentence's candidates for one row `x`, in the shortlist's
+/// order: those whose rows were copied side by side at encoding ([`copy_rows`]) as one dense
+/// product, the rest (a list longer than the copy) read in place. Either way the same sums.
+fn score(
+    kern: &Kernels,
+    x: &[f32],
+    (w, b): (&Matrix, Option<&[f32]>),
+    cands: &[u32],
+    copied: CopiedRows<&[i8], &[f32]>,
+    scored: &mut [f32],
+    qs: &mut QuantScratch,
+) {
+    let d = w.cols;
+    let g = match w.data {
+        MatrixData::I8 { .. } => cands.len().min(copied.scales.len()),
+        _ => 0,
+    };
+    if let (MatrixData::I8 { act_scale, .. }, true) = (w.data, g > 0) {
+        let dense = Matrix {
+            rows: g,
+            cols: d,
+            data: MatrixData::I8 {
+                q: &copied.q[..g * d],
+                scales: &copied.scales[..g],
+                act_scale,
+            },
+        };
+        let bias = b.map(|_| &copied.bias[..g]);
+        kern.linear(x, 1, &dense, bias, &mut scored[..g], qs);
+    }
+    if g < cands.len() {
+        kern.linear_rows(x, w, b, &cands[g..], &mut scored[g..], qs);
+    }
+}
+
+/// Copies the int8 output rows of the first `copied.scales.len()` candidates `cands` (fewer if
+/// the list is shorter), with their scales and biases, side by side into `copied`, asking for
+/// rows ahead while copying (they are scattered over the matrix). Nothing for other weights.
+pub(crate) fn copy_rows(
+    (w, b): (&Matrix, Option<&[f32]>),
+    cands: &[u32],
+    copied: CopiedRows<&mut [i8], &mut [f32]>,
+) -> Result<()> {
+    let MatrixData::I8 { q, scales, .. } = w.data else {
+        return Ok(());
+    };
+    let d = w.cols;
+    let n = cands.len().min(copied.scales.len());
+    let bad = || Error::BadShortlist("a candidate beyond the output layer");
+    let row = |c: u32| q.get(c as usize * d..(c as usize + 1) * d);
+    for (i, &c) in cands[..n].iter().enumerate() {
+        if let Some(ahead) = cands.get(i + 8).and_then(|&a| row(a)) {
+            crate::kernels::prefetch(ahead);
+        }
+        copied.q[i * d..(i + 1) * d].copy_from_slice(row(c).ok_or_else(bad)?);
+        copied.scales[i] = *scales.get(c as usize).ok_or_else(bad)?;
+        copied.bias[i] = b.map_or(Ok(0.0), |b| b.get(c as usize).copied().ok_or_else(bad))?;
+    }
+    Ok(())
 }
 
 /// Checks a decoder step's arguments against the plan: the rows' lengths, slots, sentences and

@@ -2,9 +2,10 @@
 //! layer's cross-attention keys and values, computed once per sentence.
 
 use super::attention::Grid;
+use super::decoder::copy_rows;
 use super::layers::{add_positions, attend, attend_rows, PositionBias, RowPositions, Scratch};
 use super::spec::{KvInput, Spec};
-use super::state::State;
+use super::state::{CopiedRows, State};
 use super::weights::EncoderLayer;
 use super::Transformer;
 use crate::error::{Error, Result};
@@ -149,7 +150,15 @@ impl Transformer<'_> {
         if let Some(list) = &ends.shortlist {
             let cap = st.dims.cands;
             let cands = &mut st.cands[sentence * cap..(sentence + 1) * cap];
-            st.n_cands[sentence] = list.build(src, st.seen, cands)? as u32;
+            let listed = list.build(src, st.seen, cands)?;
+            st.n_cands[sentence] = listed as u32;
+            let g = st.dims.copied;
+            let copied = CopiedRows {
+                q: &mut st.copied.q[sentence * g * d..(sentence + 1) * g * d],
+                scales: &mut st.copied.scales[sentence * g..(sentence + 1) * g],
+                bias: &mut st.copied.bias[sentence * g..(sentence + 1) * g],
+            };
+            copy_rows((&ends.output, ends.output_bias), &cands[..listed], copied)?;
         }
         let x = &mut st.x[..n * d];
         if let Some(norm) = &ends.enc_embed_norm {

@@ -29,11 +29,16 @@ pub(crate) struct Dims {
     /// Shortlist candidates one sentence may have, and the shortlist's word marks.
     pub cands: usize,
     pub seen: usize,
+    /// Candidates per sentence whose output rows are copied side by side.
+    pub copied: usize,
     pub scratch: ScratchDims,
 }
 
 impl Dims {
-    pub fn new(spec: &Spec, shortlist: Option<&Shortlist>, limits: &Limits) -> Self {
+    /// `copied`: candidates per sentence whose output rows are copied side by side (see
+    /// [`Transformer::copy_candidate_rows`](super::Transformer::copy_candidate_rows)).
+    pub fn new(spec: &Spec, shortlist: Option<&Shortlist>, limits: &Limits, copied: usize) -> Self {
+        let cands = shortlist.map_or(0, |s| s.capacity(limits.max_src));
         let d = spec.d_model;
         let rows = limits.max_src.max(limits.rows());
         let cache_values = spec.decoder_cell == DecoderCell::SelfAttention;
@@ -51,8 +56,9 @@ impl Dims {
             cross_layer: limits.batch * limits.max_src * attn,
             cache_layer: limits.rows() * limits.max_tgt * attn,
             cache_values,
-            cands: shortlist.map_or(0, |s| s.capacity(limits.max_src)),
+            cands,
             seen: shortlist.map_or(0, |s| s.seen_words()),
+            copied: cands.min(copied),
             scratch: ScratchDims {
                 rows,
                 d,
@@ -84,6 +90,9 @@ pub struct State<A: Arena> {
     pub(crate) cands: A::Slice<u32>,
     pub(crate) scored: A::Slice<f32>,
     pub(crate) seen: A::Slice<u32>,
+    /// The first `dims.copied` candidates' output rows per sentence, side by side (`batch x
+    /// copied x d` bytes), and their scales and biases (`batch x copied`).
+    pub(crate) copied: CopiedRows<A::Slice<i8>, A::Slice<f32>>,
     /// The rows being computed, `rows x d`.
     pub(crate) x: A::Slice<f32>,
     pub(crate) s: Scratch<A>,
@@ -108,8 +117,21 @@ impl<A: Arena> State<A> {
             cands: a.take(batch * dims.cands)?,
             scored: a.take(dims.cands)?,
             seen: a.take(dims.seen)?,
+            copied: CopiedRows {
+                q: a.take(batch * dims.copied * dims.d)?,
+                scales: a.take(batch * dims.copied)?,
+                bias: a.take(batch * dims.copied)?,
+            },
             x: a.take(dims.rows * dims.d)?,
             s: Scratch::lay_out(a, dims.scratch)?,
         })
     }
+}
+
+/// A shortlist's output rows copied side by side (see [`State::copied`]): int8 rows `Q`,
+/// their scales and biases `F`.
+pub(crate) struct CopiedRows<Q, F> {
+    pub q: Q,
+    pub scales: F,
+    pub bias: F,
 }
