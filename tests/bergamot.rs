@@ -266,6 +266,34 @@ fn copied_candidate_rows_score_as_rows_in_place() {
     assert!(bytes_of(&engines[1]) < bytes_of(&engines[2]));
 }
 
+/// `tern inspect` on a shortlisted model names the rows a host copies, and the workspace it
+/// gives for weights in flash is the one a microcontroller plans (the core engine, no copies).
+#[test]
+fn inspect_tells_the_copied_rows_from_a_flash_plan() {
+    use tern::inspect::{report, size};
+    use tern_core::engine::Engine;
+    use tern_core::kernels::Kernels;
+    let dir = tern_e2e::downloaded("enpt");
+    let bytes = tern_convert::build(&dir, None, true).expect("converts");
+    let t = tern::Translator::from_bytes(&bytes).expect("loads");
+    let limits = t.plan().0;
+    let text = report(t.engine(), &limits);
+    let mut store = vec![0u64; bytes.len().div_ceil(8)];
+    tern_core::plan::as_bytes_mut(&mut store)[..bytes.len()].copy_from_slice(&bytes);
+    let core = Engine::load(
+        &tern_core::plan::as_bytes(&store)[..bytes.len()],
+        Kernels::best(),
+    )
+    .expect("loads");
+    let flash = core.workspace_bytes(&limits, limits.max_src * 16);
+    let host = t.engine().workspace_bytes(&limits, limits.max_src * 16);
+    assert!(host > flash, "{host} {flash}");
+    let copied = format!("of which candidate rows copied:  {}", size(host - flash));
+    assert!(text.contains(&copied), "{copied:?} in\n{text}");
+    let flash = format!("workspace without copied rows ({})", size(flash));
+    assert!(text.contains(&flash), "{flash:?} in\n{text}");
+}
+
 /// An f32 model is the one place where the tables may differ: on hosts its several-row products
 /// go through the `gemm` crate, which sums in its own order. The text must still be the scalar
 /// table's on at least 99% of lines (the samples, and the first 150 FLORES devtest lines where

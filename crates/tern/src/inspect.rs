@@ -113,6 +113,14 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
         limits.max_src, limits.max_tgt, limits.beam, limits.batch
     );
     let _ = writeln!(s, "  model state (caches, activations): {}", size(state));
+    // The shortlist's rows a host copies side by side (`Transformer::copy_candidate_rows`);
+    // a microcontroller's plan, and the C engine API's, have none.
+    let mut uncopied = e.model.clone();
+    uncopied.copy_candidate_rows(0);
+    let copies = state - uncopied.state_bytes(limits).min(state);
+    if copies > 0 {
+        let _ = writeln!(s, "    of which candidate rows copied:  {}", size(copies));
+    }
     let _ = writeln!(s, "  search (logits, beams):            {}", size(search));
     let _ = writeln!(
         s,
@@ -134,9 +142,16 @@ pub fn report(e: &Engine, limits: &Limits) -> String {
         "  weights read per generated token:  {}{streamed}",
         size(e.model.bytes_per_token())
     );
+    let flash = match copies {
+        0 => "workspace alone with weights in flash".to_string(),
+        _ => format!(
+            "with weights in flash, the workspace without copied rows ({})",
+            size(ws - copies)
+        ),
+    };
     let _ = writeln!(
         s,
-        "  RAM needed: workspace + the mapped file on a host ({}); workspace alone with weights in flash",
+        "  RAM needed: workspace + the mapped file on a host ({}); {flash}",
         size(ws + g.bytes().len())
     );
     s
