@@ -292,6 +292,21 @@ fn inspect_tells_the_copied_rows_from_a_flash_plan() {
     assert!(text.contains(&copied), "{copied:?} in\n{text}");
     let flash = format!("workspace without copied rows ({})", size(flash));
     assert!(text.contains(&flash), "{flash:?} in\n{text}");
+    // A batch shares one budget: 64 sentences copy fewer rows each.
+    let batch = |n| tern_core::plan::Limits { batch: n, ..limits };
+    let copies =
+        |n| t.engine().workspace_bytes(&batch(n), 4096) - core.workspace_bytes(&batch(n), 4096);
+    assert_eq!(copies(8), 8 * copies(1));
+    assert!(
+        copies(64) <= tern_core::model::COPIED_BYTES_MAX,
+        "{}",
+        copies(64)
+    );
+    assert!(
+        copies(64) > tern_core::model::COPIED_BYTES_MAX * 9 / 10,
+        "{}",
+        copies(64)
+    );
 }
 
 /// An f32 model is the one place where the tables may differ: on hosts its several-row products

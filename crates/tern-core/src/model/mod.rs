@@ -38,6 +38,12 @@ use weights::{Cell, Weights};
 /// longer list reads the rest in place.
 pub const COPIED_ROWS: usize = 2048;
 
+/// The most bytes of copied rows one workspace plans (a batch of sentences shares them): 16 MiB,
+/// so that a large batch on many threads does not multiply them unchecked. With Firefox's
+/// models (264 bytes a row with its scale and bias) a batch of up to 31 sentences copies
+/// [`COPIED_ROWS`] each; a batch of 64, 992.
+pub const COPIED_BYTES_MAX: usize = 16 << 20;
+
 /// Most layers per stack a model may have (capacity of the layer arrays).
 pub const MAX_LAYERS: usize = 48;
 
@@ -76,12 +82,13 @@ impl<'a> Transformer<'a> {
 
     /// Plans from now on copy the int8 output rows of up to `rows` shortlist candidates per
     /// sentence side by side when it is encoded (`rows x d_model` bytes of workspace a
-    /// sentence, and 8 bytes a row for scales and biases), and each decoder step reads them as
-    /// one dense matrix in address order. Without the copy a shortlisted step gathers its rows
-    /// from all over the output matrix: on Firefox's tiny models ~1000 rows of 256 bytes from
-    /// 8 MB, half the output layer's time. The same scores either way. A host's choice
-    /// (`tern` asks for [`COPIED_ROWS`]); the default, 0, keeps a microcontroller's plan as
-    /// it was. Nothing changes for models without a shortlist or with float output weights.
+    /// sentence, and 8 bytes a row for scales and biases; at most [`COPIED_BYTES_MAX`] for a
+    /// whole batch), and each decoder step reads them as one dense matrix in address order.
+    /// Without the copy a shortlisted step gathers its rows from all over the output matrix:
+    /// on Firefox's tiny models ~1000 rows of 256 bytes from 8 MB, half the output layer's
+    /// time. The same scores either way. A host's choice (`tern` asks for [`COPIED_ROWS`]);
+    /// the default, 0, keeps a microcontroller's plan as it was. Nothing changes for models
+    /// without a shortlist or with float output weights.
     pub fn copy_candidate_rows(&mut self, rows: usize) {
         self.copied_rows = rows;
     }
@@ -89,7 +96,13 @@ impl<'a> Transformer<'a> {
     fn dims(&self, limits: &Limits) -> Dims {
         let ends = &self.weights.ends;
         let int8 = matches!(ends.output.data, crate::kernels::MatrixData::I8 { .. });
-        let copied = if int8 { self.copied_rows } else { 0 };
+        let per_row = self.spec.d_model + 8;
+        let budget = COPIED_BYTES_MAX / (limits.batch.max(1) * per_row);
+        let copied = if int8 {
+            self.copied_rows.min(budget)
+        } else {
+            0
+        };
         Dims::new(&self.spec, ends.shortlist.as_ref(), limits, copied)
     }
 
