@@ -297,11 +297,7 @@ impl Transformer<'_> {
             for (bi, out) in logits.chunks_exact_mut(v).enumerate() {
                 let sent = rows.sentences[bi] as usize;
                 let cands = &st.cands[sent * cap..sent * cap + st.n_cands[sent] as usize];
-                let copied = CopiedRows {
-                    q: &st.copied.q[sent * g * d..(sent + 1) * g * d],
-                    scales: &st.copied.scales[sent * g..(sent + 1) * g],
-                    bias: &st.copied.bias[sent * g..(sent + 1) * g],
-                };
+                let copied = st.copied.of(sent, g, d);
                 let x = &x[bi * d..(bi + 1) * d];
                 if rows.sparse {
                     let scored = &mut out[..cands.len()];

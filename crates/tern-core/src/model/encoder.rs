@@ -5,7 +5,7 @@ use super::attention::Grid;
 use super::decoder::copy_rows;
 use super::layers::{add_positions, attend, attend_rows, PositionBias, RowPositions, Scratch};
 use super::spec::{KvInput, Spec};
-use super::state::{CopiedRows, State};
+use super::state::State;
 use super::weights::EncoderLayer;
 use super::Transformer;
 use crate::error::{Error, Result};
@@ -152,12 +152,7 @@ impl Transformer<'_> {
             let cands = &mut st.cands[sentence * cap..(sentence + 1) * cap];
             let listed = list.build(src, st.seen, cands)?;
             st.n_cands[sentence] = listed as u32;
-            let g = st.dims.copied;
-            let copied = CopiedRows {
-                q: &mut st.copied.q[sentence * g * d..(sentence + 1) * g * d],
-                scales: &mut st.copied.scales[sentence * g..(sentence + 1) * g],
-                bias: &mut st.copied.bias[sentence * g..(sentence + 1) * g],
-            };
+            let copied = st.copied.of_mut(sentence, st.dims.copied, d);
             copy_rows((&ends.output, ends.output_bias), &cands[..listed], copied)?;
         }
         let x = &mut st.x[..n * d];

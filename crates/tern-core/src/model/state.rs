@@ -135,3 +135,25 @@ pub(crate) struct CopiedRows<Q, F> {
     pub scales: F,
     pub bias: F,
 }
+
+impl CopiedRows<&mut [i8], &mut [f32]> {
+    /// Sentence `s`'s copies, `rows` rows of `d` bytes a sentence, to read.
+    pub fn of(&self, s: usize, rows: usize, d: usize) -> CopiedRows<&[i8], &[f32]> {
+        let r = s * rows..(s + 1) * rows;
+        CopiedRows {
+            q: &self.q[r.start * d..r.end * d],
+            scales: &self.scales[r.clone()],
+            bias: &self.bias[r],
+        }
+    }
+
+    /// Sentence `s`'s copies, as [`of`](Self::of), to write.
+    pub fn of_mut(&mut self, s: usize, rows: usize, d: usize) -> CopiedRows<&mut [i8], &mut [f32]> {
+        let r = s * rows..(s + 1) * rows;
+        CopiedRows {
+            q: &mut self.q[r.start * d..r.end * d],
+            scales: &mut self.scales[r.clone()],
+            bias: &mut self.bias[r],
+        }
+    }
+}
