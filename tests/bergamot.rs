@@ -207,8 +207,7 @@ fn copied_candidate_rows_score_as_rows_in_place() {
     use tern_core::plan::Limits;
     let dir = tern_e2e::downloaded("enpt");
     let bytes = tern_convert::build(&dir, None, true).expect("converts");
-    let mut store = vec![0u64; bytes.len().div_ceil(8)];
-    tern_core::plan::as_bytes_mut(&mut store)[..bytes.len()].copy_from_slice(&bytes);
+    let store = tern_e2e::aligned(&bytes);
     let file = &tern_core::plan::as_bytes(&store)[..bytes.len()];
     let limits = Limits {
         max_src: 128,
@@ -278,8 +277,7 @@ fn inspect_tells_the_copied_rows_from_a_flash_plan() {
     let t = tern::Translator::from_bytes(&bytes).expect("loads");
     let limits = t.plan().0;
     let text = report(t.engine(), &limits);
-    let mut store = vec![0u64; bytes.len().div_ceil(8)];
-    tern_core::plan::as_bytes_mut(&mut store)[..bytes.len()].copy_from_slice(&bytes);
+    let store = tern_e2e::aligned(&bytes);
     let core = Engine::load(
         &tern_core::plan::as_bytes(&store)[..bytes.len()],
         Kernels::best(),
@@ -362,8 +360,7 @@ fn sample_lines(name: &str) -> Vec<String> {
 fn translate_with(bytes: &[u8], k: tern_core::kernels::Kernels, lines: &[String]) -> Vec<String> {
     use tern_core::engine::Engine;
     use tern_core::plan::Limits;
-    let mut store = vec![0u64; bytes.len().div_ceil(8)];
-    tern_core::plan::as_bytes_mut(&mut store)[..bytes.len()].copy_from_slice(bytes);
+    let store = tern_e2e::aligned(bytes);
     let file = &tern_core::plan::as_bytes(&store)[..bytes.len()];
     let e = Engine::load(file, k).expect("loads");
     let limits = Limits {

@@ -9,12 +9,6 @@ use tern_core::engine::Engine;
 use tern_core::kernels::Kernels;
 use tern_core::plan::Limits;
 
-fn aligned(bytes: &[u8]) -> Vec<u64> {
-    let mut v = vec![0u64; bytes.len().div_ceil(8)];
-    tern_core::plan::as_bytes_mut(&mut v)[..bytes.len()].copy_from_slice(bytes);
-    v
-}
-
 /// Loads `bytes` and, if that works, translates one sentence with a small plan.
 /// `file` must be 8-byte aligned, as a mapped or flashed file is.
 fn load_and_use(file: &[u8]) -> Result<(), tern_core::Error> {
@@ -61,7 +55,7 @@ fn bergamot_model_survives_truncations_and_flips() {
 
 fn walk(bytes: &[u8]) {
     let n = bytes.len();
-    let intact = aligned(bytes);
+    let intact = tern_e2e::aligned(bytes);
     load_and_use(&tern_core::plan::as_bytes(&intact)[..n]).expect("the intact file works");
     let data_start = tern_core::gguf::Gguf::parse(&tern_core::plan::as_bytes(&intact)[..n])
         .unwrap()

@@ -64,6 +64,15 @@ fn fixtures_of(model_type: &str) -> Vec<PathBuf> {
     v
 }
 
+/// A model file copied into 8-byte-aligned words, as a mapped or flashed file is aligned (the
+/// core engine reads it in place): the first `bytes.len()` bytes of
+/// `tern_core::plan::as_bytes(&words)`.
+pub fn aligned(bytes: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    tern_core::plan::as_bytes_mut(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    words
+}
+
 /// Scratch directory for converted models and CLI outputs.
 pub fn scratch() -> PathBuf {
     let d = root().join("target/tern-tests");

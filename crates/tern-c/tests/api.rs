@@ -385,7 +385,7 @@ fn no_std_api_matches_the_core_engine() {
         )
     };
     assert_eq!(status, TernStatus::Ok, "{}", last());
-    let words = aligned_u64(&bytes);
+    let words = tern_e2e::aligned(&bytes);
     let core = tern_core::engine::Engine::load(
         &tern_core::plan::as_bytes(&words)[..bytes.len()],
         tern_core::kernels::Kernels::best(),
@@ -535,12 +535,6 @@ fn no_std_api_matches_the_core_engine() {
         )
     };
     assert_eq!(s, TernStatus::NullArgument);
-}
-
-fn aligned_u64(bytes: &[u8]) -> Vec<u64> {
-    let mut v = vec![0u64; bytes.len().div_ceil(8)];
-    tern_core::plan::as_bytes_mut(&mut v)[..bytes.len()].copy_from_slice(bytes);
-    v
 }
 
 /// Takes a string the library returned, freeing it.
